@@ -1,0 +1,563 @@
+//! Runs one file through the pipeline: the sequence the CLI's `import` and
+//! the daemon's worker share. Pass 0 sniffs the file (encoding, delimiter,
+//! binary), the header is mapped, pass 1 validates every row and gathers the
+//! facts the cross-row rules need, and pass 2 reads the file again and
+//! applies it in ONE transaction that also records the row errors and the
+//! job's final state: a crash leaves the store before or after the whole
+//! file. The file is streamed twice rather than held, so memory stays flat
+//! whatever its size. This module must never move, archive or mail files.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rusqlite::TransactionBehavior;
+
+use crate::config::{Missing, Mode, OnError, Tenant};
+use crate::ingest::decode::{self, RecordReader, Sniffed};
+use crate::ingest::error::{FileError, FileErrorCode, RowError};
+use crate::ingest::headers::HeaderMap;
+use crate::ingest::plan::{self, Facts, Plan};
+use crate::ingest::schema::{FieldKind, KeyField};
+use crate::ingest::validate::{self, Cell, Validator};
+use crate::report::summary::{FileErrorJson, Held, JobReport, Status};
+use crate::store::users::{self, hash128, Existing, Refused, Writer, Written};
+use crate::store::{jobs, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions<'a> {
+    /// The file's name as the customer dropped it (reports use it).
+    pub file_name: &'a str,
+    /// How the file arrived: cli, sftp, watcher, schedule, startup.
+    pub source: &'a str,
+    /// Compute everything, write nothing (not even a ledger row).
+    pub dry_run: bool,
+    /// Use this ledger row instead of creating one (a claimed or approved job).
+    pub job: Option<i64>,
+    /// Apply a sync even past `max_missing_percent` (`jobs approve`).
+    pub approved: bool,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: JobReport,
+    /// Keys of users created by this job whose row asked for an invitation.
+    pub invitations: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("store: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The job id dry runs write under: no ledger row has it.
+const DRY_RUN_JOB: i64 = 0;
+
+pub fn run(
+    store: &mut Store,
+    tenant: &Tenant,
+    path: &Path,
+    opts: &ImportOptions<'_>,
+) -> Result<Outcome, ImportError> {
+    let job = if opts.dry_run {
+        None
+    } else {
+        Some(match opts.job {
+            Some(j) => j,
+            None => jobs::create(
+                &store.conn,
+                &tenant.name,
+                opts.file_name,
+                opts.source,
+                &path.to_string_lossy(),
+            )?,
+        })
+    };
+    let mut report = JobReport::new(&tenant.name, opts.file_name, job, opts.dry_run);
+    let outcome = match prepare(store, tenant, path, &mut report) {
+        Ok(prepared) => apply(store, tenant, path, opts, job, prepared, report)?,
+        Err(fe) => {
+            report.status = Status::Rejected;
+            report.file_error = Some(FileErrorJson::from(&fe));
+            if let Some(id) = job {
+                let tx = store
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                jobs::clear_errors(&tx, id)?;
+                jobs::finish(
+                    &tx,
+                    id,
+                    "failed",
+                    Status::Rejected.as_str(),
+                    &report.ledger_json(),
+                )?;
+                tx.commit()?;
+            }
+            Outcome {
+                report,
+                invitations: Vec::new(),
+            }
+        }
+    };
+    let r = &outcome.report;
+    tracing::info!(
+        tenant = %r.tenant,
+        file = %r.file,
+        job = r.job,
+        status = r.status.as_str(),
+        rows = r.counts.rows,
+        added = r.counts.added,
+        updated = r.counts.updated,
+        unchanged = r.counts.unchanged,
+        deleted = r.counts.deleted,
+        deactivated = r.counts.deactivated,
+        failed = r.counts.failed,
+        file_error = r.file_error.as_ref().map(|e| e.code.as_str()),
+        dry_run = r.dry_run,
+        "job finished"
+    );
+    Ok(outcome)
+}
+
+struct Prepared {
+    sniffed: Sniffed,
+    map: HeaderMap,
+    plan: Plan,
+    existing: Existing,
+}
+
+fn delimiter_name(d: u8) -> String {
+    (d as char).to_string()
+}
+
+/// Pass 0, the header and pass 1.
+fn prepare(
+    store: &Store,
+    tenant: &Tenant,
+    path: &Path,
+    report: &mut JobReport,
+) -> Result<Prepared, FileError> {
+    let sniffed = decode::sniff(path, &tenant.decode_options())?;
+    report.encoding = Some(sniffed.label.clone());
+    report.delimiter = Some(delimiter_name(sniffed.delimiter));
+    let mut reader = RecordReader::open(path, &sniffed)?;
+    let map = {
+        let header = reader.next_record()?.ok_or_else(|| {
+            FileError::new(
+                FileErrorCode::EmptyFile,
+                "the file is empty: it needs a header row",
+            )
+        })?;
+        HeaderMap::map(&tenant.schema, header.iter(), tenant.unknown_columns)?
+    };
+    report.columns = map.columns.clone();
+    report.ignored_columns = map.ignored.clone();
+
+    let existing = Existing::load(&store.conn, &tenant.name).map_err(|e| {
+        FileError::new(
+            FileErrorCode::Unreadable,
+            format!("the store could not be read: {e}"),
+        )
+    })?;
+
+    let schema = &tenant.schema;
+    let v = Validator::new(
+        schema,
+        &map,
+        &tenant.name,
+        &tenant.date_format,
+        &tenant.role_separator,
+    );
+    let col = |k: FieldKind| map.column(schema, k);
+    let (uid_col, email_col, rt_col) = (
+        col(FieldKind::UserId),
+        col(FieldKind::Email),
+        col(FieldKind::ReportsTo),
+    );
+    let mut facts = Facts::default();
+    while let Some(rec) = reader.next_record()? {
+        if rec.is_blank() {
+            continue;
+        }
+        let i = facts.flags.len() as u32;
+        facts.row_of.push(rec.row().min(u32::MAX as u64) as u32);
+        let raw = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c))
+                .map(validate::clean)
+                .unwrap_or("")
+        };
+        let mut flags = 0;
+        match v.check(&rec) {
+            Ok(row) if row.delete => flags |= plan::DELETE,
+            Ok(_) => {}
+            Err(_) => flags |= plan::LOCAL,
+        }
+        let manager = raw(rt_col);
+        if !manager.is_empty() && flags & plan::DELETE == 0 {
+            facts.reports_to.push((i, hash128(manager)));
+        }
+        // Duplicates are judged on every row, valid or not, so that both
+        // rows of a pair are reported.
+        let uid = raw(uid_col);
+        if !uid.is_empty() {
+            facts.user_ids.push((hash128(uid), i));
+        }
+        let email = raw(email_col);
+        if !email.is_empty() {
+            facts.emails.push((hash128(&email.to_lowercase()), i));
+        }
+        if let Some(key) = v.key_of(&rec) {
+            let h = hash128(&key);
+            facts.named_keys.push(h);
+            if schema.key == KeyField::MobileNumber {
+                facts.keys.push((h, i));
+            }
+        }
+        facts.flags.push(flags);
+    }
+    let plan = plan::plan(facts, |h| existing.has_user_id(h));
+    Ok(Prepared {
+        sniffed,
+        map,
+        plan,
+        existing,
+    })
+}
+
+/// One failed row, waiting to be recorded once the transaction's fate is known.
+struct Failure {
+    errors: Vec<RowError>,
+    cells: Vec<String>,
+}
+
+/// Pass 2: applies the plan in one transaction.
+fn apply(
+    store: &mut Store,
+    tenant: &Tenant,
+    path: &Path,
+    opts: &ImportOptions<'_>,
+    job: Option<i64>,
+    p: Prepared,
+    mut report: JobReport,
+) -> Result<Outcome, ImportError> {
+    let schema = &tenant.schema;
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch("SAVEPOINT apply")?;
+    let job_id = job.unwrap_or(DRY_RUN_JOB);
+    let present: Vec<bool> = p.map.column_of.iter().map(Option::is_some).collect();
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut invitations = Vec::new();
+    let mut known_roles: HashSet<String> =
+        users::role_names(&tx, &tenant.name)?.into_iter().collect();
+    let counts = &mut report.counts;
+    let v = Validator::new(
+        schema,
+        &p.map,
+        &tenant.name,
+        &tenant.date_format,
+        &tenant.role_separator,
+    );
+    let roles_field = schema.field(FieldKind::Roles);
+    let notify_field = schema.field(FieldKind::NotifyIfNewUser);
+    let file_problem: Option<FileError>;
+    {
+        let mut writer = Writer::prepare(
+            &tx,
+            schema,
+            &present,
+            &tenant.name,
+            job_id,
+            tenant.mode == Mode::Insert,
+        )?;
+        tracing::debug!(rows = p.plan.flags.len(), "applying");
+        file_problem = (|| -> Result<Option<FileError>, ImportError> {
+            let mut reader = match RecordReader::open(path, &p.sniffed) {
+                Ok(r) => r,
+                Err(e) => return Ok(Some(e)),
+            };
+            if let Err(e) = reader.next_record() {
+                return Ok(Some(e));
+            }
+            let mut i = 0usize;
+            loop {
+                let rec = match reader.next_record() {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => break,
+                    Err(e) => return Ok(Some(e)),
+                };
+                if rec.is_blank() {
+                    continue;
+                }
+                let flags = p.plan.flags[i];
+                let idx = i as u32;
+                i += 1;
+                counts.rows += 1;
+                let checked = v.check(&rec);
+                let mut errors = match &checked {
+                    Err(e) => e.clone(),
+                    Ok(_) => Vec::new(),
+                };
+                let raw_key = v.raw_key(&rec);
+                let cross = |flag: u8, field: &str, code: &str, what: &str| RowError {
+                    row: rec.row(),
+                    key: raw_key.to_string(),
+                    field: Some(field.to_string()),
+                    code: code.to_string(),
+                    message: format!(
+                        "{what} also appears on {}; each user must be on one row only",
+                        p.plan
+                            .dups
+                            .get(&(idx, flag))
+                            .map(|d| d.describe())
+                            .unwrap_or_default()
+                    ),
+                };
+                let cell_of = |kind: FieldKind| {
+                    p.map
+                        .column(schema, kind)
+                        .and_then(|c| rec.get(c))
+                        .map(validate::clean)
+                        .unwrap_or("")
+                };
+                if flags & plan::DUP_USER_ID != 0 {
+                    errors.push(cross(
+                        plan::DUP_USER_ID,
+                        "user_id",
+                        "duplicate_user_id",
+                        &format!("user_id {:?}", cell_of(FieldKind::UserId)),
+                    ));
+                }
+                if flags & plan::DUP_EMAIL != 0 {
+                    errors.push(cross(
+                        plan::DUP_EMAIL,
+                        "email",
+                        "duplicate_email",
+                        &format!("email {:?}", cell_of(FieldKind::Email)),
+                    ));
+                }
+                if flags & plan::DUP_KEY != 0 {
+                    let name = schema.key.name();
+                    errors.push(cross(
+                        plan::DUP_KEY,
+                        name,
+                        &format!("duplicate_{name}"),
+                        &format!("{name} {raw_key:?}"),
+                    ));
+                }
+                if flags & plan::UNKNOWN_REPORTS_TO != 0 {
+                    let manager = cell_of(FieldKind::ReportsTo);
+                    errors.push(RowError {
+                        row: rec.row(),
+                        key: raw_key.to_string(),
+                        field: Some("reports_to".into()),
+                        code: "unknown_reports_to".into(),
+                        message: format!(
+                            "reports_to {manager:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty"
+                        ),
+                    });
+                }
+                if errors.is_empty() {
+                    let row = checked.as_ref().expect("a row without errors is valid");
+                    let refusal = if row.delete {
+                        if writer.delete(&row.key)? {
+                            counts.deleted += 1;
+                            None
+                        } else {
+                            Some((
+                                "not_found",
+                                format!(
+                                    "there is no user {raw_key:?} to delete; check the {}",
+                                    schema.key.name()
+                                ),
+                            ))
+                        }
+                    } else {
+                        let fingerprint = row.fingerprint();
+                        if tenant.mode != Mode::Insert
+                            && p.existing.fingerprint(hash128(&row.key)) == Some(fingerprint)
+                        {
+                            counts.unchanged += 1;
+                            None
+                        } else {
+                            match writer.write(row, fingerprint)? {
+                                Ok(Written::Unchanged) => {
+                                    counts.unchanged += 1;
+                                    None
+                                }
+                                Ok(written) => {
+                                    if written == Written::Added {
+                                        counts.added += 1;
+                                        if matches!(notify_field.map(|f| &row.cells[f]), Some(Cell::Bool(true))) {
+                                            invitations.push(row.key.clone());
+                                        }
+                                    } else {
+                                        counts.updated += 1;
+                                    }
+                                    if let Some(Cell::Roles(roles)) = roles_field.map(|f| &row.cells[f]) {
+                                        for r in roles {
+                                            if !known_roles.contains(*r) {
+                                                if writer.add_role(r)? {
+                                                    counts.roles_added += 1;
+                                                }
+                                                known_roles.insert(r.to_string());
+                                            }
+                                        }
+                                    }
+                                    None
+                                }
+                                Err(Refused::KeyExists) => Some((
+                                    "already_exists",
+                                    format!("a user with {} {raw_key:?} already exists, and this inbox only creates new users", schema.key.name()),
+                                )),
+                                Err(Refused::EmailTaken) => {
+                                    let email = row.cell(schema, FieldKind::Email).text().unwrap_or("").to_string();
+                                    let holder = users::holder_of_email(writer_conn(&tx), &tenant.name, &email)?.unwrap_or_default();
+                                    Some((
+                                        "duplicate_email",
+                                        format!("email {email:?} already belongs to user {holder:?}; each user needs their own address"),
+                                    ))
+                                }
+                            }
+                        }
+                    };
+                    if let Some((code, message)) = refusal {
+                        let field = if code == "duplicate_email" {
+                            "email"
+                        } else {
+                            schema.key.name()
+                        };
+                        errors.push(RowError {
+                            row: rec.row(),
+                            key: raw_key.to_string(),
+                            field: Some(field.to_string()),
+                            code: code.into(),
+                            message,
+                        });
+                    }
+                }
+                if !errors.is_empty() {
+                    counts.failed += 1;
+                    failures.push(Failure {
+                        errors,
+                        cells: rec.iter().map(str::to_string).collect(),
+                    });
+                }
+            }
+            Ok(None)
+        })()?;
+    }
+
+    // The sync step: users absent from the file.
+    let applied_rows = counts.added + counts.updated + counts.unchanged + counts.deleted;
+    let mut held = None;
+    if file_problem.is_none() && tenant.mode == Mode::Sync && applied_rows > 0 {
+        let only_enabled = tenant.missing == Missing::Deactivate;
+        let ids = users::absent_users(&tx, &tenant.name, &p.plan.named_keys, only_enabled)?;
+        let of_users = p.existing.count() as u64;
+        let percent = if of_users == 0 {
+            0.0
+        } else {
+            ids.len() as f64 * 100.0 / of_users as f64
+        };
+        if !ids.is_empty() && percent > tenant.max_missing_percent && !opts.approved {
+            held = Some(Held {
+                would_touch: ids.len() as u64,
+                of_users,
+                percent,
+                max_missing_percent: tenant.max_missing_percent,
+            });
+        }
+        match tenant.missing {
+            Missing::Deactivate => {
+                counts.deactivated = users::deactivate(&tx, &ids, job_id)? as u64
+            }
+            Missing::Delete => counts.deleted += users::delete_ids(&tx, &ids)? as u64,
+        }
+    }
+
+    let (state, status) = if let Some(fe) = file_problem {
+        // The file changed or broke between the passes: apply nothing.
+        tx.execute_batch("ROLLBACK TO apply")?;
+        failures.clear();
+        report.counts = Default::default();
+        report.file_error = Some(FileErrorJson::from(&fe));
+        ("failed", Status::Rejected)
+    } else if let Some(h) = held {
+        tx.execute_batch("ROLLBACK TO apply")?;
+        report.file_error = Some(FileErrorJson {
+            code: FileErrorCode::TooManyDeletes.as_str().into(),
+            field: None,
+            message: format!(
+                "this file would {} {} of the {} users ({:.1}%), more than the {}% allowed; if that is intended the operator can approve the job, otherwise upload a corrected file",
+                if tenant.missing == Missing::Delete { "delete" } else { "deactivate" },
+                h.would_touch,
+                h.of_users,
+                h.percent,
+                h.max_missing_percent
+            ),
+        });
+        report.held = Some(h);
+        ("held", Status::Held)
+    } else if tenant.on_error == OnError::RejectFile && report.counts.failed > 0 {
+        tx.execute_batch("ROLLBACK TO apply")?;
+        let c = &mut report.counts;
+        (
+            c.added,
+            c.updated,
+            c.unchanged,
+            c.deleted,
+            c.deactivated,
+            c.roles_added,
+        ) = (0, 0, 0, 0, 0, 0);
+        ("failed", Status::Rejected)
+    } else if report.counts.failed > 0 {
+        ("applied", Status::RowsFailed)
+    } else {
+        ("applied", Status::Ok)
+    };
+    tx.execute_batch("RELEASE apply")?;
+    report.status = status;
+    if status == Status::Rejected || status == Status::Held {
+        invitations.clear();
+    }
+
+    let mut seq = 0;
+    for f in &failures {
+        let cells: Vec<&str> = f.cells.iter().map(String::as_str).collect();
+        for e in &f.errors {
+            *report.reasons.entry(e.code.clone()).or_default() += 1;
+            report.errors.push(e.into());
+            if let Some(id) = job {
+                seq += 1;
+                if seq == 1 {
+                    jobs::clear_errors(&tx, id)?;
+                }
+                jobs::add_error(&tx, id, seq, e, &cells)?;
+            }
+        }
+    }
+    if let Some(id) = job {
+        if seq == 0 {
+            jobs::clear_errors(&tx, id)?;
+        }
+        if opts.approved {
+            jobs::mark_approved(&tx, id)?;
+        }
+        jobs::finish(&tx, id, state, status.as_str(), &report.ledger_json())?;
+        tx.commit()?;
+    } else {
+        tx.rollback()?;
+    }
+    Ok(Outcome {
+        report,
+        invitations,
+    })
+}
+
+fn writer_conn<'a>(tx: &'a rusqlite::Transaction<'_>) -> &'a rusqlite::Connection {
+    tx
+}

@@ -1,0 +1,253 @@
+//! The rules that need the whole file: a user_id or email on two rows fails
+//! every row involved, and `reports_to` must name a user that is stored or
+//! on a valid row anywhere in the file (order does not matter). Rows are
+//! known here only by index and 128-bit hashes, so a million-row file costs
+//! a few tens of MB, never its text. This module must never read the file
+//! or the store itself: it is given facts and returns flags.
+
+use std::collections::HashMap;
+
+/// Row flags. A row with any flag set fails.
+pub const LOCAL: u8 = 1;
+pub const DUP_USER_ID: u8 = 2;
+pub const DUP_EMAIL: u8 = 4;
+pub const DUP_KEY: u8 = 8;
+pub const UNKNOWN_REPORTS_TO: u8 = 16;
+/// Not a failure: the row is a `transaction = DELETE`.
+pub const DELETE: u8 = 128;
+pub const FAILED: u8 = LOCAL | DUP_USER_ID | DUP_EMAIL | DUP_KEY | UNKNOWN_REPORTS_TO;
+
+/// Where else a duplicated value appears: the first few rows and how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dup {
+    pub rows: Vec<u32>,
+    pub total: usize,
+}
+
+impl Dup {
+    pub fn describe(&self) -> String {
+        let shown: Vec<String> = self.rows.iter().map(|r| r.to_string()).collect();
+        let more = self.total.saturating_sub(self.rows.len());
+        let noun = if self.total == 1 { "row" } else { "rows" };
+        if more > 0 {
+            format!("{noun} {} and {more} more", shown.join(", "))
+        } else {
+            format!("{noun} {}", shown.join(", "))
+        }
+    }
+}
+
+/// Everything pass 1 learned, per data row (index = order in the file,
+/// blank rows excluded).
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub flags: Vec<u8>,
+    pub row_of: Vec<u32>,
+    /// (hash of user_id, row index) of every row with a user_id.
+    pub user_ids: Vec<(u128, u32)>,
+    /// (hash of lower-cased email, row index).
+    pub emails: Vec<(u128, u32)>,
+    /// (hash of key, row index): only used when the key is neither user_id
+    /// nor email (those are checked above).
+    pub keys: Vec<(u128, u32)>,
+    /// (row index, hash of the reports_to user_id) of every non-DELETE row naming a manager.
+    pub reports_to: Vec<(u32, u128)>,
+    /// Hashes of every key named by any row, valid or not: users a sync
+    /// must not touch.
+    pub named_keys: Vec<u128>,
+}
+
+/// Cross-row verdicts.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub flags: Vec<u8>,
+    pub row_of: Vec<u32>,
+    /// Per (row index, flag): the other rows with the same value.
+    pub dups: HashMap<(u32, u8), Dup>,
+    /// Sorted, deduplicated.
+    pub named_keys: Vec<u128>,
+}
+
+impl Plan {
+    pub fn failed(&self, i: usize) -> bool {
+        self.flags[i] & FAILED != 0
+    }
+}
+
+const SHOWN_ROWS: usize = 5;
+
+fn mark_duplicates(
+    entries: &mut [(u128, u32)],
+    flag: u8,
+    flags: &mut [u8],
+    row_of: &[u32],
+    dups: &mut HashMap<(u32, u8), Dup>,
+) {
+    entries.sort_unstable();
+    let mut start = 0;
+    while start < entries.len() {
+        let mut end = start + 1;
+        while end < entries.len() && entries[end].0 == entries[start].0 {
+            end += 1;
+        }
+        if end - start > 1 {
+            let run = &entries[start..end];
+            for &(_, i) in run {
+                flags[i as usize] |= flag;
+                let others: Vec<u32> = run
+                    .iter()
+                    .filter(|(_, j)| *j != i)
+                    .take(SHOWN_ROWS)
+                    .map(|(_, j)| row_of[*j as usize])
+                    .collect();
+                dups.insert(
+                    (i, flag),
+                    Dup {
+                        rows: others,
+                        total: run.len() - 1,
+                    },
+                );
+            }
+        }
+        start = end;
+    }
+}
+
+/// Applies the cross-row rules. `stored_user_id` says whether a user_id
+/// (by hash) is already in the store.
+pub fn plan(mut facts: Facts, stored_user_id: impl Fn(u128) -> bool) -> Plan {
+    let mut dups = HashMap::new();
+    let flags = &mut facts.flags;
+    mark_duplicates(
+        &mut facts.user_ids,
+        DUP_USER_ID,
+        flags,
+        &facts.row_of,
+        &mut dups,
+    );
+    mark_duplicates(
+        &mut facts.emails,
+        DUP_EMAIL,
+        flags,
+        &facts.row_of,
+        &mut dups,
+    );
+    mark_duplicates(&mut facts.keys, DUP_KEY, flags, &facts.row_of, &mut dups);
+
+    // A manager on a row that fails is not "on a valid row": failing one
+    // row can fail the rows that report to it, so repeat until stable.
+    // facts.user_ids is sorted by hash now.
+    loop {
+        let valid: Vec<u128> = facts
+            .user_ids
+            .iter()
+            .filter(|(_, i)| flags[*i as usize] & (FAILED | DELETE) == 0)
+            .map(|(h, _)| *h)
+            .collect();
+        let mut changed = false;
+        for &(i, rt) in &facts.reports_to {
+            // Rows that failed already are judged too, so that the customer
+            // sees every problem of a row at once.
+            let f = &mut flags[i as usize];
+            if *f & UNKNOWN_REPORTS_TO != 0 {
+                continue;
+            }
+            if valid.binary_search(&rt).is_err() && !stored_user_id(rt) {
+                *f |= UNKNOWN_REPORTS_TO;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    facts.named_keys.sort_unstable();
+    facts.named_keys.dedup();
+    Plan {
+        flags: facts.flags,
+        row_of: facts.row_of,
+        dups,
+        named_keys: facts.named_keys,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> u128 {
+        xxhash_rust::xxh3::xxh3_128(s.as_bytes())
+    }
+
+    #[test]
+    fn duplicates_fail_every_row_involved() {
+        let facts = Facts {
+            flags: vec![0, 0, 0, LOCAL],
+            row_of: vec![2, 3, 4, 5],
+            user_ids: vec![(h("U1"), 0), (h("U2"), 1), (h("U1"), 2), (h("U1"), 3)],
+            emails: vec![(h("a@x"), 0), (h("b@x"), 1), (h("c@x"), 2)],
+            ..Default::default()
+        };
+        let p = plan(facts, |_| false);
+        assert_eq!(
+            p.flags,
+            vec![DUP_USER_ID, 0, DUP_USER_ID, LOCAL | DUP_USER_ID]
+        );
+        assert_eq!(p.dups[&(0, DUP_USER_ID)].describe(), "rows 4, 5");
+    }
+
+    #[test]
+    fn reports_to_resolves_in_any_order_and_through_failures() {
+        // row0 -> row2 (later in file), row1 -> stored S, row3 -> row4 which fails,
+        // row5 -> row3 (fails in the second round), row6 -> nobody.
+        let facts = Facts {
+            flags: vec![0, 0, 0, 0, LOCAL, 0, 0],
+            row_of: vec![2, 3, 4, 5, 6, 7, 8],
+            user_ids: vec![
+                (h("A"), 0),
+                (h("B"), 1),
+                (h("C"), 2),
+                (h("D"), 3),
+                (h("E"), 4),
+                (h("F"), 5),
+                (h("G"), 6),
+            ],
+            reports_to: vec![
+                (0, h("C")),
+                (1, h("S")),
+                (3, h("E")),
+                (5, h("D")),
+                (6, h("Z")),
+            ],
+            ..Default::default()
+        };
+        let p = plan(facts, |x| x == h("S"));
+        assert_eq!(
+            p.flags,
+            vec![
+                0,
+                0,
+                0,
+                UNKNOWN_REPORTS_TO,
+                LOCAL,
+                UNKNOWN_REPORTS_TO,
+                UNKNOWN_REPORTS_TO
+            ]
+        );
+        assert_eq!(p.dups.len(), 0);
+    }
+
+    #[test]
+    fn a_manager_being_deleted_does_not_count() {
+        let facts = Facts {
+            flags: vec![DELETE, 0],
+            row_of: vec![2, 3],
+            user_ids: vec![(h("M"), 0), (h("A"), 1)],
+            reports_to: vec![(1, h("M"))],
+            ..Default::default()
+        };
+        let p = plan(facts, |_| false);
+        assert_eq!(p.flags[1], UNKNOWN_REPORTS_TO);
+    }
+}

@@ -1,0 +1,639 @@
+//! One row at a time: checks every rule of SPEC §6 that a row can be judged
+//! on alone and turns the cells into normalised values ([`ValidRow`]), or
+//! into every [`RowError`] the row has, so the customer fixes them all in one
+//! go. Rules that need other rows or the store (duplicates, `reports_to`,
+//! existing users) live in `plan`. This module must never allocate for a
+//! value it can borrow: it runs twice per row on million-row files.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+
+use super::error::RowError;
+use super::headers::HeaderMap;
+use super::schema::{FieldKind, KeyField, Schema};
+
+/// A row's cells as the reader gives them.
+pub trait Fields<'a> {
+    fn row(&self) -> u64;
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> Option<&'a str>;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a> Fields<'a> for super::decode::Record<'a> {
+    fn row(&self) -> u64 {
+        super::decode::Record::row(self)
+    }
+    fn len(&self) -> usize {
+        super::decode::Record::len(self)
+    }
+    fn get(&self, i: usize) -> Option<&'a str> {
+        super::decode::Record::get(self, i)
+    }
+}
+
+/// For tests: a row number and its cells.
+impl<'a> Fields<'a> for (u64, &[&'a str]) {
+    fn row(&self) -> u64 {
+        self.0
+    }
+    fn len(&self) -> usize {
+        self.1.len()
+    }
+    fn get(&self, i: usize) -> Option<&'a str> {
+        self.1.get(i).copied()
+    }
+}
+
+/// A normalised value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Cell<'a> {
+    /// The file has no column for the field: leave what is stored.
+    Absent,
+    /// The column is there and the cell is empty.
+    Empty,
+    Text(Cow<'a, str>),
+    Bool(bool),
+    Roles(Vec<&'a str>),
+    Date(NaiveDate),
+}
+
+impl Cell<'_> {
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRow<'a> {
+    pub row: u64,
+    /// The value of the tenant's key field, normalised (emails lower-cased,
+    /// phone numbers without spaces and punctuation).
+    pub key: String,
+    pub delete: bool,
+    /// One per schema field.
+    pub cells: Vec<Cell<'a>>,
+}
+
+/// What a row is, whether or not it is valid: enough for the cross-row rules
+/// to know who a failed row names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowIdentity {
+    pub key: String,
+}
+
+pub struct Validator<'s> {
+    schema: &'s Schema,
+    map: &'s HeaderMap,
+    tenant: &'s str,
+    date_format: &'s str,
+    role_separator: &'s str,
+    key_field: usize,
+    columns: usize,
+}
+
+const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// Cells that a CSV written by userdrop neutralised (`'=x`) read back as
+/// they were, so that `users export` imports back unchanged.
+fn unneutralise(v: &str) -> &str {
+    match v.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_START) => rest,
+        _ => v,
+    }
+}
+
+/// A cell as judged: trimmed, and un-neutralised when userdrop wrote it.
+pub fn clean(raw: &str) -> &str {
+    unneutralise(raw.trim())
+}
+
+pub fn parse_bool(v: &str) -> Option<bool> {
+    const TRUE: &[&str] = &["true", "yes", "y", "1", "active", "enabled"];
+    const FALSE: &[&str] = &["false", "no", "n", "0", "inactive", "disabled"];
+    if TRUE.iter().any(|t| v.eq_ignore_ascii_case(t)) {
+        Some(true)
+    } else if FALSE.iter().any(|t| v.eq_ignore_ascii_case(t)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `Local@Example.COM` → `Local@example.com`.
+fn normalise_email(v: &str) -> Cow<'_, str> {
+    match v.rsplit_once('@') {
+        Some((local, domain)) if domain.bytes().any(|b| b.is_ascii_uppercase()) => {
+            Cow::Owned(format!("{local}@{}", domain.to_ascii_lowercase()))
+        }
+        _ => Cow::Borrowed(v),
+    }
+}
+
+/// The key form of a phone number: digits, with a leading `+` kept.
+fn phone_key(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, c) in v.chars().enumerate() {
+        if c.is_ascii_digit() || (i == 0 && c == '+') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn valid_phone(v: &str) -> bool {
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    (5..=20).contains(&digits)
+        && v.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (i == 0 && c == '+')
+        })
+}
+
+impl<'s> Validator<'s> {
+    pub fn new(
+        schema: &'s Schema,
+        map: &'s HeaderMap,
+        tenant: &'s str,
+        date_format: &'s str,
+        role_separator: &'s str,
+    ) -> Self {
+        let key_field = schema
+            .field(schema.key.kind())
+            .expect("key field is built in");
+        Validator {
+            schema,
+            map,
+            tenant,
+            date_format,
+            role_separator,
+            key_field,
+            columns: map.columns.len(),
+        }
+    }
+
+    /// The key as read (trimmed, not normalised): what reports show.
+    pub fn raw_key<'a>(&self, fields: &impl Fields<'a>) -> &'a str {
+        self.map.column_of[self.key_field]
+            .and_then(|c| fields.get(c))
+            .map(clean)
+            .unwrap_or("")
+    }
+
+    /// The key as stored, or None when the row has none.
+    pub fn key_of<'a>(&self, fields: &impl Fields<'a>) -> Option<String> {
+        let raw = self.raw_key(fields);
+        if raw.is_empty() {
+            return None;
+        }
+        Some(self.normalise_key(raw))
+    }
+
+    pub fn normalise_key(&self, raw: &str) -> String {
+        match self.schema.key {
+            KeyField::UserId => raw.to_string(),
+            KeyField::Email => raw.to_lowercase(),
+            KeyField::MobileNumber => phone_key(raw),
+        }
+    }
+
+    pub fn is_blank<'a>(&self, fields: &impl Fields<'a>) -> bool {
+        (0..fields.len()).all(|i| fields.get(i).is_none_or(|v| v.trim().is_empty()))
+    }
+
+    pub fn check<'a>(&self, fields: &impl Fields<'a>) -> Result<ValidRow<'a>, Vec<RowError>> {
+        let row = fields.row();
+        let raw_key = self.raw_key(fields);
+        let err = |field: Option<&str>, code: String, message: String| RowError {
+            row,
+            key: raw_key.to_string(),
+            field: field.map(str::to_string),
+            code,
+            message,
+        };
+        if fields.len() != self.columns {
+            return Err(vec![err(
+                None,
+                "wrong_field_count".into(),
+                format!(
+                    "this row has {} fields but the header has {}; check for an unquoted delimiter or a missing field",
+                    fields.len(),
+                    self.columns
+                ),
+            )]);
+        }
+
+        let mut errors = Vec::new();
+        let mut cells: Vec<Cell<'a>> = Vec::with_capacity(self.schema.fields.len());
+        let transaction = self.schema.field(FieldKind::Transaction);
+        let delete = match transaction
+            .and_then(|f| self.map.column_of[f])
+            .and_then(|c| fields.get(c))
+        {
+            Some(v) if clean(v).eq_ignore_ascii_case("delete") => true,
+            Some(v) if clean(v).is_empty() => false,
+            Some(v) => {
+                errors.push(err(
+                    Some("transaction"),
+                    "invalid_transaction".into(),
+                    format!("transaction {:?} is not understood: leave it empty to create or update the user, or write DELETE to remove them", clean(v)),
+                ));
+                false
+            }
+            None => false,
+        };
+
+        for (idx, def) in self.schema.fields.iter().enumerate() {
+            let Some(col) = self.map.column_of[idx] else {
+                if def.required && !delete {
+                    // The header check makes this unreachable; keep the rule whole anyway.
+                    errors.push(err(
+                        Some(&def.name),
+                        format!("missing_{}", def.name),
+                        format!("{} is required", def.name),
+                    ));
+                }
+                cells.push(Cell::Absent);
+                continue;
+            };
+            let raw = fields.get(col).unwrap_or("");
+            let v = clean(raw);
+            let name = def.name.as_str();
+            // A DELETE row needs its key (and its tenant, when given); the
+            // rest of a full export's row is not judged.
+            let judged = !delete || idx == self.key_field || def.kind == FieldKind::Tenant;
+            if !judged {
+                cells.push(Cell::Absent);
+                continue;
+            }
+            if v.is_empty() {
+                if def.required {
+                    errors.push(err(
+                        Some(name),
+                        format!("missing_{name}"),
+                        format!("{name} is empty; every row needs one"),
+                    ));
+                }
+                cells.push(match def.kind {
+                    FieldKind::Enabled => Cell::Bool(true),
+                    FieldKind::NotifyIfNewUser => Cell::Bool(false),
+                    FieldKind::TaskNotification => Cell::Text(Cow::Borrowed("Email")),
+                    FieldKind::Roles => Cell::Roles(Vec::new()),
+                    _ => Cell::Empty,
+                });
+                continue;
+            }
+            if def.kind != FieldKind::Roles && v.chars().count() > def.max_len {
+                errors.push(err(
+                    Some(name),
+                    "field_too_long".into(),
+                    format!(
+                        "{name} is {} characters long; the most accepted is {}",
+                        v.chars().count(),
+                        def.max_len
+                    ),
+                ));
+                cells.push(Cell::Empty);
+                continue;
+            }
+            let cell = match def.kind {
+                FieldKind::UserId | FieldKind::Country | FieldKind::State | FieldKind::Custom => {
+                    Ok(Cell::Text(Cow::Borrowed(v)))
+                }
+                FieldKind::FirstName | FieldKind::LastName => {
+                    if raw.trim_start_matches(' ').starts_with(FORMULA_START) || v.starts_with(FORMULA_START) {
+                        Err((
+                            "formula_value".to_string(),
+                            format!("{name} {v:?} starts with {:?}, which spreadsheets run as a formula; remove that character", v.chars().next().unwrap_or(' ')),
+                        ))
+                    } else {
+                        Ok(Cell::Text(Cow::Borrowed(v)))
+                    }
+                }
+                FieldKind::Email => {
+                    if email_address::EmailAddress::from_str(v).is_ok() && !v.contains(char::is_whitespace) && v.contains('.') {
+                        Ok(Cell::Text(normalise_email(v)))
+                    } else {
+                        Err((
+                            "invalid_email".to_string(),
+                            format!("email {v:?} is not a valid address; write it like name@example.com"),
+                        ))
+                    }
+                }
+                FieldKind::Enabled => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
+                    (
+                        "invalid_enabled".to_string(),
+                        format!("enabled {v:?} is not understood: use true/false, yes/no, 1/0 or active/inactive"),
+                    )
+                }),
+                FieldKind::NotifyIfNewUser => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
+                    (
+                        "invalid_notify_if_new_user".to_string(),
+                        format!("notify_if_new_user {v:?} is not understood: use true or false"),
+                    )
+                }),
+                FieldKind::TaskNotification => {
+                    if v.eq_ignore_ascii_case("off") {
+                        Ok(Cell::Text(Cow::Borrowed("OFF")))
+                    } else if v.eq_ignore_ascii_case("email") {
+                        Ok(Cell::Text(Cow::Borrowed("Email")))
+                    } else {
+                        Err((
+                            "invalid_task_notification".to_string(),
+                            format!("task_notification {v:?} is not understood: use OFF or Email"),
+                        ))
+                    }
+                }
+                FieldKind::Roles => self.roles(v),
+                FieldKind::ReportsTo => Ok(Cell::Text(Cow::Borrowed(v))),
+                FieldKind::MobileNumber => {
+                    if valid_phone(v) {
+                        Ok(Cell::Text(Cow::Borrowed(v)))
+                    } else {
+                        Err((
+                            "invalid_mobile_number".to_string(),
+                            format!("mobile_number {v:?} is not a phone number: use digits, spaces, dashes and an optional leading +"),
+                        ))
+                    }
+                }
+                FieldKind::LastActiveDate => self.date(v).map(Cell::Date).ok_or_else(|| {
+                    (
+                        "invalid_last_active_date".to_string(),
+                        format!(
+                            "last_active_date {v:?} is not a date: write it as YYYY-MM-DD{}",
+                            if self.date_format != "%Y-%m-%d" {
+                                format!(" or as {}", self.date_format)
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    )
+                }),
+                FieldKind::Tenant => {
+                    if v == self.tenant {
+                        Ok(Cell::Absent)
+                    } else {
+                        Err((
+                            "wrong_tenant".to_string(),
+                            format!("this row is for tenant {v:?} but was uploaded to tenant {:?}; upload it to its own inbox or fix the tenant column", self.tenant),
+                        ))
+                    }
+                }
+                FieldKind::Transaction => Ok(Cell::Absent),
+            };
+            match cell {
+                Ok(c) => cells.push(c),
+                Err((code, message)) => {
+                    errors.push(err(Some(name), code, message));
+                    cells.push(Cell::Empty);
+                }
+            }
+        }
+
+        if !delete {
+            if let (Some(uid), Some(rt)) = (
+                self.schema.field(FieldKind::UserId),
+                self.schema.field(FieldKind::ReportsTo),
+            ) {
+                if let (Some(a), Some(b)) = (cells[uid].text(), cells[rt].text()) {
+                    if a == b {
+                        errors.push(err(
+                            Some("reports_to"),
+                            "invalid_reports_to".into(),
+                            "a user cannot report to themselves; leave reports_to empty or name their manager".into(),
+                        ));
+                    }
+                }
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let key = match &cells[self.key_field] {
+            Cell::Text(t) => self.normalise_key(t),
+            _ => String::new(),
+        };
+        Ok(ValidRow {
+            row,
+            key,
+            delete,
+            cells,
+        })
+    }
+
+    fn roles<'a>(&self, v: &'a str) -> Result<Cell<'a>, (String, String)> {
+        let mut roles: Vec<&'a str> = Vec::new();
+        for part in v.split(self.role_separator) {
+            let r = part.trim();
+            if r.is_empty() {
+                continue;
+            }
+            if r.contains(char::is_whitespace) {
+                return Err((
+                    "invalid_roles".to_string(),
+                    format!(
+                        "role {r:?} contains a space; role names have no spaces, and several roles are separated by {:?}",
+                        self.role_separator
+                    ),
+                ));
+            }
+            if r.chars().count() > 100 {
+                return Err((
+                    "field_too_long".to_string(),
+                    format!(
+                        "role {:?}… is longer than 100 characters",
+                        r.chars().take(20).collect::<String>()
+                    ),
+                ));
+            }
+            if !roles.contains(&r) {
+                roles.push(r);
+            }
+        }
+        Ok(Cell::Roles(roles))
+    }
+
+    fn date(&self, v: &str) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .ok()
+            .or_else(|| NaiveDate::parse_from_str(v, self.date_format).ok())
+    }
+}
+
+impl ValidRow<'_> {
+    pub fn cell(&self, schema: &Schema, kind: FieldKind) -> &Cell<'_> {
+        schema
+            .field(kind)
+            .map(|i| &self.cells[i])
+            .unwrap_or(&Cell::Absent)
+    }
+
+    /// A fingerprint of what the row asks for. An identical fingerprint on
+    /// the stored user means the row would change nothing.
+    pub fn fingerprint(&self) -> i64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+        self.key.hash(&mut h);
+        self.delete.hash(&mut h);
+        self.cells.hash(&mut h);
+        h.finish() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UnknownColumns;
+
+    fn setup(header: &[&str]) -> (Schema, HeaderMap) {
+        let s = Schema::build(KeyField::UserId, &[]).unwrap();
+        let m = HeaderMap::map(&s, header.iter().copied(), UnknownColumns::Ignore).unwrap();
+        (s, m)
+    }
+
+    fn codes(r: Result<ValidRow<'_>, Vec<RowError>>) -> Vec<String> {
+        match r {
+            Ok(_) => vec![],
+            Err(e) => e.into_iter().map(|e| e.code).collect(),
+        }
+    }
+
+    #[test]
+    fn a_good_row_is_normalised() {
+        let (s, m) = setup(&["userId", "email", "enabled", "roles", "lastActiveDate"]);
+        let v = Validator::new(&s, &m, "acme", "%d/%m/%Y", "|");
+        let row = v
+            .check(&(
+                2,
+                &[
+                    " U1 ",
+                    "Ann@Example.COM",
+                    "Inactive",
+                    "a| b |a",
+                    "31/12/2024",
+                ][..],
+            ))
+            .unwrap();
+        assert_eq!(row.key, "U1");
+        assert_eq!(
+            row.cell(&s, FieldKind::Email).text(),
+            Some("Ann@example.com")
+        );
+        assert_eq!(row.cell(&s, FieldKind::Enabled), &Cell::Bool(false));
+        assert_eq!(row.cell(&s, FieldKind::Roles), &Cell::Roles(vec!["a", "b"]));
+        assert_eq!(
+            row.cell(&s, FieldKind::LastActiveDate),
+            &Cell::Date(NaiveDate::from_ymd_opt(2024, 12, 31).unwrap())
+        );
+    }
+
+    #[test]
+    fn every_error_of_a_row_is_reported() {
+        let (s, m) = setup(&[
+            "userId",
+            "email",
+            "firstName",
+            "enabled",
+            "roles",
+            "taskNotification",
+        ]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        let got = codes(v.check(&(3, &["", "nope", "=cmd()", "maybe", "two words", "sms"][..])));
+        assert_eq!(
+            got,
+            vec![
+                "missing_user_id",
+                "invalid_email",
+                "formula_value",
+                "invalid_enabled",
+                "invalid_roles",
+                "invalid_task_notification"
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_field_count_is_one_error() {
+        let (s, m) = setup(&["userId", "email"]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        assert_eq!(
+            codes(v.check(&(2, &["U1", "a@b.com", "extra"][..]))),
+            vec!["wrong_field_count"]
+        );
+    }
+
+    #[test]
+    fn delete_rows_need_only_their_key() {
+        let (s, m) = setup(&["userId", "email", "action"]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        let row = v.check(&(2, &["U1", "", "delete"][..])).unwrap();
+        assert!(row.delete);
+        assert_eq!(
+            codes(v.check(&(2, &["", "", "DELETE"][..]))),
+            vec!["missing_user_id"]
+        );
+        assert_eq!(
+            codes(v.check(&(2, &["U1", "a@b.com", "purge"][..]))),
+            vec!["invalid_transaction"]
+        );
+    }
+
+    #[test]
+    fn neutralised_cells_read_back_and_names_are_checked() {
+        let (s, m) = setup(&["userId", "email", "lastName", "mobile"]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        let row = v
+            .check(&(2, &["U1", "a@b.com", "Smith", "'+44 7700 900123"][..]))
+            .unwrap();
+        assert_eq!(
+            row.cell(&s, FieldKind::MobileNumber).text(),
+            Some("+44 7700 900123")
+        );
+        assert_eq!(
+            codes(v.check(&(2, &["U1", "a@b.com", "'=1+1", ""][..]))),
+            vec!["formula_value"]
+        );
+        assert_eq!(
+            codes(v.check(&(2, &["U1", "a@b.com", "@SUM", ""][..]))),
+            vec!["formula_value"]
+        );
+    }
+
+    #[test]
+    fn tenant_column_must_match() {
+        let (s, m) = setup(&["userId", "email", "tenant"]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        assert!(v.check(&(2, &["U1", "a@b.com", "acme"][..])).is_ok());
+        assert_eq!(
+            codes(v.check(&(2, &["U1", "a@b.com", "globex"][..]))),
+            vec!["wrong_tenant"]
+        );
+    }
+
+    #[test]
+    fn fingerprint_changes_with_any_value() {
+        let (s, m) = setup(&["userId", "email", "lastName"]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        let a = v
+            .check(&(2, &["U1", "a@b.com", "Smith"][..]))
+            .unwrap()
+            .fingerprint();
+        let b = v
+            .check(&(9, &["U1", "a@b.com", " Smith "][..]))
+            .unwrap()
+            .fingerprint();
+        let c = v
+            .check(&(2, &["U1", "a@b.com", "Smyth"][..]))
+            .unwrap()
+            .fingerprint();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

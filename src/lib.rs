@@ -1,0 +1,21 @@
+//! userdrop: customer organisations hand over their user directory as CSV
+//! files; userdrop validates every row, applies the users to SQLite and
+//! reports the rows that failed.
+//!
+//! The crate is laid out by concern, each module knowing only those below it:
+//! - [`config`]: the TOML configuration, read in two stages (raw serde
+//!   structs, then a validated [`config::Config`] with every problem listed).
+//! - [`ingest`]: bytes → records → mapped headers → judged rows; no I/O but
+//!   reading the file, no knowledge of SFTP or the store.
+//! - [`store`]: SQLite (WAL): users, roles, the job ledger; no knowledge of files.
+//! - [`import`]: the sequence that runs one file through `ingest` into
+//!   `store` in one transaction; shared by the CLI and the daemon's worker.
+//! - [`report`]: the job outcome as JSON and text, and the failed-rows CSV.
+//! - [`cli`]: the `userdrop` commands, the only place with `anyhow`.
+
+pub mod cli;
+pub mod config;
+pub mod import;
+pub mod ingest;
+pub mod report;
+pub mod store;

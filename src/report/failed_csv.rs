@@ -1,0 +1,121 @@
+//! The failed-rows CSV: the original columns exactly as received, then `row`
+//! and `error`, one line per failed row. Every CSV userdrop writes goes
+//! through [`neutralise`], so a cell a spreadsheet would run as a formula
+//! (`=`, `+`, `-`, `@`, tab, CR) is written with a leading `'`. This module
+//! must never drop or reorder a failed row's cells.
+
+use std::io::Write;
+
+/// The characters that make a spreadsheet treat a cell as a formula.
+pub const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// `=cmd` → `'=cmd`; anything else unchanged.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_START) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// One failed row: its spreadsheet row, its cells as received, and every
+/// reason it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRow {
+    pub row: u64,
+    pub cells: Vec<String>,
+    pub messages: Vec<String>,
+}
+
+/// Groups a job's row errors (ordered by row) into one line per row.
+pub fn group(errors: &[crate::store::jobs::StoredError]) -> Vec<FailedRow> {
+    let mut out: Vec<FailedRow> = Vec::new();
+    for e in errors {
+        match out.last_mut() {
+            Some(last) if last.row == e.error.row => last.messages.push(e.error.message.clone()),
+            _ => out.push(FailedRow {
+                row: e.error.row,
+                cells: e.cells.clone(),
+                messages: vec![e.error.message.clone()],
+            }),
+        }
+    }
+    out
+}
+
+/// Writes the CSV. Rows with more cells than the header (a
+/// `wrong_field_count` row) widen the header with empty names, so `row` and
+/// `error` always stay the last two columns.
+pub fn write<W: Write>(out: W, columns: &[String], rows: &[FailedRow]) -> csv::Result<()> {
+    let width = rows
+        .iter()
+        .map(|r| r.cells.len())
+        .chain([columns.len()])
+        .max()
+        .unwrap_or(0);
+    let mut w = csv::WriterBuilder::new().flexible(false).from_writer(out);
+    let mut record: Vec<String> = Vec::with_capacity(width + 2);
+    record.extend(columns.iter().map(|c| neutralise(c).into_owned()));
+    record.resize(width, String::new());
+    record.push("row".into());
+    record.push("error".into());
+    w.write_record(&record)?;
+    for r in rows {
+        record.clear();
+        record.extend(r.cells.iter().map(|c| neutralise(c).into_owned()));
+        record.resize(width, String::new());
+        record.push(r.row.to_string());
+        record.push(neutralise(&r.messages.join("; ")).into_owned());
+        w.write_record(&record)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_everywhere() {
+        let rows = vec![FailedRow {
+            row: 3,
+            cells: vec!["U1".into(), "=HYPERLINK(\"x\")".into(), "+1".into()],
+            messages: vec!["first_name \"=HYPERLINK\" starts with '='".into()],
+        }];
+        let mut buf = Vec::new();
+        write(
+            &mut buf,
+            &["user_id".into(), "first_name".into(), "@x".into()],
+            &rows,
+        )
+        .unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            text,
+            "user_id,first_name,'@x,row,error\nU1,\"'=HYPERLINK(\"\"x\"\")\",'+1,3,\"first_name \"\"=HYPERLINK\"\" starts with '='\"\n"
+        );
+    }
+
+    #[test]
+    fn ragged_rows_keep_row_and_error_last() {
+        let rows = vec![
+            FailedRow {
+                row: 2,
+                cells: vec!["a".into(), "b".into(), "c".into()],
+                messages: vec!["m".into()],
+            },
+            FailedRow {
+                row: 4,
+                cells: vec!["a".into()],
+                messages: vec!["n".into(), "o".into()],
+            },
+        ];
+        let mut buf = Vec::new();
+        write(&mut buf, &["x".into(), "y".into()], &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "x,y,,row,error\na,b,c,2,m\na,,,4,n; o\n"
+        );
+    }
+}

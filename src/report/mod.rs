@@ -1,0 +1,8 @@
+//! What userdrop tells people about a job: the outcome object printed by
+//! `import --json` / `jobs show --json` and stored in the ledger
+//! ([`summary`]), and the failed-rows CSV that automation fetches from
+//! `results/` and the failure email attaches ([`failed_csv`]). This module
+//! must never decide an outcome; it only presents one.
+
+pub mod failed_csv;
+pub mod summary;

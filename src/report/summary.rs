@@ -1,0 +1,212 @@
+//! A job's outcome: the stable JSON object of SPEC §9 (`import --json`,
+//! `jobs show --json`, `results/*.summary.json`) and its human rendering.
+//! Field names here are a published interface: add fields, never rename or
+//! remove one. This module must never query the store or read files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::error::{FileError, RowError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every row went through.
+    Ok,
+    /// Valid rows were applied; some rows failed.
+    RowsFailed,
+    /// Nothing was applied: the file was refused, or a row failed with
+    /// `on_error = "reject_file"`.
+    Rejected,
+    /// A sync would touch too many users; waiting for approval.
+    Held,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::RowsFailed => "rows_failed",
+            Status::Rejected => "rejected",
+            Status::Held => "held",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Data rows read (blank rows are not counted).
+    pub rows: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub deactivated: u64,
+    pub roles_added: u64,
+    /// Rows that failed (a row with three problems counts once).
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileErrorJson {
+    pub code: String,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl From<&FileError> for FileErrorJson {
+    fn from(e: &FileError) -> Self {
+        FileErrorJson {
+            code: e.code.as_str().to_string(),
+            field: e.field.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorJson {
+    pub row: u64,
+    pub key: String,
+    pub field: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&RowError> for ErrorJson {
+    fn from(e: &RowError) -> Self {
+        ErrorJson {
+            row: e.row,
+            key: e.key.clone(),
+            field: e.field.clone(),
+            code: e.code.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// Why a sync job was held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    /// Users the sync step would deactivate or delete.
+    pub would_touch: u64,
+    /// The tenant's users before the file.
+    pub of_users: u64,
+    pub percent: f64,
+    pub max_missing_percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// The ledger id; null for a dry run.
+    pub job: Option<i64>,
+    pub tenant: String,
+    pub file: String,
+    pub dry_run: bool,
+    pub status: Status,
+    pub file_error: Option<FileErrorJson>,
+    pub encoding: Option<String>,
+    pub delimiter: Option<String>,
+    pub ignored_columns: Vec<String>,
+    /// The header cells as received (the failed-rows CSV repeats them).
+    pub columns: Vec<String>,
+    pub counts: Counts,
+    /// How many errors of each reason code.
+    pub reasons: BTreeMap<String, u64>,
+    pub held: Option<Held>,
+    pub errors: Vec<ErrorJson>,
+}
+
+impl JobReport {
+    pub fn new(tenant: &str, file: &str, job: Option<i64>, dry_run: bool) -> JobReport {
+        JobReport {
+            job,
+            tenant: tenant.to_string(),
+            file: file.to_string(),
+            dry_run,
+            status: Status::Ok,
+            file_error: None,
+            encoding: None,
+            delimiter: None,
+            ignored_columns: Vec::new(),
+            columns: Vec::new(),
+            counts: Counts::default(),
+            reasons: BTreeMap::new(),
+            held: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The object stored in the ledger: the report without its errors
+    /// (those are rows of `job_errors`).
+    pub fn ledger_json(&self) -> String {
+        let mut copy = self.clone();
+        copy.errors.clear();
+        serde_json::to_string(&copy).expect("a report serialises")
+    }
+
+    /// The outcome for a person at a terminal.
+    pub fn human(&self, max_errors: usize) -> String {
+        let mut s = String::new();
+        let c = &self.counts;
+        let job = match self.job {
+            Some(id) => format!("job {id}"),
+            None => "dry run, nothing written".to_string(),
+        };
+        let verdict = match self.status {
+            Status::Ok => "imported",
+            Status::RowsFailed => "imported with failed rows",
+            Status::Rejected => "REJECTED, nothing applied",
+            Status::Held => "HELD, nothing applied until approved",
+        };
+        let _ = writeln!(s, "{}: {} — {verdict} ({job})", self.tenant, self.file);
+        if let Some(fe) = &self.file_error {
+            let _ = writeln!(s, "  {}: {}", fe.code, fe.message);
+        }
+        if let Some(h) = &self.held {
+            let _ = writeln!(
+                s,
+                "  the sync would touch {} of {} users ({:.1}%), more than max_missing_percent = {}; approve with `userdrop jobs approve {}` or upload a corrected file",
+                h.would_touch,
+                h.of_users,
+                h.percent,
+                h.max_missing_percent,
+                self.job.map(|j| j.to_string()).unwrap_or_else(|| "ID".into())
+            );
+        }
+        if self.file_error.is_none() || c.rows > 0 {
+            let _ = writeln!(
+                s,
+                "  rows {}: added {}, updated {}, unchanged {}, deleted {}, deactivated {}, roles added {}, failed {}",
+                c.rows, c.added, c.updated, c.unchanged, c.deleted, c.deactivated, c.roles_added, c.failed
+            );
+        }
+        if let (Some(enc), Some(delim)) = (&self.encoding, &self.delimiter) {
+            let _ = writeln!(s, "  read as {enc}, delimiter {delim:?}");
+        }
+        if !self.ignored_columns.is_empty() {
+            let _ = writeln!(s, "  ignored columns: {}", self.ignored_columns.join(", "));
+        }
+        for e in self.errors.iter().take(max_errors) {
+            let key = if e.key.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", e.key)
+            };
+            let _ = writeln!(s, "  row {}{key} {}: {}", e.row, e.code, e.message);
+        }
+        if self.errors.len() > max_errors {
+            let _ = writeln!(
+                s,
+                "  … and {} more (all of them: `userdrop jobs show {}`)",
+                self.errors.len() - max_errors,
+                self.job
+                    .map(|j| j.to_string())
+                    .unwrap_or_else(|| "ID".into())
+            );
+        }
+        s
+    }
+}

@@ -1,0 +1,209 @@
+//! The job ledger: one row per file that reached the pipeline, its state as
+//! it moves (`received → applied → archived → reported`, or `failed` /
+//! `held`), its outcome as JSON, and each failed row with its original cells.
+//! The ledger is what makes "exactly once" checkable after a crash. This
+//! module must never interpret a report: it stores the JSON it is given.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+use crate::ingest::error::RowError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: i64,
+    pub tenant: String,
+    pub file: String,
+    pub source: String,
+    pub path: String,
+    pub state: String,
+    pub status: Option<String>,
+    pub report: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub approved_at: Option<String>,
+}
+
+/// A failed row as kept in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredError {
+    pub error: RowError,
+    pub cells: Vec<String>,
+}
+
+const COLUMNS: &str =
+    "id, tenant, file, source, path, state, status, report, created_at, finished_at, approved_at";
+
+fn job_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        tenant: r.get(1)?,
+        file: r.get(2)?,
+        source: r.get(3)?,
+        path: r.get(4)?,
+        state: r.get(5)?,
+        status: r.get(6)?,
+        report: r.get(7)?,
+        created_at: r.get(8)?,
+        finished_at: r.get(9)?,
+        approved_at: r.get(10)?,
+    })
+}
+
+/// Records a new job in state `received`; returns its id.
+pub fn create(
+    conn: &Connection,
+    tenant: &str,
+    file: &str,
+    source: &str,
+    path: &str,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO jobs (tenant, file, source, path, state, created_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
+        params![tenant, file, source, path, super::now_text()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn set_state(conn: &Connection, id: i64, state: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE jobs SET state = ?2 WHERE id = ?1",
+        params![id, state],
+    )?;
+    Ok(())
+}
+
+pub fn set_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
+    conn.execute("UPDATE jobs SET path = ?2 WHERE id = ?1", params![id, path])?;
+    Ok(())
+}
+
+/// Records the outcome. Called inside the job's transaction, so the users
+/// it wrote and the job's final state commit together.
+pub fn finish(
+    conn: &Connection,
+    id: i64,
+    state: &str,
+    status: &str,
+    report: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE jobs SET state = ?2, status = ?3, report = ?4, finished_at = ?5 WHERE id = ?1",
+        params![id, state, status, report, super::now_text()],
+    )?;
+    Ok(())
+}
+
+/// Forgets the row errors of a job (a held job that is approved is judged again).
+pub fn clear_errors(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM job_errors WHERE job_id = ?1", [id])?;
+    Ok(())
+}
+
+pub fn add_error(
+    conn: &Connection,
+    id: i64,
+    seq: i64,
+    e: &RowError,
+    cells: &[&str],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO job_errors (job_id, seq, row, key, field, code, message, cells) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let cells = serde_json::to_string(cells).map_err(|source| StoreError::Json {
+        column: "cells",
+        source,
+    })?;
+    stmt.execute(params![
+        id,
+        seq,
+        e.row as i64,
+        e.key,
+        e.field,
+        e.code,
+        e.message,
+        cells
+    ])?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<JobRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+            [id],
+            job_from,
+        )
+        .optional()?)
+}
+
+/// Jobs newest first.
+pub fn list(
+    conn: &Connection,
+    tenant: Option<&str>,
+    limit: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE ?1 IS NULL OR tenant = ?1 ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![tenant, limit], job_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Jobs not yet finished, oldest first: what a restart resumes.
+pub fn unfinished(conn: &Connection) -> Result<Vec<JobRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE state NOT IN ('reported', 'held', 'failed', 'archived', 'applied') ORDER BY id"
+    ))?;
+    let rows = stmt
+        .query_map([], job_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub fn errors(conn: &Connection, id: i64) -> Result<Vec<StoredError>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT row, key, field, code, message, cells FROM job_errors WHERE job_id = ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let cells: String = r.get(5)?;
+        out.push(StoredError {
+            error: RowError {
+                row: r.get::<_, i64>(0)? as u64,
+                key: r.get(1)?,
+                field: r.get(2)?,
+                code: r.get(3)?,
+                message: r.get(4)?,
+            },
+            cells: serde_json::from_str(&cells).map_err(|source| StoreError::Json {
+                column: "cells",
+                source,
+            })?,
+        });
+    }
+    Ok(out)
+}
+
+/// A job of the same tenant applied after `id`, if any: approving a held
+/// job older than that would undo the newer file.
+pub fn newer_applied(conn: &Connection, tenant: &str, id: i64) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM jobs WHERE tenant = ?1 AND id > ?2 AND status IN ('ok', 'rows_failed') ORDER BY id LIMIT 1",
+            params![tenant, id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn mark_approved(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE jobs SET approved_at = ?2 WHERE id = ?1",
+        params![id, super::now_text()],
+    )?;
+    Ok(())
+}

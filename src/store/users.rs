@@ -1,0 +1,444 @@
+//! Users and roles of a tenant: the reads an import plans with (a compact
+//! scan of who exists), the writes it applies (one prepared upsert built for
+//! the columns the file has, deletes, sync deactivation), and the export.
+//! Only columns present in the file are ever written, so a file without a
+//! `country` column never blanks anyone's country. This module must never
+//! open a transaction itself: the caller's job transaction holds them all.
+
+use rusqlite::{params, Connection, Statement};
+
+use super::StoreError;
+use crate::ingest::schema::{FieldKind, Schema};
+use crate::ingest::validate::{Cell, ValidRow};
+
+/// 128-bit hash of a key or user id: what plans compare instead of strings,
+/// so that a million users fit in a few tens of MB.
+pub fn hash128(s: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(s.as_bytes())
+}
+
+/// The column a built-in field is stored in.
+pub fn column_of(kind: FieldKind) -> Option<&'static str> {
+    Some(match kind {
+        FieldKind::UserId => "user_id",
+        FieldKind::Email => "email",
+        FieldKind::FirstName => "first_name",
+        FieldKind::LastName => "last_name",
+        FieldKind::Enabled => "enabled",
+        FieldKind::Roles => "roles",
+        FieldKind::ReportsTo => "reports_to",
+        FieldKind::TaskNotification => "task_notification",
+        FieldKind::NotifyIfNewUser => "notify_if_new_user",
+        FieldKind::MobileNumber => "mobile_number",
+        FieldKind::Country => "country",
+        FieldKind::State => "state",
+        FieldKind::LastActiveDate => "last_active_date",
+        FieldKind::Transaction | FieldKind::Tenant | FieldKind::Custom => return None,
+    })
+}
+
+/// Who a tenant has, as hashes, sorted for binary search.
+#[derive(Debug, Default)]
+pub struct Existing {
+    /// (key hash, fingerprint of the row that last wrote the user or 0).
+    pub keys: Vec<(u128, i64)>,
+    /// Hashes of every stored user_id.
+    pub user_ids: Vec<u128>,
+}
+
+impl Existing {
+    pub fn load(conn: &Connection, tenant: &str) -> Result<Existing, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT key, row_hash, user_id FROM users NOT INDEXED WHERE tenant = ?1",
+        )?;
+        let mut rows = stmt.query([tenant])?;
+        let mut out = Existing::default();
+        while let Some(r) = rows.next()? {
+            let key = r.get_ref(0)?.as_str()?;
+            out.keys
+                .push((hash128(key), r.get::<_, Option<i64>>(1)?.unwrap_or(0)));
+            if let Some(uid) = r.get_ref(2)?.as_str_or_null()? {
+                out.user_ids.push(hash128(uid));
+            }
+        }
+        out.keys.sort_unstable();
+        out.user_ids.sort_unstable();
+        Ok(out)
+    }
+
+    /// The stored fingerprint of a key, or None when no such user exists.
+    pub fn fingerprint(&self, key_hash: u128) -> Option<i64> {
+        self.keys
+            .binary_search_by(|(k, _)| k.cmp(&key_hash))
+            .ok()
+            .map(|i| self.keys[i].1)
+    }
+
+    pub fn has_user_id(&self, uid_hash: u128) -> bool {
+        self.user_ids.binary_search(&uid_hash).is_ok()
+    }
+
+    pub fn count(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Added,
+    Updated,
+    /// The stored values already matched.
+    Unchanged,
+}
+
+/// Why the store refused a row the plan thought valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Insert mode, and the key exists.
+    KeyExists,
+    /// Another user of the tenant has this email.
+    EmailTaken,
+}
+
+/// The prepared write of one job: the column list is fixed by the file's header.
+pub struct Writer<'c> {
+    upsert: Statement<'c>,
+    delete: Statement<'c>,
+    /// Records the fingerprint of a row that matched the stored values, so
+    /// the next identical file takes the fast path.
+    remember: Statement<'c>,
+    add_role: Statement<'c>,
+    /// (schema field index, column) for each present built-in field.
+    columns: Vec<(usize, &'static str)>,
+    /// Schema indexes and names of the tenant's own fields present in the file.
+    custom: Vec<(usize, String)>,
+    lad: Option<usize>,
+    tenant: String,
+    job: i64,
+    now: String,
+    today: String,
+}
+
+impl<'c> Writer<'c> {
+    /// `present[i]` says whether the file has a column for schema field `i`.
+    pub fn prepare(
+        conn: &'c Connection,
+        schema: &Schema,
+        present: &[bool],
+        tenant: &str,
+        job: i64,
+        insert_only: bool,
+    ) -> Result<Writer<'c>, StoreError> {
+        let mut columns = Vec::new();
+        let mut custom = Vec::new();
+        let mut lad = None;
+        for (i, f) in schema.fields.iter().enumerate() {
+            if !present[i] {
+                continue;
+            }
+            if f.kind == FieldKind::Custom {
+                custom.push((i, f.name.clone()));
+            } else if f.kind == FieldKind::LastActiveDate {
+                lad = Some(i);
+            } else if let Some(col) = column_of(f.kind) {
+                columns.push((i, col));
+            }
+        }
+        // ?1 tenant, ?2 key, ?3 row_hash, ?4 job, ?5 now, ?6 attributes patch,
+        // ?7 last_active_date given (or NULL), ?8 today, then one per column.
+        let mut names = String::from("tenant, key, row_hash, created_job, updated_job, created_at, updated_at, attributes, last_active_date");
+        let mut values =
+            String::from("?1, ?2, ?3, ?4, ?4, ?5, ?5, json_patch('{}', ?6), COALESCE(?7, ?8)");
+        let mut sets = String::from("row_hash = excluded.row_hash, updated_job = excluded.updated_job, updated_at = excluded.updated_at");
+        if !custom.is_empty() {
+            sets.push_str(", attributes = json_patch(users.attributes, ?6)");
+        }
+        if lad.is_some() {
+            sets.push_str(", last_active_date = COALESCE(?7, users.last_active_date)");
+        }
+        // The update happens only when a value really changes, so a row
+        // whose fingerprint differs (other columns, a deactivated user) but
+        // whose values match is reported unchanged and not rewritten.
+        let mut changed: Vec<String> = Vec::new();
+        if !custom.is_empty() {
+            changed.push("json_patch(users.attributes, ?6) IS NOT users.attributes".into());
+        }
+        if lad.is_some() {
+            changed
+                .push("COALESCE(?7, users.last_active_date) IS NOT users.last_active_date".into());
+        }
+        for (n, (_, col)) in columns.iter().enumerate() {
+            names.push_str(&format!(", {col}"));
+            values.push_str(&format!(", ?{}", n + 9));
+            sets.push_str(&format!(", {col} = excluded.{col}"));
+            changed.push(format!("users.{col} IS NOT excluded.{col} COLLATE BINARY"));
+        }
+        let condition = if changed.is_empty() {
+            "0".to_string()
+        } else {
+            changed.join(" OR ")
+        };
+        let sql = if insert_only {
+            format!("INSERT INTO users ({names}) VALUES ({values}) RETURNING created_job")
+        } else {
+            format!(
+                "INSERT INTO users ({names}) VALUES ({values}) ON CONFLICT (tenant, key) DO UPDATE SET {sets} WHERE {condition} RETURNING created_job"
+            )
+        };
+        Ok(Writer {
+            upsert: conn.prepare(&sql)?,
+            delete: conn
+                .prepare("DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING id")?,
+            remember: conn
+                .prepare("UPDATE users SET row_hash = ?3 WHERE tenant = ?1 AND key = ?2")?,
+            add_role: conn.prepare(
+                "INSERT OR IGNORE INTO roles (tenant, name, created_job) VALUES (?1, ?2, ?3)",
+            )?,
+            columns,
+            custom,
+            lad,
+            tenant: tenant.to_string(),
+            job,
+            now: super::now_text(),
+            today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        })
+    }
+
+    /// Creates or updates the row's user. Parameters are bound in place
+    /// (no per-row allocation but the roles and attributes JSON).
+    pub fn write(
+        &mut self,
+        row: &ValidRow<'_>,
+        fingerprint: i64,
+    ) -> Result<Result<Written, Refused>, StoreError> {
+        let s = &mut self.upsert;
+        s.raw_bind_parameter(1, &self.tenant)?;
+        s.raw_bind_parameter(2, &row.key)?;
+        s.raw_bind_parameter(3, fingerprint)?;
+        s.raw_bind_parameter(4, self.job)?;
+        s.raw_bind_parameter(5, &self.now)?;
+        if self.custom.is_empty() {
+            s.raw_bind_parameter(6, "{}")?;
+        } else {
+            let mut obj = serde_json::Map::new();
+            for (i, name) in &self.custom {
+                let v = match &row.cells[*i] {
+                    Cell::Text(t) => serde_json::Value::String(t.to_string()),
+                    _ => serde_json::Value::Null,
+                };
+                obj.insert(name.clone(), v);
+            }
+            s.raw_bind_parameter(6, serde_json::Value::Object(obj).to_string())?;
+        }
+        match self.lad.map(|i| &row.cells[i]) {
+            Some(Cell::Date(d)) => s.raw_bind_parameter(7, d.format("%Y-%m-%d").to_string())?,
+            _ => s.raw_bind_parameter(7, rusqlite::types::Null)?,
+        }
+        s.raw_bind_parameter(8, &self.today)?;
+        for (n, (i, _)) in self.columns.iter().enumerate() {
+            bind_cell(s, n + 9, &row.cells[*i])?;
+        }
+        let mut rows = s.raw_query();
+        let result = rows
+            .next()
+            .and_then(|r| r.map(|r| r.get::<_, i64>(0)).transpose());
+        drop(rows);
+        match result {
+            Ok(Some(created)) if created == self.job => Ok(Ok(Written::Added)),
+            Ok(Some(_)) => Ok(Ok(Written::Updated)),
+            Ok(None) => {
+                self.remember
+                    .execute(params![self.tenant, row.key, fingerprint])?;
+                Ok(Ok(Written::Unchanged))
+            }
+            Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                if msg.contains("users.email") {
+                    Ok(Err(Refused::EmailTaken))
+                } else if msg.contains("users.key") {
+                    Ok(Err(Refused::KeyExists))
+                } else {
+                    Err(rusqlite::Error::SqliteFailure(e, Some(msg)).into())
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a user; false when there was none.
+    pub fn delete(&mut self, key: &str) -> Result<bool, StoreError> {
+        let mut rows = self.delete.query(params![self.tenant, key])?;
+        Ok(rows.next()?.is_some())
+    }
+
+    /// Records a role in the tenant's catalogue; true when it is new.
+    pub fn add_role(&mut self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .add_role
+            .execute(params![self.tenant, name, self.job])?
+            == 1)
+    }
+}
+
+fn bind_cell(s: &mut Statement<'_>, idx: usize, c: &Cell<'_>) -> rusqlite::Result<()> {
+    match c {
+        Cell::Absent | Cell::Empty => s.raw_bind_parameter(idx, rusqlite::types::Null),
+        Cell::Text(t) => s.raw_bind_parameter(idx, t.as_ref()),
+        Cell::Bool(b) => s.raw_bind_parameter(idx, *b as i64),
+        Cell::Roles(r) => s.raw_bind_parameter(
+            idx,
+            serde_json::to_string(r).unwrap_or_else(|_| "[]".into()),
+        ),
+        Cell::Date(d) => s.raw_bind_parameter(idx, d.format("%Y-%m-%d").to_string()),
+    }
+}
+
+/// Who already holds an email, for the message of a refused row.
+pub fn holder_of_email(
+    conn: &Connection,
+    tenant: &str,
+    email: &str,
+) -> Result<Option<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT key FROM users WHERE tenant = ?1 AND email = ?2")?;
+    let mut rows = stmt.query(params![tenant, email])?;
+    Ok(match rows.next()? {
+        Some(r) => Some(r.get(0)?),
+        None => None,
+    })
+}
+
+/// Users of the tenant whose key is not in `present` (sorted key hashes):
+/// the ones a sync would deactivate (only enabled ones) or delete.
+pub fn absent_users(
+    conn: &Connection,
+    tenant: &str,
+    present: &[u128],
+    only_enabled: bool,
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, key, enabled FROM users NOT INDEXED WHERE tenant = ?1")?;
+    let mut rows = stmt.query([tenant])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let key = r.get_ref(1)?.as_str()?;
+        if present.binary_search(&hash128(key)).is_err()
+            && (!only_enabled || r.get::<_, i64>(2)? != 0)
+        {
+            out.push(r.get(0)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Deactivates users by id. The row fingerprint is cleared so that a later
+/// file naming them again re-enables them instead of looking unchanged.
+pub fn deactivate(conn: &Connection, ids: &[i64], job: i64) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE users SET enabled = 0, row_hash = NULL, updated_job = ?2, updated_at = ?3 WHERE id = ?1 AND enabled != 0",
+    )?;
+    let now = super::now_text();
+    let mut n = 0;
+    for id in ids {
+        n += stmt.execute(params![id, job, now])?;
+    }
+    Ok(n)
+}
+
+pub fn delete_ids(conn: &Connection, ids: &[i64]) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached("DELETE FROM users WHERE id = ?1")?;
+    let mut n = 0;
+    for id in ids {
+        n += stmt.execute([id])?;
+    }
+    Ok(n)
+}
+
+pub fn count(conn: &Connection, tenant: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM users WHERE tenant = ?1",
+        [tenant],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn role_names(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT name FROM roles WHERE tenant = ?1 ORDER BY name")?;
+    let names = stmt
+        .query_map([tenant], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+/// One stored user, for export and tests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub key: String,
+    pub user_id: Option<String>,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub enabled: bool,
+    pub roles: Vec<String>,
+    pub reports_to: Option<String>,
+    pub task_notification: String,
+    pub notify_if_new_user: bool,
+    pub mobile_number: Option<String>,
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub last_active_date: Option<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Every user of a tenant, by key, calling `f` for each (streaming: an
+/// export of a million users must not hold them all).
+pub fn for_each_user(
+    conn: &Connection,
+    tenant: &str,
+    mut f: impl FnMut(User) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT key, user_id, email, first_name, last_name, enabled, roles, reports_to, task_notification,
+                notify_if_new_user, mobile_number, country, state, last_active_date, attributes
+         FROM users WHERE tenant = ?1 ORDER BY key",
+    )?;
+    let mut rows = stmt.query([tenant])?;
+    while let Some(r) = rows.next()? {
+        let roles: String = r.get(6)?;
+        let attributes: String = r.get(14)?;
+        f(User {
+            key: r.get(0)?,
+            user_id: r.get(1)?,
+            email: r.get(2)?,
+            first_name: r.get(3)?,
+            last_name: r.get(4)?,
+            enabled: r.get::<_, i64>(5)? != 0,
+            roles: serde_json::from_str(&roles).map_err(|source| StoreError::Json {
+                column: "roles",
+                source,
+            })?,
+            reports_to: r.get(7)?,
+            task_notification: r.get(8)?,
+            notify_if_new_user: r.get::<_, i64>(9)? != 0,
+            mobile_number: r.get(10)?,
+            country: r.get(11)?,
+            state: r.get(12)?,
+            last_active_date: r.get(13)?,
+            attributes: serde_json::from_str(&attributes).map_err(|source| StoreError::Json {
+                column: "attributes",
+                source,
+            })?,
+        })?;
+    }
+    Ok(())
+}
+
+pub fn all_users(conn: &Connection, tenant: &str) -> Result<Vec<User>, StoreError> {
+    let mut out = Vec::new();
+    for_each_user(conn, tenant, |u| {
+        out.push(u);
+        Ok(())
+    })?;
+    Ok(out)
+}
