@@ -266,7 +266,7 @@ fn is_utf16(enc: &'static Encoding) -> bool {
 fn empty_file() -> FileError {
     FileError::new(
         FileErrorCode::EmptyFile,
-        "the file is empty: it needs a header row and at least one row of users below it",
+        "the file is empty: it needs a header row naming the columns, then one row per user",
     )
 }
 
@@ -1241,7 +1241,7 @@ mod tests {
             assert_eq!(e.code, FileErrorCode::EmptyFile, "{bytes:?}");
             assert!(e
                 .message
-                .starts_with("the file is empty: it needs a header row and at least"));
+                .starts_with("the file is empty: it needs a header row"));
         }
         assert_eq!(
             code(&utf16(" \r\n", true, true), &auto()),

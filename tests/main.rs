@@ -1,0 +1,8 @@
+//! userdrop's one integration test binary. Each module is one area; `util`
+//! holds the shared harness (temp data dirs, configs, running the binary).
+
+mod cli;
+mod crash;
+mod fixtures;
+mod fuzz;
+mod util;
