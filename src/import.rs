@@ -16,10 +16,10 @@ use crate::config::{Missing, Mode, OnError, Tenant};
 use crate::ingest::decode::{self, RecordReader, Sniffed};
 use crate::ingest::error::{FileError, FileErrorCode, RowError};
 use crate::ingest::headers::HeaderMap;
-use crate::ingest::plan::{self, Facts, Plan};
+use crate::ingest::plan::{self, Facts, KeyList, Plan};
 use crate::ingest::schema::{FieldKind, KeyField};
-use crate::ingest::validate::{self, Cell, Validator};
-use crate::report::summary::{FileErrorJson, Held, JobReport, Status};
+use crate::ingest::validate::{self, Cell, ValidRow, Validator};
+use crate::report::summary::{Counts, FileErrorJson, Held, JobReport, Status};
 use crate::store::users::{self, hash128, Existing, Refused, Writer, Written};
 use crate::store::{jobs, Store, StoreError};
 
@@ -132,6 +132,14 @@ fn delimiter_name(d: u8) -> String {
     (d as char).to_string()
 }
 
+fn key_list(key: KeyField) -> KeyList {
+    match key {
+        KeyField::UserId => KeyList::UserIds,
+        KeyField::Email => KeyList::Emails,
+        KeyField::MobileNumber => KeyList::Keys,
+    }
+}
+
 /// Pass 0, the header and pass 1.
 fn prepare(
     store: &Store,
@@ -155,13 +163,6 @@ fn prepare(
     report.columns = map.columns.clone();
     report.ignored_columns = map.ignored.clone();
 
-    let existing = Existing::load(&store.conn, &tenant.name).map_err(|e| {
-        FileError::new(
-            FileErrorCode::Unreadable,
-            format!("the store could not be read: {e}"),
-        )
-    })?;
-
     let schema = &tenant.schema;
     let v = Validator::new(
         schema,
@@ -183,23 +184,24 @@ fn prepare(
         }
         let i = facts.flags.len() as u32;
         facts.row_of.push(rec.row().min(u32::MAX as u64) as u32);
-        let raw = |c: Option<usize>| {
-            c.and_then(|c| rec.get(c))
-                .map(validate::clean)
-                .unwrap_or("")
-        };
         let mut flags = 0;
         match v.check(&rec) {
             Ok(row) if row.delete => flags |= plan::DELETE,
             Ok(_) => {}
             Err(_) => flags |= plan::LOCAL,
         }
-        let manager = raw(rt_col);
-        if !manager.is_empty() && flags & plan::DELETE == 0 {
-            facts.reports_to.push((i, hash128(manager)));
-        }
-        // Duplicates are judged on every row, valid or not, so that both
-        // rows of a pair are reported.
+        facts.flags.push(flags);
+        let key = v.key_of(&rec).map(|k| hash128(&k));
+        // Duplicates and managers are judged on every row, valid or not, so
+        // that both rows of a pair are reported. A row with the wrong number
+        // of fields still makes another row a duplicate (its cells are as
+        // the customer sees them), but names no manager.
+        let ragged = rec.len() != map.columns.len();
+        let raw = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c))
+                .map(validate::clean)
+                .unwrap_or("")
+        };
         let uid = raw(uid_col);
         if !uid.is_empty() {
             facts.user_ids.push((hash128(uid), i));
@@ -208,16 +210,24 @@ fn prepare(
         if !email.is_empty() {
             facts.emails.push((hash128(&email.to_lowercase()), i));
         }
-        if let Some(key) = v.key_of(&rec) {
-            let h = hash128(&key);
-            facts.named_keys.push(h);
-            if schema.key == KeyField::MobileNumber {
-                facts.keys.push((h, i));
-            }
+        if let (Some(h), KeyField::MobileNumber) = (key, schema.key) {
+            facts.keys.push((h, i));
         }
-        facts.flags.push(flags);
+        let manager = raw(rt_col);
+        if !manager.is_empty() && flags & plan::DELETE == 0 && !ragged {
+            facts.reports_to.push((i, hash128(manager)));
+        }
     }
-    let plan = plan::plan(facts, |h| existing.has_user_id(h));
+    let keys = key_list(schema.key);
+    let (facts, dups) = plan::mark(facts, keys);
+    let existing = Existing::load(&store.conn, &tenant.name, schema.key == KeyField::UserId)
+        .map_err(|e| {
+            FileError::new(
+                FileErrorCode::Unreadable,
+                format!("the store could not be read: {e}"),
+            )
+        })?;
+    let plan = plan::resolve(facts, dups, keys, |h| existing.has_user_id(h));
     Ok(Prepared {
         sniffed,
         map,
@@ -228,8 +238,101 @@ fn prepare(
 
 /// One failed row, waiting to be recorded once the transaction's fate is known.
 struct Failure {
+    row: u64,
     errors: Vec<RowError>,
     cells: Vec<String>,
+}
+
+/// A row refused because another user still holds its email: tried again
+/// after the pass, when that user may have moved to another address.
+struct Deferred {
+    row: u64,
+    cells: Vec<String>,
+}
+
+/// Applies judged rows and keeps the counts.
+struct Applier<'t, 'c> {
+    tenant: &'t Tenant,
+    existing: &'t Existing,
+    writer: Writer<'c>,
+    counts: Counts,
+    known_roles: HashSet<String>,
+    invitations: Vec<String>,
+}
+
+enum RowResult {
+    Done,
+    Refused(&'static str, String),
+    EmailTaken,
+}
+
+impl Applier<'_, '_> {
+    fn apply(&mut self, row: &ValidRow<'_>, raw_key: &str) -> Result<RowResult, ImportError> {
+        let schema = &self.tenant.schema;
+        if row.delete {
+            return Ok(if self.writer.delete(&row.key)? {
+                self.counts.deleted += 1;
+                RowResult::Done
+            } else {
+                RowResult::Refused(
+                    "not_found",
+                    format!(
+                        "there is no user {raw_key:?} to delete; check the {}",
+                        schema.key.name()
+                    ),
+                )
+            });
+        }
+        let fingerprint = row.fingerprint();
+        let stored = self.existing.fingerprint(hash128(&row.key));
+        if self.tenant.mode == Mode::Insert && stored.is_some() {
+            return Ok(RowResult::Refused(
+                "already_exists",
+                format!("a user with {} {raw_key:?} already exists, and this inbox only creates new users", schema.key.name()),
+            ));
+        }
+        if stored == Some(fingerprint) {
+            self.counts.unchanged += 1;
+            return Ok(RowResult::Done);
+        }
+        match self.writer.write(row, fingerprint, stored.is_some())? {
+            Err(Refused::EmailTaken) => return Ok(RowResult::EmailTaken),
+            Err(Refused::KeyExists) => {
+                return Ok(RowResult::Refused(
+                    "already_exists",
+                    format!(
+                        "a user with {} {raw_key:?} already exists",
+                        schema.key.name()
+                    ),
+                ))
+            }
+            Ok(Written::Unchanged) => self.counts.unchanged += 1,
+            Ok(written) => {
+                if written == Written::Added {
+                    self.counts.added += 1;
+                    if matches!(
+                        row.cell(schema, FieldKind::NotifyIfNewUser),
+                        Cell::Bool(true)
+                    ) {
+                        self.invitations.push(row.key.clone());
+                    }
+                } else {
+                    self.counts.updated += 1;
+                }
+                if let Cell::Roles(roles) = row.cell(schema, FieldKind::Roles) {
+                    for r in roles {
+                        if !self.known_roles.contains(*r) {
+                            if self.writer.add_role(r)? {
+                                self.counts.roles_added += 1;
+                            }
+                            self.known_roles.insert(r.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(RowResult::Done)
+    }
 }
 
 /// Pass 2: applies the plan in one transaction.
@@ -250,10 +353,6 @@ fn apply(
     let job_id = job.unwrap_or(DRY_RUN_JOB);
     let present: Vec<bool> = p.map.column_of.iter().map(Option::is_some).collect();
     let mut failures: Vec<Failure> = Vec::new();
-    let mut invitations = Vec::new();
-    let mut known_roles: HashSet<String> =
-        users::role_names(&tx, &tenant.name)?.into_iter().collect();
-    let counts = &mut report.counts;
     let v = Validator::new(
         schema,
         &p.map,
@@ -261,202 +360,195 @@ fn apply(
         &tenant.date_format,
         &tenant.role_separator,
     );
-    let roles_field = schema.field(FieldKind::Roles);
-    let notify_field = schema.field(FieldKind::NotifyIfNewUser);
-    let file_problem: Option<FileError>;
-    {
-        let mut writer = Writer::prepare(
-            &tx,
-            schema,
-            &present,
-            &tenant.name,
-            job_id,
-            tenant.mode == Mode::Insert,
-        )?;
-        tracing::debug!(rows = p.plan.flags.len(), "applying");
-        file_problem = (|| -> Result<Option<FileError>, ImportError> {
-            let mut reader = match RecordReader::open(path, &p.sniffed) {
-                Ok(r) => r,
+    let mut applier = Applier {
+        tenant,
+        existing: &p.existing,
+        writer: Writer::prepare(&tx, schema, &present, &tenant.name, job_id)?,
+        counts: Counts::default(),
+        known_roles: users::role_names(&tx, &tenant.name)?.into_iter().collect(),
+        invitations: Vec::new(),
+    };
+    let mut deferred: Vec<Deferred> = Vec::new();
+    tracing::debug!(rows = p.plan.flags.len(), "applying");
+    let file_problem = (|| -> Result<Option<FileError>, ImportError> {
+        let mut reader = match RecordReader::open(path, &p.sniffed) {
+            Ok(r) => r,
+            Err(e) => return Ok(Some(e)),
+        };
+        if let Err(e) = reader.next_record() {
+            return Ok(Some(e));
+        }
+        let mut i = 0usize;
+        loop {
+            let rec = match reader.next_record() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => break,
                 Err(e) => return Ok(Some(e)),
             };
-            if let Err(e) = reader.next_record() {
-                return Ok(Some(e));
+            if rec.is_blank() {
+                continue;
             }
-            let mut i = 0usize;
-            loop {
-                let rec = match reader.next_record() {
-                    Ok(Some(rec)) => rec,
-                    Ok(None) => break,
-                    Err(e) => return Ok(Some(e)),
-                };
-                if rec.is_blank() {
-                    continue;
-                }
-                let flags = p.plan.flags[i];
-                let idx = i as u32;
-                i += 1;
-                counts.rows += 1;
-                let checked = v.check(&rec);
-                let mut errors = match &checked {
-                    Err(e) => e.clone(),
-                    Ok(_) => Vec::new(),
-                };
-                let raw_key = v.raw_key(&rec);
-                let cross = |flag: u8, field: &str, code: &str, what: &str| RowError {
-                    row: rec.row(),
-                    key: raw_key.to_string(),
-                    field: Some(field.to_string()),
-                    code: code.to_string(),
-                    message: format!(
-                        "{what} also appears on {}; each user must be on one row only",
-                        p.plan
-                            .dups
-                            .get(&(idx, flag))
-                            .map(|d| d.describe())
-                            .unwrap_or_default()
-                    ),
-                };
-                let cell_of = |kind: FieldKind| {
-                    p.map
-                        .column(schema, kind)
-                        .and_then(|c| rec.get(c))
-                        .map(validate::clean)
-                        .unwrap_or("")
-                };
-                if flags & plan::DUP_USER_ID != 0 {
-                    errors.push(cross(
+            let Some(&flags) = p.plan.flags.get(i) else {
+                return Ok(Some(FileError::new(
+                    FileErrorCode::Unreadable,
+                    "the file changed while it was being imported",
+                )));
+            };
+            let idx = i as u32;
+            i += 1;
+            applier.counts.rows += 1;
+            let checked = v.check(&rec);
+            let mut errors = match &checked {
+                Err(e) => e.clone(),
+                Ok(_) => Vec::new(),
+            };
+            // A row with the wrong number of fields reports only that.
+            let flags = if rec.len() == p.map.columns.len() {
+                flags
+            } else {
+                0
+            };
+            let raw_key = v.raw_key(&rec);
+            let error = |field: &str, code: &str, message: String| RowError {
+                row: rec.row(),
+                key: raw_key.to_string(),
+                field: Some(field.to_string()),
+                code: code.to_string(),
+                message,
+            };
+            let cell_of = |kind: FieldKind| {
+                p.map
+                    .column(schema, kind)
+                    .and_then(|c| rec.get(c))
+                    .map(validate::clean)
+                    .unwrap_or("")
+            };
+            let also = |flag: u8, what: String| {
+                format!(
+                    "{what} also appears on {}; each user must be on one row only",
+                    p.plan
+                        .dups
+                        .get(&(idx, flag))
+                        .map(|d| d.describe())
+                        .unwrap_or_default()
+                )
+            };
+            if flags & plan::DUP_USER_ID != 0 {
+                errors.push(error(
+                    "user_id",
+                    "duplicate_user_id",
+                    also(
                         plan::DUP_USER_ID,
-                        "user_id",
-                        "duplicate_user_id",
-                        &format!("user_id {:?}", cell_of(FieldKind::UserId)),
-                    ));
-                }
-                if flags & plan::DUP_EMAIL != 0 {
-                    errors.push(cross(
+                        format!("user_id {:?}", cell_of(FieldKind::UserId)),
+                    ),
+                ));
+            }
+            if flags & plan::DUP_EMAIL != 0 {
+                errors.push(error(
+                    "email",
+                    "duplicate_email",
+                    also(
                         plan::DUP_EMAIL,
-                        "email",
-                        "duplicate_email",
-                        &format!("email {:?}", cell_of(FieldKind::Email)),
-                    ));
-                }
-                if flags & plan::DUP_KEY != 0 {
-                    let name = schema.key.name();
-                    errors.push(cross(
-                        plan::DUP_KEY,
-                        name,
-                        &format!("duplicate_{name}"),
-                        &format!("{name} {raw_key:?}"),
-                    ));
-                }
-                if flags & plan::UNKNOWN_REPORTS_TO != 0 {
-                    let manager = cell_of(FieldKind::ReportsTo);
-                    errors.push(RowError {
-                        row: rec.row(),
-                        key: raw_key.to_string(),
-                        field: Some("reports_to".into()),
-                        code: "unknown_reports_to".into(),
-                        message: format!(
-                            "reports_to {manager:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty"
-                        ),
-                    });
-                }
-                if errors.is_empty() {
-                    let row = checked.as_ref().expect("a row without errors is valid");
-                    let refusal = if row.delete {
-                        if writer.delete(&row.key)? {
-                            counts.deleted += 1;
-                            None
-                        } else {
-                            Some((
-                                "not_found",
-                                format!(
-                                    "there is no user {raw_key:?} to delete; check the {}",
-                                    schema.key.name()
-                                ),
-                            ))
-                        }
-                    } else {
-                        let fingerprint = row.fingerprint();
-                        if tenant.mode != Mode::Insert
-                            && p.existing.fingerprint(hash128(&row.key)) == Some(fingerprint)
-                        {
-                            counts.unchanged += 1;
-                            None
-                        } else {
-                            match writer.write(row, fingerprint)? {
-                                Ok(Written::Unchanged) => {
-                                    counts.unchanged += 1;
-                                    None
-                                }
-                                Ok(written) => {
-                                    if written == Written::Added {
-                                        counts.added += 1;
-                                        if matches!(notify_field.map(|f| &row.cells[f]), Some(Cell::Bool(true))) {
-                                            invitations.push(row.key.clone());
-                                        }
-                                    } else {
-                                        counts.updated += 1;
-                                    }
-                                    if let Some(Cell::Roles(roles)) = roles_field.map(|f| &row.cells[f]) {
-                                        for r in roles {
-                                            if !known_roles.contains(*r) {
-                                                if writer.add_role(r)? {
-                                                    counts.roles_added += 1;
-                                                }
-                                                known_roles.insert(r.to_string());
-                                            }
-                                        }
-                                    }
-                                    None
-                                }
-                                Err(Refused::KeyExists) => Some((
-                                    "already_exists",
-                                    format!("a user with {} {raw_key:?} already exists, and this inbox only creates new users", schema.key.name()),
-                                )),
-                                Err(Refused::EmailTaken) => {
-                                    let email = row.cell(schema, FieldKind::Email).text().unwrap_or("").to_string();
-                                    let holder = users::holder_of_email(writer_conn(&tx), &tenant.name, &email)?.unwrap_or_default();
-                                    Some((
-                                        "duplicate_email",
-                                        format!("email {email:?} already belongs to user {holder:?}; each user needs their own address"),
-                                    ))
-                                }
-                            }
-                        }
-                    };
-                    if let Some((code, message)) = refusal {
-                        let field = if code == "duplicate_email" {
-                            "email"
-                        } else {
-                            schema.key.name()
-                        };
-                        errors.push(RowError {
+                        format!("email {:?}", cell_of(FieldKind::Email)),
+                    ),
+                ));
+            }
+            if flags & plan::DUP_KEY != 0 {
+                let name = schema.key.name();
+                errors.push(error(
+                    name,
+                    &format!("duplicate_{name}"),
+                    also(plan::DUP_KEY, format!("{name} {raw_key:?}")),
+                ));
+            }
+            if flags & plan::UNKNOWN_REPORTS_TO != 0 {
+                errors.push(error(
+                    "reports_to",
+                    "unknown_reports_to",
+                    format!(
+                        "reports_to {:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty",
+                        cell_of(FieldKind::ReportsTo)
+                    ),
+                ));
+            }
+            if errors.is_empty() {
+                let row = checked.as_ref().expect("a row without errors is valid");
+                match applier.apply(row, raw_key)? {
+                    RowResult::Done => {}
+                    RowResult::Refused(code, message) => {
+                        errors.push(error(schema.key.name(), code, message))
+                    }
+                    RowResult::EmailTaken => {
+                        deferred.push(Deferred {
                             row: rec.row(),
-                            key: raw_key.to_string(),
-                            field: Some(field.to_string()),
-                            code: code.into(),
-                            message,
+                            cells: rec.iter().map(str::to_string).collect(),
                         });
                     }
                 }
-                if !errors.is_empty() {
-                    counts.failed += 1;
-                    failures.push(Failure {
-                        errors,
-                        cells: rec.iter().map(str::to_string).collect(),
-                    });
-                }
             }
-            Ok(None)
-        })()?;
+            if !errors.is_empty() {
+                failures.push(Failure {
+                    row: rec.row(),
+                    errors,
+                    cells: rec.iter().map(str::to_string).collect(),
+                });
+            }
+        }
+        Ok(None)
+    })()?;
+
+    // Rows whose email another user held: that user may have moved on
+    // later in the file. Retry while anything changes.
+    loop {
+        let before = deferred.len();
+        let mut still = Vec::new();
+        for d in deferred {
+            let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
+            let fields = (d.row, &cells[..]);
+            // The same cells passed the same checks in the pass.
+            let Ok(row) = v.check(&fields) else { continue };
+            if let RowResult::EmailTaken = applier.apply(&row, v.raw_key(&fields))? {
+                still.push(d);
+            }
+        }
+        deferred = still;
+        if deferred.is_empty() || deferred.len() == before {
+            break;
+        }
     }
+    for d in deferred {
+        let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
+        let fields = (d.row, &cells[..]);
+        let email = v
+            .check(&fields)
+            .ok()
+            .and_then(|r| r.cell(schema, FieldKind::Email).text().map(str::to_string))
+            .unwrap_or_default();
+        let holder = users::holder_of_email(&tx, &tenant.name, &email)?.unwrap_or_default();
+        failures.push(Failure {
+            row: d.row,
+            errors: vec![RowError {
+                row: d.row,
+                key: v.raw_key(&fields).to_string(),
+                field: Some("email".into()),
+                code: "duplicate_email".into(),
+                message: format!("email {email:?} already belongs to user {holder:?}; each user needs their own address"),
+            }],
+            cells: d.cells,
+        });
+    }
+    failures.sort_by_key(|f| f.row);
+    let mut counts = std::mem::take(&mut applier.counts);
+    counts.failed = failures.len() as u64;
+    let mut invitations = std::mem::take(&mut applier.invitations);
+    drop(applier);
 
     // The sync step: users absent from the file.
     let applied_rows = counts.added + counts.updated + counts.unchanged + counts.deleted;
     let mut held = None;
     if file_problem.is_none() && tenant.mode == Mode::Sync && applied_rows > 0 {
         let only_enabled = tenant.missing == Missing::Deactivate;
-        let ids = users::absent_users(&tx, &tenant.name, &p.plan.named_keys, only_enabled)?;
+        let ids = users::absent_users(&tx, &tenant.name, |h| p.plan.names(h), only_enabled)?;
         let of_users = p.existing.count() as u64;
         let percent = if of_users == 0 {
             0.0
@@ -478,6 +570,7 @@ fn apply(
             Missing::Delete => counts.deleted += users::delete_ids(&tx, &ids)? as u64,
         }
     }
+    report.counts = counts;
 
     let (state, status) = if let Some(fe) = file_problem {
         // The file changed or broke between the passes: apply nothing.
@@ -525,6 +618,9 @@ fn apply(
         invitations.clear();
     }
 
+    if let Some(id) = job {
+        jobs::clear_errors(&tx, id)?;
+    }
     let mut seq = 0;
     for f in &failures {
         let cells: Vec<&str> = f.cells.iter().map(String::as_str).collect();
@@ -533,17 +629,11 @@ fn apply(
             report.errors.push(e.into());
             if let Some(id) = job {
                 seq += 1;
-                if seq == 1 {
-                    jobs::clear_errors(&tx, id)?;
-                }
                 jobs::add_error(&tx, id, seq, e, &cells)?;
             }
         }
     }
     if let Some(id) = job {
-        if seq == 0 {
-            jobs::clear_errors(&tx, id)?;
-        }
         if opts.approved {
             jobs::mark_approved(&tx, id)?;
         }
@@ -556,8 +646,4 @@ fn apply(
         report,
         invitations,
     })
-}
-
-fn writer_conn<'a>(tx: &'a rusqlite::Transaction<'_>) -> &'a rusqlite::Connection {
-    tx
 }

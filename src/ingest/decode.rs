@@ -130,6 +130,18 @@ fn sniff_reader<R: Read + Seek>(
         Err(ScanError::NotUtf8) if auto => {
             rewind(&mut r)?;
             let fallback = opts.fallback;
+            if !is_utf16(fallback) {
+                // Decoding it all as the fallback would garble its UTF-8 parts.
+                if let Some(line) = mixed_utf8_line(&mut r, chunk)? {
+                    return Err(FileError::new(
+                        FileErrorCode::Undecodable,
+                        format!(
+                            "the file mixes encodings: most of it is UTF-8 but line {line} is not (perhaps pasted from another file); save the whole file as CSV UTF-8"
+                        ),
+                    ));
+                }
+                rewind(&mut r)?;
+            }
             match scan(&mut r, fallback, false, opts, chunk, looks_utf16) {
                 Ok((delimiter, sep_line)) => Ok(Sniffed {
                     encoding: fallback,
@@ -208,6 +220,68 @@ fn scan<R: Read>(
         (None, Delimiter::Auto) => scanner.sniffed_delimiter(),
     };
     Ok((delimiter, scanner.sep.is_some()))
+}
+
+/// When the raw bytes hold valid UTF-8 multi-byte characters and also bytes
+/// that are not UTF-8: the line (1-based) of the first such byte.
+fn mixed_utf8_line<R: Read>(r: &mut R, chunk: usize) -> Result<Option<u64>, FileError> {
+    let mut buf = vec![0u8; chunk.max(8)];
+    let mut carry = 0usize;
+    let mut lines = 1u64;
+    let mut first_bad: Option<u64> = None;
+    let mut multibyte = false;
+    loop {
+        let n = r.read(&mut buf[carry..]).map_err(|e| FileError::io(&e))?;
+        let end = carry + n;
+        let at_eof = n == 0;
+        let data = &buf[..end];
+        let mut pos = 0;
+        while pos < data.len() {
+            match std::str::from_utf8(&data[pos..]) {
+                Ok(text) => {
+                    multibyte |= !text.is_ascii();
+                    if first_bad.is_none() {
+                        lines += memchr_count(text.as_bytes());
+                    }
+                    pos = data.len();
+                }
+                Err(e) => {
+                    let good = &data[pos..pos + e.valid_up_to()];
+                    multibyte |= !good.is_ascii();
+                    if first_bad.is_none() {
+                        lines += memchr_count(good);
+                    }
+                    match e.error_len() {
+                        Some(len) => {
+                            first_bad.get_or_insert(lines);
+                            pos += e.valid_up_to() + len;
+                        }
+                        // A character cut by the chunk end: finish it next read.
+                        None if !at_eof => {
+                            pos += e.valid_up_to();
+                            break;
+                        }
+                        None => {
+                            first_bad.get_or_insert(lines);
+                            pos = data.len();
+                        }
+                    }
+                }
+            }
+            if multibyte && first_bad.is_some() {
+                return Ok(first_bad);
+            }
+        }
+        if at_eof {
+            return Ok(None);
+        }
+        buf.copy_within(pos..end, 0);
+        carry = end - pos;
+    }
+}
+
+fn memchr_count(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn read_head<R: Read>(r: &mut R, max: usize) -> Result<Vec<u8>, FileError> {
@@ -1021,11 +1095,22 @@ mod tests {
     fn invalid_utf8_late_in_the_file_still_falls_back() {
         let mut bytes = b"name\n".to_vec();
         for _ in 0..20_000 {
-            bytes.extend_from_slice("Jos\u{e9}\n".as_bytes());
+            bytes.extend_from_slice(b"Zoe\n");
         }
         bytes.extend_from_slice(b"Jos\xe9\n");
         let s = sniff_bytes(&bytes, &auto()).unwrap();
         assert_eq!(s.label, "windows-1252");
+        // UTF-8 text with one stray Windows-1252 byte is refused, not garbled.
+        let mut mixed = b"name\n".to_vec();
+        for _ in 0..20_000 {
+            mixed.extend_from_slice("Jos\u{e9}\n".as_bytes());
+        }
+        mixed.extend_from_slice(b"Jos\xe9\n");
+        for chunk in [3, CHUNK] {
+            let e = sniff_reader(Cursor::new(&mixed), &auto(), chunk).unwrap_err();
+            assert_eq!(e.code, FileErrorCode::Undecodable);
+            assert!(e.message.contains("line 20002 is not"), "{}", e.message);
+        }
         // A character split across chunks is still valid UTF-8.
         let good = "name\nJosé 日本 😀\n".as_bytes();
         for chunk in 1..8 {
@@ -1530,7 +1615,13 @@ mod tests {
         for i in 0..30_000 {
             body.extend_from_slice(format!("Jos\u{e9} {i};Z\u{fc}rich\r\n").as_bytes());
         }
-        body.extend_from_slice(b"last;\xe9\r\n"); // not UTF-8: falls back
+        // Windows-1252 throughout: not UTF-8, so it falls back.
+        let body: Vec<u8> = String::from_utf8(body)
+            .unwrap()
+            .chars()
+            .map(|c| c as u32 as u8)
+            .chain(*b"last;\xe9\r\n")
+            .collect();
         std::fs::write(&path, &body).unwrap();
         let s = sniff(&path, &auto()).unwrap();
         assert_eq!(

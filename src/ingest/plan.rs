@@ -37,6 +37,9 @@ impl Dup {
     }
 }
 
+/// A 128-bit hash as two words (see `store::users::Hash`).
+pub type Hash = [u64; 2];
+
 /// Everything pass 1 learned, per data row (index = order in the file,
 /// blank rows excluded).
 #[derive(Debug, Default)]
@@ -44,17 +47,22 @@ pub struct Facts {
     pub flags: Vec<u8>,
     pub row_of: Vec<u32>,
     /// (hash of user_id, row index) of every row with a user_id.
-    pub user_ids: Vec<(u128, u32)>,
+    pub user_ids: Vec<(Hash, u32)>,
     /// (hash of lower-cased email, row index).
-    pub emails: Vec<(u128, u32)>,
+    pub emails: Vec<(Hash, u32)>,
     /// (hash of key, row index): only used when the key is neither user_id
     /// nor email (those are checked above).
-    pub keys: Vec<(u128, u32)>,
+    pub keys: Vec<(Hash, u32)>,
     /// (row index, hash of the reports_to user_id) of every non-DELETE row naming a manager.
-    pub reports_to: Vec<(u32, u128)>,
-    /// Hashes of every key named by any row, valid or not: users a sync
-    /// must not touch.
-    pub named_keys: Vec<u128>,
+    pub reports_to: Vec<(u32, Hash)>,
+}
+
+/// Which list holds the rows' keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyList {
+    UserIds,
+    Emails,
+    Keys,
 }
 
 /// Cross-row verdicts.
@@ -64,20 +72,25 @@ pub struct Plan {
     pub row_of: Vec<u32>,
     /// Per (row index, flag): the other rows with the same value.
     pub dups: HashMap<(u32, u8), Dup>,
-    /// Sorted, deduplicated.
-    pub named_keys: Vec<u128>,
+    /// Every key named by any row, valid or not (sorted): users a sync must
+    /// not touch.
+    named: Vec<(Hash, u32)>,
 }
 
 impl Plan {
     pub fn failed(&self, i: usize) -> bool {
         self.flags[i] & FAILED != 0
     }
+
+    pub fn names(&self, key: Hash) -> bool {
+        self.named.binary_search_by(|(h, _)| h.cmp(&key)).is_ok()
+    }
 }
 
 const SHOWN_ROWS: usize = 5;
 
 fn mark_duplicates(
-    entries: &mut [(u128, u32)],
+    entries: &mut [(Hash, u32)],
     flag: u8,
     flags: &mut [u8],
     row_of: &[u32],
@@ -113,9 +126,9 @@ fn mark_duplicates(
     }
 }
 
-/// Applies the cross-row rules. `stored_user_id` says whether a user_id
-/// (by hash) is already in the store.
-pub fn plan(mut facts: Facts, stored_user_id: impl Fn(u128) -> bool) -> Plan {
+/// Step one: duplicates. Frees the lists no later step needs, so that the
+/// caller can load the stored users into the room they leave.
+pub fn mark(mut facts: Facts, key_list: KeyList) -> (Facts, HashMap<(u32, u8), Dup>) {
     let mut dups = HashMap::new();
     let flags = &mut facts.flags;
     mark_duplicates(
@@ -133,19 +146,39 @@ pub fn plan(mut facts: Facts, stored_user_id: impl Fn(u128) -> bool) -> Plan {
         &mut dups,
     );
     mark_duplicates(&mut facts.keys, DUP_KEY, flags, &facts.row_of, &mut dups);
+    if key_list != KeyList::Emails {
+        facts.emails = Vec::new();
+    }
+    (facts, dups)
+}
 
+/// Step two: `reports_to`. `stored_user_id` says whether a user_id (by
+/// hash) is already in the store.
+pub fn resolve(
+    facts: Facts,
+    dups: HashMap<(u32, u8), Dup>,
+    key_list: KeyList,
+    stored_user_id: impl Fn(Hash) -> bool,
+) -> Plan {
+    let Facts {
+        mut flags,
+        row_of,
+        user_ids,
+        emails,
+        keys,
+        reports_to,
+    } = facts;
     // A manager on a row that fails is not "on a valid row": failing one
     // row can fail the rows that report to it, so repeat until stable.
-    // facts.user_ids is sorted by hash now.
+    // user_ids is sorted by hash after `mark`.
     loop {
-        let valid: Vec<u128> = facts
-            .user_ids
+        let valid: Vec<Hash> = user_ids
             .iter()
             .filter(|(_, i)| flags[*i as usize] & (FAILED | DELETE) == 0)
             .map(|(h, _)| *h)
             .collect();
         let mut changed = false;
-        for &(i, rt) in &facts.reports_to {
+        for &(i, rt) in &reports_to {
             // Rows that failed already are judged too, so that the customer
             // sees every problem of a row at once.
             let f = &mut flags[i as usize];
@@ -161,23 +194,32 @@ pub fn plan(mut facts: Facts, stored_user_id: impl Fn(u128) -> bool) -> Plan {
             break;
         }
     }
-
-    facts.named_keys.sort_unstable();
-    facts.named_keys.dedup();
+    let named = match key_list {
+        KeyList::UserIds => user_ids,
+        KeyList::Emails => emails,
+        KeyList::Keys => keys,
+    };
     Plan {
-        flags: facts.flags,
-        row_of: facts.row_of,
+        flags,
+        row_of,
         dups,
-        named_keys: facts.named_keys,
+        named,
     }
+}
+
+/// Both steps, for callers with the store's answers at hand.
+pub fn plan(facts: Facts, key_list: KeyList, stored_user_id: impl Fn(Hash) -> bool) -> Plan {
+    let (facts, dups) = mark(facts, key_list);
+    resolve(facts, dups, key_list, stored_user_id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn h(s: &str) -> u128 {
-        xxhash_rust::xxh3::xxh3_128(s.as_bytes())
+    fn h(s: &str) -> Hash {
+        let x = xxhash_rust::xxh3::xxh3_128(s.as_bytes());
+        [(x >> 64) as u64, x as u64]
     }
 
     #[test]
@@ -189,12 +231,13 @@ mod tests {
             emails: vec![(h("a@x"), 0), (h("b@x"), 1), (h("c@x"), 2)],
             ..Default::default()
         };
-        let p = plan(facts, |_| false);
+        let p = plan(facts, KeyList::UserIds, |_| false);
         assert_eq!(
             p.flags,
             vec![DUP_USER_ID, 0, DUP_USER_ID, LOCAL | DUP_USER_ID]
         );
         assert_eq!(p.dups[&(0, DUP_USER_ID)].describe(), "rows 4, 5");
+        assert!(p.names(h("U1")) && p.names(h("U2")) && !p.names(h("U3")));
     }
 
     #[test]
@@ -222,7 +265,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let p = plan(facts, |x| x == h("S"));
+        let p = plan(facts, KeyList::UserIds, |x| x == h("S"));
         assert_eq!(
             p.flags,
             vec![
@@ -247,7 +290,7 @@ mod tests {
             reports_to: vec![(1, h("M"))],
             ..Default::default()
         };
-        let p = plan(facts, |_| false);
+        let p = plan(facts, KeyList::UserIds, |_| false);
         assert_eq!(p.flags[1], UNKNOWN_REPORTS_TO);
     }
 }

@@ -11,10 +11,14 @@ use super::StoreError;
 use crate::ingest::schema::{FieldKind, Schema};
 use crate::ingest::validate::{Cell, ValidRow};
 
-/// 128-bit hash of a key or user id: what plans compare instead of strings,
-/// so that a million users fit in a few tens of MB.
-pub fn hash128(s: &str) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(s.as_bytes())
+/// A 128-bit hash as two words: what plans compare instead of strings, so
+/// that a million users fit in a few tens of MB (24 bytes with a row index,
+/// where a `u128` would be padded to 32).
+pub type Hash = [u64; 2];
+
+pub fn hash128(s: &str) -> Hash {
+    let h = xxhash_rust::xxh3::xxh3_128(s.as_bytes());
+    [(h >> 64) as u64, h as u64]
 }
 
 /// The column a built-in field is stored in.
@@ -41,24 +45,35 @@ pub fn column_of(kind: FieldKind) -> Option<&'static str> {
 #[derive(Debug, Default)]
 pub struct Existing {
     /// (key hash, fingerprint of the row that last wrote the user or 0).
-    pub keys: Vec<(u128, i64)>,
-    /// Hashes of every stored user_id.
-    pub user_ids: Vec<u128>,
+    pub keys: Vec<(Hash, i64)>,
+    /// Hashes of every stored user_id; empty when the key is the user_id
+    /// (then `keys` answers).
+    user_ids: Vec<Hash>,
+    key_is_user_id: bool,
 }
 
 impl Existing {
-    pub fn load(conn: &Connection, tenant: &str) -> Result<Existing, StoreError> {
+    pub fn load(
+        conn: &Connection,
+        tenant: &str,
+        key_is_user_id: bool,
+    ) -> Result<Existing, StoreError> {
         let mut stmt = conn.prepare_cached(
             "SELECT key, row_hash, user_id FROM users NOT INDEXED WHERE tenant = ?1",
         )?;
         let mut rows = stmt.query([tenant])?;
-        let mut out = Existing::default();
+        let mut out = Existing {
+            key_is_user_id,
+            ..Default::default()
+        };
         while let Some(r) = rows.next()? {
             let key = r.get_ref(0)?.as_str()?;
             out.keys
                 .push((hash128(key), r.get::<_, Option<i64>>(1)?.unwrap_or(0)));
-            if let Some(uid) = r.get_ref(2)?.as_str_or_null()? {
-                out.user_ids.push(hash128(uid));
+            if !key_is_user_id {
+                if let Some(uid) = r.get_ref(2)?.as_str_or_null()? {
+                    out.user_ids.push(hash128(uid));
+                }
             }
         }
         out.keys.sort_unstable();
@@ -67,15 +82,19 @@ impl Existing {
     }
 
     /// The stored fingerprint of a key, or None when no such user exists.
-    pub fn fingerprint(&self, key_hash: u128) -> Option<i64> {
+    pub fn fingerprint(&self, key_hash: Hash) -> Option<i64> {
         self.keys
             .binary_search_by(|(k, _)| k.cmp(&key_hash))
             .ok()
             .map(|i| self.keys[i].1)
     }
 
-    pub fn has_user_id(&self, uid_hash: u128) -> bool {
-        self.user_ids.binary_search(&uid_hash).is_ok()
+    pub fn has_user_id(&self, uid_hash: Hash) -> bool {
+        if self.key_is_user_id {
+            self.fingerprint(uid_hash).is_some()
+        } else {
+            self.user_ids.binary_search(&uid_hash).is_ok()
+        }
     }
 
     pub fn count(&self) -> usize {
@@ -102,15 +121,29 @@ pub enum Refused {
 }
 
 /// The prepared write of one job: the column list is fixed by the file's header.
+///
+/// New users get a plain INSERT and known users a conditional UPDATE, rather
+/// than one UPSERT with RETURNING: the plan already knows from [`Existing`]
+/// which keys are stored, and the plain statements are what keeps a
+/// million-row import near the speed of a bare insert loop.
 pub struct Writer<'c> {
-    upsert: Statement<'c>,
+    insert: Statement<'c>,
+    /// Changes a user only when a value differs, so a row whose fingerprint
+    /// differs (other columns, a deactivated user) but whose values match is
+    /// reported unchanged and not rewritten.
+    update: Statement<'c>,
     delete: Statement<'c>,
     /// Records the fingerprint of a row that matched the stored values, so
     /// the next identical file takes the fast path.
     remember: Statement<'c>,
     add_role: Statement<'c>,
-    /// (schema field index, column) for each present built-in field.
-    columns: Vec<(usize, &'static str)>,
+    ctx: Ctx,
+}
+
+/// What every bound row shares.
+struct Ctx {
+    /// Schema field index of each present built-in column, in parameter order.
+    columns: Vec<usize>,
     /// Schema indexes and names of the tenant's own fields present in the file.
     custom: Vec<(usize, String)>,
     lad: Option<usize>,
@@ -120,99 +153,13 @@ pub struct Writer<'c> {
     today: String,
 }
 
-impl<'c> Writer<'c> {
-    /// `present[i]` says whether the file has a column for schema field `i`.
-    pub fn prepare(
-        conn: &'c Connection,
-        schema: &Schema,
-        present: &[bool],
-        tenant: &str,
-        job: i64,
-        insert_only: bool,
-    ) -> Result<Writer<'c>, StoreError> {
-        let mut columns = Vec::new();
-        let mut custom = Vec::new();
-        let mut lad = None;
-        for (i, f) in schema.fields.iter().enumerate() {
-            if !present[i] {
-                continue;
-            }
-            if f.kind == FieldKind::Custom {
-                custom.push((i, f.name.clone()));
-            } else if f.kind == FieldKind::LastActiveDate {
-                lad = Some(i);
-            } else if let Some(col) = column_of(f.kind) {
-                columns.push((i, col));
-            }
-        }
-        // ?1 tenant, ?2 key, ?3 row_hash, ?4 job, ?5 now, ?6 attributes patch,
-        // ?7 last_active_date given (or NULL), ?8 today, then one per column.
-        let mut names = String::from("tenant, key, row_hash, created_job, updated_job, created_at, updated_at, attributes, last_active_date");
-        let mut values =
-            String::from("?1, ?2, ?3, ?4, ?4, ?5, ?5, json_patch('{}', ?6), COALESCE(?7, ?8)");
-        let mut sets = String::from("row_hash = excluded.row_hash, updated_job = excluded.updated_job, updated_at = excluded.updated_at");
-        if !custom.is_empty() {
-            sets.push_str(", attributes = json_patch(users.attributes, ?6)");
-        }
-        if lad.is_some() {
-            sets.push_str(", last_active_date = COALESCE(?7, users.last_active_date)");
-        }
-        // The update happens only when a value really changes, so a row
-        // whose fingerprint differs (other columns, a deactivated user) but
-        // whose values match is reported unchanged and not rewritten.
-        let mut changed: Vec<String> = Vec::new();
-        if !custom.is_empty() {
-            changed.push("json_patch(users.attributes, ?6) IS NOT users.attributes".into());
-        }
-        if lad.is_some() {
-            changed
-                .push("COALESCE(?7, users.last_active_date) IS NOT users.last_active_date".into());
-        }
-        for (n, (_, col)) in columns.iter().enumerate() {
-            names.push_str(&format!(", {col}"));
-            values.push_str(&format!(", ?{}", n + 9));
-            sets.push_str(&format!(", {col} = excluded.{col}"));
-            changed.push(format!("users.{col} IS NOT excluded.{col} COLLATE BINARY"));
-        }
-        let condition = if changed.is_empty() {
-            "0".to_string()
-        } else {
-            changed.join(" OR ")
-        };
-        let sql = if insert_only {
-            format!("INSERT INTO users ({names}) VALUES ({values}) RETURNING created_job")
-        } else {
-            format!(
-                "INSERT INTO users ({names}) VALUES ({values}) ON CONFLICT (tenant, key) DO UPDATE SET {sets} WHERE {condition} RETURNING created_job"
-            )
-        };
-        Ok(Writer {
-            upsert: conn.prepare(&sql)?,
-            delete: conn
-                .prepare("DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING id")?,
-            remember: conn
-                .prepare("UPDATE users SET row_hash = ?3 WHERE tenant = ?1 AND key = ?2")?,
-            add_role: conn.prepare(
-                "INSERT OR IGNORE INTO roles (tenant, name, created_job) VALUES (?1, ?2, ?3)",
-            )?,
-            columns,
-            custom,
-            lad,
-            tenant: tenant.to_string(),
-            job,
-            now: super::now_text(),
-            today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        })
-    }
-
-    /// Creates or updates the row's user. Parameters are bound in place
-    /// (no per-row allocation but the roles and attributes JSON).
-    pub fn write(
-        &mut self,
+impl Ctx {
+    fn bind(
+        &self,
+        s: &mut Statement<'_>,
         row: &ValidRow<'_>,
         fingerprint: i64,
-    ) -> Result<Result<Written, Refused>, StoreError> {
-        let s = &mut self.upsert;
+    ) -> rusqlite::Result<()> {
         s.raw_bind_parameter(1, &self.tenant)?;
         s.raw_bind_parameter(2, &row.key)?;
         s.raw_bind_parameter(3, fingerprint)?;
@@ -236,40 +183,154 @@ impl<'c> Writer<'c> {
             _ => s.raw_bind_parameter(7, rusqlite::types::Null)?,
         }
         s.raw_bind_parameter(8, &self.today)?;
-        for (n, (i, _)) in self.columns.iter().enumerate() {
+        for (n, i) in self.columns.iter().enumerate() {
             bind_cell(s, n + 9, &row.cells[*i])?;
         }
-        let mut rows = s.raw_query();
-        let result = rows
-            .next()
-            .and_then(|r| r.map(|r| r.get::<_, i64>(0)).transpose());
-        drop(rows);
-        match result {
-            Ok(Some(created)) if created == self.job => Ok(Ok(Written::Added)),
-            Ok(Some(_)) => Ok(Ok(Written::Updated)),
-            Ok(None) => {
-                self.remember
-                    .execute(params![self.tenant, row.key, fingerprint])?;
-                Ok(Ok(Written::Unchanged))
+        Ok(())
+    }
+}
+
+/// Sorts a constraint failure into the refusal a customer can act on.
+fn refused(result: rusqlite::Result<usize>) -> Result<Result<usize, Refused>, StoreError> {
+    match result {
+        Ok(n) => Ok(Ok(n)),
+        Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            if msg.contains("users.email") {
+                Ok(Err(Refused::EmailTaken))
+            } else if msg.contains("users.key") {
+                Ok(Err(Refused::KeyExists))
+            } else {
+                Err(rusqlite::Error::SqliteFailure(e, Some(msg)).into())
             }
-            Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                if msg.contains("users.email") {
-                    Ok(Err(Refused::EmailTaken))
-                } else if msg.contains("users.key") {
-                    Ok(Err(Refused::KeyExists))
-                } else {
-                    Err(rusqlite::Error::SqliteFailure(e, Some(msg)).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl<'c> Writer<'c> {
+    /// `present[i]` says whether the file has a column for schema field `i`.
+    pub fn prepare(
+        conn: &'c Connection,
+        schema: &Schema,
+        present: &[bool],
+        tenant: &str,
+        job: i64,
+    ) -> Result<Writer<'c>, StoreError> {
+        let mut columns = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut custom = Vec::new();
+        let mut lad = None;
+        for (i, f) in schema.fields.iter().enumerate() {
+            if !present[i] {
+                continue;
+            }
+            if f.kind == FieldKind::Custom {
+                custom.push((i, f.name.clone()));
+            } else if f.kind == FieldKind::LastActiveDate {
+                lad = Some(i);
+            } else if let Some(col) = column_of(f.kind) {
+                columns.push(i);
+                names.push(col);
+            }
+        }
+        // ?1 tenant, ?2 key, ?3 row_hash, ?4 job, ?5 now, ?6 attributes
+        // (JSON; a null value clears), ?7 last_active_date given or NULL,
+        // ?8 today, then one parameter per present column.
+        let mut insert_cols = String::from(
+            "tenant, key, row_hash, created_job, updated_job, created_at, updated_at, attributes, last_active_date",
+        );
+        let mut insert_vals =
+            String::from("?1, ?2, ?3, ?4, ?4, ?5, ?5, json_patch('{}', ?6), COALESCE(?7, ?8)");
+        let mut sets = String::from("row_hash = ?3, updated_job = ?4, updated_at = ?5");
+        let mut changed: Vec<String> = Vec::new();
+        if !custom.is_empty() {
+            sets.push_str(", attributes = json_patch(attributes, ?6)");
+            changed.push("json_patch(attributes, ?6) IS NOT attributes".into());
+        }
+        if lad.is_some() {
+            sets.push_str(", last_active_date = COALESCE(?7, last_active_date)");
+            changed.push("COALESCE(?7, last_active_date) IS NOT last_active_date".into());
+        }
+        for (n, col) in names.iter().enumerate() {
+            let p = n + 9;
+            insert_cols.push_str(&format!(", {col}"));
+            insert_vals.push_str(&format!(", ?{p}"));
+            sets.push_str(&format!(", {col} = ?{p}"));
+            changed.push(format!("{col} IS NOT ?{p} COLLATE BINARY"));
+        }
+        let condition = if changed.is_empty() {
+            "0".to_string()
+        } else {
+            changed.join(" OR ")
+        };
+        let insert = format!("INSERT INTO users ({insert_cols}) VALUES ({insert_vals})");
+        // `?6 IS NOT NULL AND ?8 IS NOT NULL` only makes both parameters exist
+        // in every variant of the statement, so both statements bind alike.
+        let update = format!(
+            "UPDATE users SET {sets} WHERE tenant = ?1 AND key = ?2 AND ({condition}) AND ?6 IS NOT NULL AND ?8 IS NOT NULL"
+        );
+        Ok(Writer {
+            insert: conn.prepare(&insert)?,
+            update: conn.prepare(&update)?,
+            delete: conn
+                .prepare("DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING id")?,
+            remember: conn
+                .prepare("UPDATE users SET row_hash = ?3 WHERE tenant = ?1 AND key = ?2")?,
+            add_role: conn.prepare(
+                "INSERT OR IGNORE INTO roles (tenant, name, created_job) VALUES (?1, ?2, ?3)",
+            )?,
+            ctx: Ctx {
+                columns,
+                custom,
+                lad,
+                tenant: tenant.to_string(),
+                job,
+                now: super::now_text(),
+                today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            },
+        })
+    }
+
+    /// Writes the row's user. `stored` says whether the plan knows the key
+    /// (a key whose hash is not among the stored ones is certainly new).
+    pub fn write(
+        &mut self,
+        row: &ValidRow<'_>,
+        fingerprint: i64,
+        stored: bool,
+    ) -> Result<Result<Written, Refused>, StoreError> {
+        let ctx = &self.ctx;
+        if stored {
+            let result = ctx
+                .bind(&mut self.update, row, fingerprint)
+                .and_then(|_| self.update.raw_execute());
+            match refused(result)? {
+                Err(r) => return Ok(Err(r)),
+                Ok(1) => return Ok(Ok(Written::Updated)),
+                Ok(_) => {
+                    // Either the values already match, or (with odds of
+                    // 2^-128) the hash matched a different key.
+                    if self
+                        .remember
+                        .execute(params![ctx.tenant, row.key, fingerprint])?
+                        == 1
+                    {
+                        return Ok(Ok(Written::Unchanged));
+                    }
                 }
             }
-            Err(e) => Err(e.into()),
         }
+        let result = ctx
+            .bind(&mut self.insert, row, fingerprint)
+            .and_then(|_| self.insert.raw_execute());
+        Ok(refused(result)?.map(|_| Written::Added))
     }
 
     /// Removes a user; false when there was none.
     pub fn delete(&mut self, key: &str) -> Result<bool, StoreError> {
-        let mut rows = self.delete.query(params![self.tenant, key])?;
+        let mut rows = self.delete.query(params![self.ctx.tenant, key])?;
         Ok(rows.next()?.is_some())
     }
 
@@ -277,7 +338,7 @@ impl<'c> Writer<'c> {
     pub fn add_role(&mut self, name: &str) -> Result<bool, StoreError> {
         Ok(self
             .add_role
-            .execute(params![self.tenant, name, self.job])?
+            .execute(params![self.ctx.tenant, name, self.ctx.job])?
             == 1)
     }
 }
@@ -309,12 +370,12 @@ pub fn holder_of_email(
     })
 }
 
-/// Users of the tenant whose key is not in `present` (sorted key hashes):
-/// the ones a sync would deactivate (only enabled ones) or delete.
+/// Users of the tenant whose key `named` does not know: the ones a sync
+/// would deactivate (only enabled ones) or delete.
 pub fn absent_users(
     conn: &Connection,
     tenant: &str,
-    present: &[u128],
+    named: impl Fn(Hash) -> bool,
     only_enabled: bool,
 ) -> Result<Vec<i64>, StoreError> {
     let mut stmt =
@@ -323,9 +384,7 @@ pub fn absent_users(
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let key = r.get_ref(1)?.as_str()?;
-        if present.binary_search(&hash128(key)).is_err()
-            && (!only_enabled || r.get::<_, i64>(2)? != 0)
-        {
+        if !named(hash128(key)) && (!only_enabled || r.get::<_, i64>(2)? != 0) {
             out.push(r.get(0)?);
         }
     }
