@@ -125,7 +125,8 @@ struct Prepared {
     sniffed: Sniffed,
     map: HeaderMap,
     plan: Plan,
-    existing: Existing,
+    /// The tenant's users before the file (the sync threshold's base).
+    stored_users: u64,
 }
 
 fn delimiter_name(d: u8) -> String {
@@ -147,6 +148,7 @@ fn prepare(
     path: &Path,
     report: &mut JobReport,
 ) -> Result<Prepared, FileError> {
+    tracing::debug!(file = %path.display(), "sniffing");
     let sniffed = decode::sniff(path, &tenant.decode_options())?;
     report.encoding = Some(sniffed.label.clone());
     report.delimiter = Some(delimiter_name(sniffed.delimiter));
@@ -185,12 +187,14 @@ fn prepare(
         let i = facts.flags.len() as u32;
         facts.row_of.push(rec.row().min(u32::MAX as u64) as u32);
         let mut flags = 0;
+        let mut fingerprint = 0;
         match v.check(&rec) {
             Ok(row) if row.delete => flags |= plan::DELETE,
-            Ok(_) => {}
+            Ok(row) => fingerprint = row.fingerprint(),
             Err(_) => flags |= plan::LOCAL,
         }
         facts.flags.push(flags);
+        facts.fingerprints.push(fingerprint);
         let key = v.key_of(&rec).map(|k| hash128(&k));
         // Duplicates and managers are judged on every row, valid or not, so
         // that both rows of a pair are reported. A row with the wrong number
@@ -218,6 +222,7 @@ fn prepare(
             facts.reports_to.push((i, hash128(manager)));
         }
     }
+    tracing::debug!(rows = facts.flags.len(), "judged");
     let keys = key_list(schema.key);
     let (facts, dups) = plan::mark(facts, keys);
     let existing = Existing::load(&store.conn, &tenant.name, schema.key == KeyField::UserId)
@@ -227,12 +232,14 @@ fn prepare(
                 format!("the store could not be read: {e}"),
             )
         })?;
-    let plan = plan::resolve(facts, dups, keys, |h| existing.has_user_id(h));
+    tracing::debug!(users = existing.count(), "store scanned");
+    let mut plan = plan::resolve(facts, dups, keys, |h| existing.has_user_id(h));
+    plan.match_stored(&existing.keys);
     Ok(Prepared {
         sniffed,
         map,
         plan,
-        existing,
+        stored_users: existing.count() as u64,
     })
 }
 
@@ -247,13 +254,193 @@ struct Failure {
 /// after the pass, when that user may have moved to another address.
 struct Deferred {
     row: u64,
+    flags: u8,
     cells: Vec<String>,
+}
+
+/// A judged row, from the reader thread to the writing one.
+enum Item {
+    Unchanged,
+    Failed(Failure),
+    Apply {
+        row: ValidRow<'static>,
+        flags: u8,
+        raw_key: String,
+        /// The cells as received, joined by NUL (which no decoded file
+        /// holds), for the failure report should the store refuse the row.
+        cells: String,
+    },
+}
+
+fn split_cells(joined: &str) -> Vec<String> {
+    joined.split('\0').map(str::to_string).collect()
+}
+
+const BATCH: usize = 512;
+
+/// Pass 2's reader: reads the file again and judges each row with the
+/// plan, sending batches to the writer. Returns a problem with the file
+/// (it broke or changed since pass 1), if any.
+fn read_and_judge(
+    path: &Path,
+    p: &Prepared,
+    tenant: &Tenant,
+    v: &Validator<'_>,
+    out: std::sync::mpsc::SyncSender<Vec<Item>>,
+) -> Option<FileError> {
+    let mut reader = match RecordReader::open(path, &p.sniffed) {
+        Ok(r) => r,
+        Err(e) => return Some(e),
+    };
+    if let Err(e) = reader.next_record() {
+        return Some(e);
+    }
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut i = 0usize;
+    loop {
+        let rec = match reader.next_record() {
+            Ok(Some(rec)) => rec,
+            Ok(None) => break,
+            Err(e) => return Some(e),
+        };
+        if rec.is_blank() {
+            continue;
+        }
+        let Some(&flags) = p.plan.flags.get(i) else {
+            return Some(FileError::new(
+                FileErrorCode::Unreadable,
+                "the file changed while it was being imported",
+            ));
+        };
+        let idx = i as u32;
+        i += 1;
+        batch.push(judge(&rec, idx, flags, p, tenant, v));
+        if batch.len() == BATCH
+            && out
+                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .is_err()
+        {
+            // The writer stopped; it reports why.
+            return None;
+        }
+    }
+    if p.plan.flags.len() != i {
+        return Some(FileError::new(
+            FileErrorCode::Unreadable,
+            "the file changed while it was being imported",
+        ));
+    }
+    let _ = out.send(batch);
+    None
+}
+
+/// One row of pass 2: its own errors, the cross-row errors of the plan, or
+/// the valid row to apply.
+fn judge(
+    rec: &decode::Record<'_>,
+    idx: u32,
+    flags: u8,
+    p: &Prepared,
+    tenant: &Tenant,
+    v: &Validator<'_>,
+) -> Item {
+    let schema = &tenant.schema;
+    if flags & plan::UNCHANGED != 0 && tenant.mode != Mode::Insert {
+        // Judged valid in pass 1, and identical to what is stored.
+        return Item::Unchanged;
+    }
+    let checked = v.check(rec);
+    let mut errors = match &checked {
+        Err(e) => e.clone(),
+        Ok(_) => Vec::new(),
+    };
+    // A row with the wrong number of fields reports only that.
+    let flags = if rec.len() == p.map.columns.len() {
+        flags
+    } else {
+        0
+    };
+    let raw_key = v.raw_key(rec);
+    let error = |field: &str, code: &str, message: String| RowError {
+        row: rec.row(),
+        key: raw_key.to_string(),
+        field: Some(field.to_string()),
+        code: code.to_string(),
+        message,
+    };
+    let cell_of = |kind: FieldKind| {
+        p.map
+            .column(schema, kind)
+            .and_then(|c| rec.get(c))
+            .map(validate::clean)
+            .unwrap_or("")
+    };
+    let also = |flag: u8, what: String| {
+        format!(
+            "{what} also appears on {}; each user must be on one row only",
+            p.plan
+                .dups
+                .get(&(idx, flag))
+                .map(|d| d.describe())
+                .unwrap_or_default()
+        )
+    };
+    if flags & plan::DUP_USER_ID != 0 {
+        errors.push(error(
+            "user_id",
+            "duplicate_user_id",
+            also(
+                plan::DUP_USER_ID,
+                format!("user_id {:?}", cell_of(FieldKind::UserId)),
+            ),
+        ));
+    }
+    if flags & plan::DUP_EMAIL != 0 {
+        errors.push(error(
+            "email",
+            "duplicate_email",
+            also(
+                plan::DUP_EMAIL,
+                format!("email {:?}", cell_of(FieldKind::Email)),
+            ),
+        ));
+    }
+    if flags & plan::DUP_KEY != 0 {
+        let name = schema.key.name();
+        errors.push(error(
+            name,
+            &format!("duplicate_{name}"),
+            also(plan::DUP_KEY, format!("{name} {raw_key:?}")),
+        ));
+    }
+    if flags & plan::UNKNOWN_REPORTS_TO != 0 {
+        errors.push(error(
+            "reports_to",
+            "unknown_reports_to",
+            format!(
+                "reports_to {:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty",
+                cell_of(FieldKind::ReportsTo)
+            ),
+        ));
+    }
+    match checked {
+        Ok(row) if errors.is_empty() => Item::Apply {
+            row: row.into_owned(),
+            flags,
+            raw_key: raw_key.to_string(),
+            cells: rec.iter().collect::<Vec<_>>().join("\0"),
+        },
+        _ => Item::Failed(Failure {
+            row: rec.row(),
+            errors,
+            cells: rec.iter().map(str::to_string).collect(),
+        }),
+    }
 }
 
 /// Applies judged rows and keeps the counts.
 struct Applier<'t, 'c> {
     tenant: &'t Tenant,
-    existing: &'t Existing,
     writer: Writer<'c>,
     counts: Counts,
     known_roles: HashSet<String>,
@@ -267,7 +454,13 @@ enum RowResult {
 }
 
 impl Applier<'_, '_> {
-    fn apply(&mut self, row: &ValidRow<'_>, raw_key: &str) -> Result<RowResult, ImportError> {
+    /// `flags` are the plan's for this row (STORED, UNCHANGED).
+    fn apply(
+        &mut self,
+        row: &ValidRow<'_>,
+        raw_key: &str,
+        flags: u8,
+    ) -> Result<RowResult, ImportError> {
         let schema = &self.tenant.schema;
         if row.delete {
             return Ok(if self.writer.delete(&row.key)? {
@@ -283,19 +476,14 @@ impl Applier<'_, '_> {
                 )
             });
         }
-        let fingerprint = row.fingerprint();
-        let stored = self.existing.fingerprint(hash128(&row.key));
-        if self.tenant.mode == Mode::Insert && stored.is_some() {
+        let stored = flags & plan::STORED != 0;
+        if self.tenant.mode == Mode::Insert && stored {
             return Ok(RowResult::Refused(
                 "already_exists",
                 format!("a user with {} {raw_key:?} already exists, and this inbox only creates new users", schema.key.name()),
             ));
         }
-        if stored == Some(fingerprint) {
-            self.counts.unchanged += 1;
-            return Ok(RowResult::Done);
-        }
-        match self.writer.write(row, fingerprint, stored.is_some())? {
+        match self.writer.write(row, row.fingerprint(), stored)? {
             Err(Refused::EmailTaken) => return Ok(RowResult::EmailTaken),
             Err(Refused::KeyExists) => {
                 return Ok(RowResult::Refused(
@@ -321,7 +509,7 @@ impl Applier<'_, '_> {
                 }
                 if let Cell::Roles(roles) = row.cell(schema, FieldKind::Roles) {
                     for r in roles {
-                        if !self.known_roles.contains(*r) {
+                        if !self.known_roles.contains(r.as_ref()) {
                             if self.writer.add_role(r)? {
                                 self.counts.roles_added += 1;
                             }
@@ -362,7 +550,7 @@ fn apply(
     );
     let mut applier = Applier {
         tenant,
-        existing: &p.existing,
+
         writer: Writer::prepare(&tx, schema, &present, &tenant.name, job_id)?,
         counts: Counts::default(),
         known_roles: users::role_names(&tx, &tenant.name)?.into_iter().collect(),
@@ -370,133 +558,59 @@ fn apply(
     };
     let mut deferred: Vec<Deferred> = Vec::new();
     tracing::debug!(rows = p.plan.flags.len(), "applying");
-    let file_problem = (|| -> Result<Option<FileError>, ImportError> {
-        let mut reader = match RecordReader::open(path, &p.sniffed) {
-            Ok(r) => r,
-            Err(e) => return Ok(Some(e)),
-        };
-        if let Err(e) = reader.next_record() {
-            return Ok(Some(e));
-        }
-        let mut i = 0usize;
-        loop {
-            let rec = match reader.next_record() {
-                Ok(Some(rec)) => rec,
-                Ok(None) => break,
-                Err(e) => return Ok(Some(e)),
-            };
-            if rec.is_blank() {
-                continue;
-            }
-            let Some(&flags) = p.plan.flags.get(i) else {
-                return Ok(Some(FileError::new(
-                    FileErrorCode::Unreadable,
-                    "the file changed while it was being imported",
-                )));
-            };
-            let idx = i as u32;
-            i += 1;
-            applier.counts.rows += 1;
-            let checked = v.check(&rec);
-            let mut errors = match &checked {
-                Err(e) => e.clone(),
-                Ok(_) => Vec::new(),
-            };
-            // A row with the wrong number of fields reports only that.
-            let flags = if rec.len() == p.map.columns.len() {
-                flags
-            } else {
-                0
-            };
-            let raw_key = v.raw_key(&rec);
-            let error = |field: &str, code: &str, message: String| RowError {
-                row: rec.row(),
-                key: raw_key.to_string(),
-                field: Some(field.to_string()),
-                code: code.to_string(),
-                message,
-            };
-            let cell_of = |kind: FieldKind| {
-                p.map
-                    .column(schema, kind)
-                    .and_then(|c| rec.get(c))
-                    .map(validate::clean)
-                    .unwrap_or("")
-            };
-            let also = |flag: u8, what: String| {
-                format!(
-                    "{what} also appears on {}; each user must be on one row only",
-                    p.plan
-                        .dups
-                        .get(&(idx, flag))
-                        .map(|d| d.describe())
-                        .unwrap_or_default()
-                )
-            };
-            if flags & plan::DUP_USER_ID != 0 {
-                errors.push(error(
-                    "user_id",
-                    "duplicate_user_id",
-                    also(
-                        plan::DUP_USER_ID,
-                        format!("user_id {:?}", cell_of(FieldKind::UserId)),
-                    ),
-                ));
-            }
-            if flags & plan::DUP_EMAIL != 0 {
-                errors.push(error(
-                    "email",
-                    "duplicate_email",
-                    also(
-                        plan::DUP_EMAIL,
-                        format!("email {:?}", cell_of(FieldKind::Email)),
-                    ),
-                ));
-            }
-            if flags & plan::DUP_KEY != 0 {
-                let name = schema.key.name();
-                errors.push(error(
-                    name,
-                    &format!("duplicate_{name}"),
-                    also(plan::DUP_KEY, format!("{name} {raw_key:?}")),
-                ));
-            }
-            if flags & plan::UNKNOWN_REPORTS_TO != 0 {
-                errors.push(error(
-                    "reports_to",
-                    "unknown_reports_to",
-                    format!(
-                        "reports_to {:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty",
-                        cell_of(FieldKind::ReportsTo)
-                    ),
-                ));
-            }
-            if errors.is_empty() {
-                let row = checked.as_ref().expect("a row without errors is valid");
-                match applier.apply(row, raw_key)? {
-                    RowResult::Done => {}
-                    RowResult::Refused(code, message) => {
-                        errors.push(error(schema.key.name(), code, message))
-                    }
-                    RowResult::EmailTaken => {
-                        deferred.push(Deferred {
-                            row: rec.row(),
-                            cells: rec.iter().map(str::to_string).collect(),
-                        });
-                    }
+    // Two threads: this one (which owns the connection) only writes; the
+    // reader judges rows ahead of it, so validation costs no wall time.
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Item>>(8);
+    let file_problem = std::thread::scope(|scope| -> Result<Option<FileError>, ImportError> {
+        let reader = scope.spawn(|| read_and_judge(path, &p, tenant, &v, batches));
+        let mut failed_writing = None;
+        'batches: for batch in &received {
+            for item in batch {
+                applier.counts.rows += 1;
+                match item {
+                    Item::Unchanged => applier.counts.unchanged += 1,
+                    Item::Failed(f) => failures.push(f),
+                    Item::Apply {
+                        row,
+                        flags,
+                        raw_key,
+                        cells,
+                    } => match applier.apply(&row, &raw_key, flags) {
+                        Ok(RowResult::Done) => {}
+                        Ok(RowResult::Refused(code, message)) => failures.push(Failure {
+                            row: row.row,
+                            errors: vec![RowError {
+                                row: row.row,
+                                key: raw_key,
+                                field: Some(schema.key.name().to_string()),
+                                code: code.to_string(),
+                                message,
+                            }],
+                            cells: split_cells(&cells),
+                        }),
+                        Ok(RowResult::EmailTaken) => deferred.push(Deferred {
+                            row: row.row,
+                            flags,
+                            cells: split_cells(&cells),
+                        }),
+                        Err(e) => {
+                            failed_writing = Some(e);
+                            break 'batches;
+                        }
+                    },
                 }
             }
-            if !errors.is_empty() {
-                failures.push(Failure {
-                    row: rec.row(),
-                    errors,
-                    cells: rec.iter().map(str::to_string).collect(),
-                });
-            }
         }
-        Ok(None)
-    })()?;
+        // Stops the reader if writing failed.
+        drop(received);
+        let read = reader.join().expect("the reader thread does not panic");
+        match failed_writing {
+            Some(e) => Err(e),
+            None => Ok(read),
+        }
+    })?;
 
+    tracing::debug!("pass 2 read");
     // Rows whose email another user held: that user may have moved on
     // later in the file. Retry while anything changes.
     loop {
@@ -507,7 +621,7 @@ fn apply(
             let fields = (d.row, &cells[..]);
             // The same cells passed the same checks in the pass.
             let Ok(row) = v.check(&fields) else { continue };
-            if let RowResult::EmailTaken = applier.apply(&row, v.raw_key(&fields))? {
+            if let RowResult::EmailTaken = applier.apply(&row, v.raw_key(&fields), d.flags)? {
                 still.push(d);
             }
         }
@@ -549,7 +663,7 @@ fn apply(
     if file_problem.is_none() && tenant.mode == Mode::Sync && applied_rows > 0 {
         let only_enabled = tenant.missing == Missing::Deactivate;
         let ids = users::absent_users(&tx, &tenant.name, |h| p.plan.names(h), only_enabled)?;
-        let of_users = p.existing.count() as u64;
+        let of_users = p.stored_users;
         let percent = if of_users == 0 {
             0.0
         } else {

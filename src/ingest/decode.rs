@@ -767,6 +767,8 @@ pub struct RecordReader<R> {
     row: u64,
     done: bool,
     failed: Option<FileError>,
+    /// A line break that is not the delimiter (see [`read_record_at_eof`]).
+    probe: u8,
 }
 
 impl RecordReader<File> {
@@ -802,6 +804,11 @@ impl<R: Read> RecordReader<R> {
             row: 0,
             done: false,
             failed: None,
+            probe: if sniffed.delimiter == b'\n' {
+                b'\r'
+            } else {
+                b'\n'
+            },
         }
     }
 
@@ -859,11 +866,22 @@ impl<R: Read> RecordReader<R> {
                 self.src.fill()?;
                 let input = self.src.buffer();
                 let eof = input.is_empty();
-                let (res, nin, nout, nend) = self.csv.read_record(
-                    input,
-                    &mut self.out[self.out_len..],
-                    &mut self.ends[self.ends_len..],
-                );
+                let (res, nin, nout, nend) = if eof {
+                    match read_record_at_eof(
+                        &mut self.csv,
+                        &mut self.ends[self.ends_len..],
+                        self.probe,
+                    ) {
+                        Some(step) => step,
+                        None => return Err(self.unclosed_quote()),
+                    }
+                } else {
+                    self.csv.read_record(
+                        input,
+                        &mut self.out[self.out_len..],
+                        &mut self.ends[self.ends_len..],
+                    )
+                };
                 let consumed = &input[..nin];
                 // Fast path: a record read whole in one call whose only
                 // discarded bytes are its delimiters and its line break (plus
@@ -918,8 +936,31 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
+    /// The row of the record being read, as [`Record::row`] will report it:
+    /// the line breaks consumed so far, less those inside field data (of
+    /// earlier records, and of this one so far), plus one.
+    fn pending_row(&self) -> u64 {
+        let mut inside = 0;
+        let mut start = 0;
+        for &end in self.ends[..self.ends_len].iter().chain([&self.out_len]) {
+            inside += count_terms(&self.out[start..end], &mut false);
+            start = end;
+        }
+        self.terms - self.embedded - inside + 1 - self.hidden_rows
+    }
+
+    fn unclosed_quote(&self) -> FileError {
+        FileError::new(
+            FileErrorCode::Undecodable,
+            format!(
+                "the file ends inside a quoted cell that starts on row {} (a double quote \" that is never closed): the file may be cut short, or a quote is missing; check that row and send the whole file again",
+                self.pending_row()
+            ),
+        )
+    }
+
     fn too_long(&self) -> FileError {
-        let row = self.terms - self.embedded + 1 - self.hidden_rows;
+        let row = self.pending_row();
         FileError::new(
             FileErrorCode::Undecodable,
             format!(
@@ -928,6 +969,43 @@ impl<R: Read> RecordReader<R> {
             ),
         )
     }
+}
+
+/// csv_core's last step at end of input (`read_record` with no input), except
+/// that it returns None when the input ended inside a quoted field: an
+/// opening quote at the start of a field never closed (inside it `""` is an
+/// escaped quote; a quote elsewhere in a field is a literal character).
+///
+/// csv_core does not tell that state apart itself: at end of input it ends
+/// an open quoted field like any other, which would silently turn the rest
+/// of a truncated file into one cell. Its state is private, and its `Clone`
+/// does not copy the whole DFA (0.1.13), so it is asked in place: it is fed
+/// one line break `probe` (not the delimiter) with a one-byte output. Inside
+/// a quoted field the break is field data, copied to the output. In every
+/// other state nothing is copied: mid-record the break ends the record just
+/// as the end of input would (same fields, same ends), between records it is
+/// a blank line, so the end-of-input step then returns `End`. The probe byte
+/// is not from the file, so the step reports nothing consumed.
+fn read_record_at_eof(
+    csv: &mut csv_core::Reader,
+    ends: &mut [usize],
+    probe: u8,
+) -> Option<(csv_core::ReadRecordResult, usize, usize, usize)> {
+    use csv_core::ReadRecordResult as R;
+    let mut copied = [0u8; 1];
+    let (res, _, nout, nend) = csv.read_record(&[probe], &mut copied, ends);
+    if nout > 0 {
+        return None;
+    }
+    Some(match res {
+        R::InputEmpty => {
+            debug_assert_eq!(nend, 0);
+            csv.read_record(&[], &mut [], ends)
+        }
+        // A record ended by the break, or no room in `ends` yet (nothing
+        // read: the caller grows it and comes back).
+        _ => (res, 0, 0, nend),
+    })
 }
 
 /// Counts line terminators (`\r\n`, lone `\r`, lone `\n` each once);
@@ -1550,11 +1628,200 @@ mod tests {
             rows_of(b"a,b\n\"x\r\",\"\ny\"\nz,w\n"),
             vec![r(1, &["a", "b"]), r(2, &["x\r", "\ny"]), r(3, &["z", "w"])]
         );
-        // An unclosed quote at the end of the file.
-        assert_eq!(
-            rows_of(b"a\n\"x\ny\n"),
-            vec![r(1, &["a"]), r(2, &["x\ny\n"])]
+        // An unclosed quote at the end of the file is refused: see
+        // `unclosed_quote_at_end_of_file_refuses_the_file`.
+        let (rows, e) = unclosed(b"a\n\"x\ny\n");
+        assert_eq!(rows, vec![r(1, &["a"])]);
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+    }
+
+    // --- a quoted cell still open at end of file ----------------------------
+
+    /// Reads `bytes` (sniffed with `opts`) up to the first error, with its
+    /// rows so far; checks that the error repeats.
+    fn read_until_error(
+        bytes: &[u8],
+        opts: &DecodeOptions,
+        chunk: usize,
+    ) -> (Rows, Option<FileError>) {
+        let sniffed = sniff_bytes(bytes, opts).expect("sniff");
+        let mut reader = RecordReader::with_chunk(bytes, &sniffed, chunk);
+        let mut rows = Vec::new();
+        loop {
+            match reader.next_record() {
+                Ok(Some(rec)) => rows.push((rec.row(), rec.iter().map(str::to_string).collect())),
+                Ok(None) => return (rows, None),
+                Err(e) => {
+                    assert_eq!(reader.next_record().err(), Some(e.clone()));
+                    assert_eq!(reader.next_record().err(), Some(e.clone()));
+                    return (rows, Some(e));
+                }
+            }
+        }
+    }
+
+    /// The rows read before the file is refused for a quote left open at its
+    /// end, and that error; the same for every chunk size.
+    fn unclosed_with(bytes: &[u8], opts: &DecodeOptions) -> (Rows, FileError) {
+        let (rows, e) = read_until_error(bytes, opts, CHUNK);
+        let e = e.unwrap_or_else(|| panic!("{bytes:?} should be refused, read {rows:?}"));
+        assert_eq!(e.code, FileErrorCode::Undecodable);
+        assert!(
+            e.message.contains("ends inside a quoted cell"),
+            "{}",
+            e.message
         );
+        for chunk in 1..=bytes.len() + 1 {
+            assert_eq!(
+                read_until_error(bytes, opts, chunk),
+                (rows.clone(), Some(e.clone())),
+                "chunk {chunk}"
+            );
+        }
+        (rows, e)
+    }
+
+    fn unclosed(bytes: &[u8]) -> (Rows, FileError) {
+        unclosed_with(bytes, &auto())
+    }
+
+    /// Reads `bytes` whole, for every chunk size, and returns its rows.
+    fn closed(bytes: &[u8]) -> Rows {
+        let rows = rows_of(bytes);
+        for chunk in 1..=bytes.len() + 1 {
+            assert_eq!(
+                read_until_error(bytes, &auto(), chunk),
+                (rows.clone(), None),
+                "chunk {chunk}"
+            );
+        }
+        rows
+    }
+
+    #[test]
+    fn unclosed_quote_at_end_of_file_refuses_the_file() {
+        let (rows, e) = unclosed(b"user_id,email,first_name\nU1,a@x.com,\"Ann\nU2,b@x.com,Bob\n");
+        // The header came out, then the error: U2 never comes out as a record.
+        assert_eq!(rows, vec![r(1, &["user_id", "email", "first_name"])]);
+        assert_eq!(
+            e.message,
+            "the file ends inside a quoted cell that starts on row 2 (a double quote \" that is never closed): the file may be cut short, or a quote is missing; check that row and send the whole file again"
+        );
+        // Records before the broken one come out; without a final line break;
+        // with the quote opening the last cell.
+        let (rows, e) = unclosed(b"id,name\n1,a\n2,b\n3,\"c");
+        assert_eq!(rows.len(), 3);
+        assert!(e.message.contains("starts on row 4 "), "{}", e.message);
+        let (rows, e) = unclosed(b"id,name\n1,\"");
+        assert_eq!(rows.len(), 1);
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        // In the first cell of the record, in UTF-16, with a `sep=` line.
+        let (_, e) = unclosed(&utf16("id;name\r\n\"1;a\r\n", true, true));
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        let (_, e) = unclosed(b"sep=;\nid;name\n1;\"a\n");
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+    }
+
+    #[test]
+    fn unclosed_quote_row_is_the_row_of_its_record() {
+        // Blank lines count, a closed multi-line cell is one row, and the
+        // line breaks inside the open cell do not move its row.
+        let (rows, e) = unclosed(b"h,i\r\n\"a\r\nb\",c\r\n\r\n\r1,\"x\r\ny\nz\r\n");
+        assert_eq!(rows, vec![r(1, &["h", "i"]), r(2, &["a\r\nb", "c"])]);
+        assert!(e.message.contains("starts on row 5 "), "{}", e.message);
+        // The open quote comes after a closed multi-line cell of the same
+        // record: still the row where the record starts.
+        let (rows, e) = unclosed(b"h,i\n\"a\nb\",\"c\nd\n");
+        assert_eq!(rows, vec![r(1, &["h", "i"])]);
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        // A `\r` ending one cell and a `\n` starting the next are two line
+        // breaks inside cells (not one `\r\n`), and neither starts a row.
+        let (_, e) = unclosed(b"h,i\n\"x\r\",\"\ny\n");
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        let (rows, e) = unclosed(b"h,i\n\"x\r\",\"\ny\"\n1,\"");
+        assert_eq!(rows[1], r(2, &["x\r", "\ny"]));
+        assert!(e.message.contains("starts on row 3 "), "{}", e.message);
+    }
+
+    #[test]
+    fn unclosed_quote_in_the_header_row() {
+        let (rows, e) = unclosed(b"\"user_id,email\nU1,a@x.com\n");
+        assert_eq!(rows, vec![]);
+        assert!(e.message.contains("starts on row 1 "), "{}", e.message);
+        let (rows, e) = unclosed(b"user_id,\"email\r\nU1,a@x.com");
+        assert_eq!(rows, vec![]);
+        assert!(e.message.contains("starts on row 1 "), "{}", e.message);
+        // After blank lines; after a `sep=` line (not a row).
+        let (_, e) = unclosed(b"\n\r\n\"h\n1\n");
+        assert!(e.message.contains("starts on row 3 "), "{}", e.message);
+        let (_, e) = unclosed(b"sep=,\r\n\"h\r\n1\r\n");
+        assert!(e.message.contains("starts on row 1 "), "{}", e.message);
+    }
+
+    #[test]
+    fn closed_multi_line_last_cell_without_final_newline_is_read() {
+        assert_eq!(
+            closed(b"id,note\n1,\"line1\nline2\""),
+            vec![r(1, &["id", "note"]), r(2, &["1", "line1\nline2"])]
+        );
+        assert_eq!(
+            closed(b"id,note\r\n1,\"a,\r\n\"\"b\"\"\r\n\""),
+            vec![r(1, &["id", "note"]), r(2, &["1", "a,\r\n\"b\"\r\n"])]
+        );
+        // A closing quote right at the end; an empty quoted cell.
+        assert_eq!(closed(b"a\n\"x\""), vec![r(1, &["a"]), r(2, &["x"])]);
+        assert_eq!(
+            closed(b"a,b\n1,\"\""),
+            vec![r(1, &["a", "b"]), r(2, &["1", ""])]
+        );
+    }
+
+    #[test]
+    fn escaped_quote_at_end_of_file() {
+        // `"abc"""` is abc" closed; `"abc""` is abc" still open.
+        assert_eq!(
+            closed(b"a\n\"abc\"\"\""),
+            vec![r(1, &["a"]), r(2, &["abc\""])]
+        );
+        assert_eq!(
+            closed(b"a\n\"abc\"\"\"\n"),
+            vec![r(1, &["a"]), r(2, &["abc\""])]
+        );
+        let (rows, e) = unclosed(b"a\n\"abc\"\"");
+        assert_eq!(rows, vec![r(1, &["a"])]);
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        let (_, e) = unclosed(b"a\n\"abc\"\"\n");
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        // `""""` is one quote, closed; `"""` is one quote, open.
+        assert_eq!(closed(b"a\n\"\"\"\""), vec![r(1, &["a"]), r(2, &["\""])]);
+        let (_, e) = unclosed(b"a\n\"\"\"");
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+    }
+
+    #[test]
+    fn literal_quote_in_unquoted_cell_at_end_of_file() {
+        // A quote that does not start a cell is just a character.
+        assert_eq!(
+            closed(b"name\nO\"Neil"),
+            vec![r(1, &["name"]), r(2, &["O\"Neil"])]
+        );
+        assert_eq!(
+            closed(b"name\nO\"Neil\n"),
+            vec![r(1, &["name"]), r(2, &["O\"Neil"])]
+        );
+        assert_eq!(
+            closed(b"name,x\nO\"Neil,5\"\n6,7\""),
+            vec![
+                r(1, &["name", "x"]),
+                r(2, &["O\"Neil", "5\""]),
+                r(3, &["6", "7\""])
+            ]
+        );
+        // Text after a closing quote is unquoted too (as csv_core reads it).
+        assert_eq!(closed(b"a\n\"x\"y\""), vec![r(1, &["a"]), r(2, &["xy\""])]);
+        // But a quote at the start of a later cell opens it.
+        let (_, e) = unclosed(b"name,x\nO\"Neil,\"5\n");
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
     }
 
     #[test]
@@ -1604,6 +1871,15 @@ mod tests {
         let e = reader.next_record().err().unwrap();
         assert_eq!(e.code, FileErrorCode::Undecodable);
         assert!(e.message.contains("row 2"), "{}", e.message);
+        // Its row is the row its record starts on, whatever the cell holds.
+        let mut bytes = b"a\n\n\"".to_vec();
+        while bytes.len() < MAX_RECORD_BYTES + 10 {
+            bytes.extend_from_slice(b"xxxxxxx\n");
+        }
+        let mut reader = RecordReader::from_bytes(&bytes, &sniffed);
+        assert!(reader.next_record().unwrap().is_some());
+        let e = reader.next_record().err().unwrap();
+        assert!(e.message.starts_with("row 3 never ends"), "{}", e.message);
     }
 
     #[test]
@@ -1707,8 +1983,70 @@ mod tests {
         .prop_map(|parts| parts.concat())
     }
 
+    /// The row of the record whose quoted cell is still open at the end of
+    /// `bytes`, worked out from the rules rather than by csv_core: a quote
+    /// opens a quoted cell only at the start of a cell, `""` inside one is a
+    /// quote, and any other quote is a character. Rows are the line breaks
+    /// outside quoted cells before the record, plus one (`\r\n` is one).
+    fn open_quote_row(bytes: &[u8], delim: u8) -> Option<u64> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum S {
+            Record,
+            Cell,
+            Unquoted,
+            Quoted,
+            Closed,
+        }
+        let (mut s, mut breaks, mut row, mut prev_cr) = (S::Record, 0u64, 0u64, false);
+        for &b in bytes {
+            if s != S::Quoted && (b == b'\r' || b == b'\n') {
+                breaks += u64::from(!(b == b'\n' && prev_cr));
+                s = S::Record;
+            } else {
+                if s == S::Record {
+                    row = breaks + 1;
+                    s = S::Cell;
+                }
+                s = match (s, b) {
+                    (S::Cell, b'"') => S::Quoted,
+                    (S::Cell | S::Unquoted | S::Closed, _) if b == delim => S::Cell,
+                    (S::Cell | S::Unquoted, _) => S::Unquoted,
+                    (S::Quoted, b'"') => S::Closed,
+                    (S::Closed, b'"') => S::Quoted,
+                    (S::Quoted, _) => S::Quoted,
+                    (S::Closed, _) => S::Unquoted,
+                    (S::Record, _) => unreachable!(),
+                };
+            }
+            prev_cr = b == b'\r';
+        }
+        (s == S::Quoted).then_some(row)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// A file is refused exactly when it ends inside a quoted cell, with
+        /// the row that record starts on, after the records before it.
+        #[test]
+        fn open_quote_at_end_of_file_matches_the_rules(bytes in csvish()) {
+            if let Ok(sniffed) = sniff_bytes(&bytes, &auto()) {
+                let want = open_quote_row(&bytes, sniffed.delimiter);
+                for chunk in [1, 2, 3, 7, CHUNK] {
+                    let (rows, e) = read_until_error(&bytes, &auto(), chunk);
+                    match want {
+                        None => prop_assert_eq!(e, None),
+                        Some(row) => {
+                            let e = e.expect("refused");
+                            prop_assert_eq!(e.code, FileErrorCode::Undecodable);
+                            let at = format!("ends inside a quoted cell that starts on row {row} ");
+                            prop_assert!(e.message.contains(&at), "{}: {}", at, e.message);
+                            prop_assert!(rows.iter().all(|(r, _)| *r < row));
+                        }
+                    }
+                }
+            }
+        }
 
         #[test]
         fn never_panics_and_never_invents_replacement_chars(bytes in arbitrary_input()) {
@@ -1789,5 +2127,35 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tmp_bench {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn tmp_throughput() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/bench/data/users-1000000.csv"
+        ));
+        let len = std::fs::metadata(path).unwrap().len() as f64;
+        let s = sniff(path, &DecodeOptions::default()).unwrap();
+        let mut best = f64::MAX;
+        for _ in 0..7 {
+            let t = std::time::Instant::now();
+            let mut reader = RecordReader::open(path, &s).unwrap();
+            let mut n = 0u64;
+            let mut last = 0;
+            while let Some(rec) = reader.next_record().unwrap() {
+                n += rec.len() as u64;
+                last = rec.row();
+            }
+            let dt = t.elapsed().as_secs_f64();
+            best = best.min(dt);
+            eprintln!("{n} {last} {:.1} MB/s", len / dt / 1e6);
+        }
+        eprintln!("best {:.1} MB/s", len / best / 1e6);
     }
 }

@@ -13,7 +13,10 @@ pub const DUP_USER_ID: u8 = 2;
 pub const DUP_EMAIL: u8 = 4;
 pub const DUP_KEY: u8 = 8;
 pub const UNKNOWN_REPORTS_TO: u8 = 16;
-/// Not a failure: the row is a `transaction = DELETE`.
+/// Not failures: the row's key is stored already; the stored user was last
+/// written by an identical row (nothing to do); the row is a DELETE.
+pub const STORED: u8 = 32;
+pub const UNCHANGED: u8 = 64;
 pub const DELETE: u8 = 128;
 pub const FAILED: u8 = LOCAL | DUP_USER_ID | DUP_EMAIL | DUP_KEY | UNKNOWN_REPORTS_TO;
 
@@ -55,6 +58,8 @@ pub struct Facts {
     pub keys: Vec<(Hash, u32)>,
     /// (row index, hash of the reports_to user_id) of every non-DELETE row naming a manager.
     pub reports_to: Vec<(u32, Hash)>,
+    /// Per row: the fingerprint of the valid row (0 for failed rows).
+    pub fingerprints: Vec<i64>,
 }
 
 /// Which list holds the rows' keys.
@@ -75,11 +80,33 @@ pub struct Plan {
     /// Every key named by any row, valid or not (sorted): users a sync must
     /// not touch.
     named: Vec<(Hash, u32)>,
+    fingerprints: Vec<i64>,
 }
 
 impl Plan {
     pub fn failed(&self, i: usize) -> bool {
         self.flags[i] & FAILED != 0
+    }
+
+    /// Marks rows whose key is stored, and those whose stored user was
+    /// last written by an identical row. `stored` is sorted by key hash;
+    /// both lists are walked once, in order (no random lookups).
+    pub fn match_stored(&mut self, stored: &[(Hash, i64)]) {
+        let mut j = 0;
+        for &(key, i) in &self.named {
+            while j < stored.len() && stored[j].0 < key {
+                j += 1;
+            }
+            if j < stored.len() && stored[j].0 == key {
+                let f = &mut self.flags[i as usize];
+                *f |= STORED;
+                let fp = self.fingerprints[i as usize];
+                if fp != 0 && fp == stored[j].1 && *f & (FAILED | DELETE) == 0 {
+                    *f |= UNCHANGED;
+                }
+            }
+        }
+        self.fingerprints = Vec::new();
     }
 
     pub fn names(&self, key: Hash) -> bool {
@@ -167,6 +194,7 @@ pub fn resolve(
         emails,
         keys,
         reports_to,
+        fingerprints,
     } = facts;
     // A manager on a row that fails is not "on a valid row": failing one
     // row can fail the rows that report to it, so repeat until stable.
@@ -204,6 +232,7 @@ pub fn resolve(
         row_of,
         dups,
         named,
+        fingerprints,
     }
 }
 

@@ -58,7 +58,7 @@ pub enum Cell<'a> {
     Empty,
     Text(Cow<'a, str>),
     Bool(bool),
-    Roles(Vec<&'a str>),
+    Roles(Vec<Cow<'a, str>>),
     Date(NaiveDate),
 }
 
@@ -429,7 +429,7 @@ impl<'s> Validator<'s> {
     }
 
     fn roles<'a>(&self, v: &'a str) -> Result<Cell<'a>, (String, String)> {
-        let mut roles: Vec<&'a str> = Vec::new();
+        let mut roles: Vec<Cow<'a, str>> = Vec::new();
         for part in v.split(self.role_separator) {
             let r = part.trim();
             if r.is_empty() {
@@ -453,8 +453,8 @@ impl<'s> Validator<'s> {
                     ),
                 ));
             }
-            if !roles.contains(&r) {
-                roles.push(r);
+            if !roles.iter().any(|x| x == r) {
+                roles.push(Cow::Borrowed(r));
             }
         }
         Ok(Cell::Roles(roles))
@@ -467,7 +467,32 @@ impl<'s> Validator<'s> {
     }
 }
 
+impl Cell<'_> {
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Absent => Cell::Absent,
+            Cell::Empty => Cell::Empty,
+            Cell::Text(t) => Cell::Text(Cow::Owned(t.into_owned())),
+            Cell::Bool(b) => Cell::Bool(b),
+            Cell::Roles(r) => {
+                Cell::Roles(r.into_iter().map(|x| Cow::Owned(x.into_owned())).collect())
+            }
+            Cell::Date(d) => Cell::Date(d),
+        }
+    }
+}
+
 impl ValidRow<'_> {
+    /// The row without borrows, to hand to another thread.
+    pub fn into_owned(self) -> ValidRow<'static> {
+        ValidRow {
+            row: self.row,
+            key: self.key,
+            delete: self.delete,
+            cells: self.cells.into_iter().map(Cell::into_owned).collect(),
+        }
+    }
+
     pub fn cell(&self, schema: &Schema, kind: FieldKind) -> &Cell<'_> {
         schema
             .field(kind)
@@ -527,7 +552,10 @@ mod tests {
             Some("Ann@example.com")
         );
         assert_eq!(row.cell(&s, FieldKind::Enabled), &Cell::Bool(false));
-        assert_eq!(row.cell(&s, FieldKind::Roles), &Cell::Roles(vec!["a", "b"]));
+        assert_eq!(
+            row.cell(&s, FieldKind::Roles),
+            &Cell::Roles(vec!["a".into(), "b".into()])
+        );
         assert_eq!(
             row.cell(&s, FieldKind::LastActiveDate),
             &Cell::Date(NaiveDate::from_ymd_opt(2024, 12, 31).unwrap())

@@ -241,8 +241,13 @@ impl<'c> Writer<'c> {
         let mut insert_cols = String::from(
             "tenant, key, row_hash, created_job, updated_job, created_at, updated_at, attributes, last_active_date",
         );
-        let mut insert_vals =
-            String::from("?1, ?2, ?3, ?4, ?4, ?5, ?5, json_patch('{}', ?6), COALESCE(?7, ?8)");
+        // json_patch drops the null values of cleared fields on insert.
+        let attributes = if custom.is_empty() {
+            "?6"
+        } else {
+            "json_patch('{}', ?6)"
+        };
+        let mut insert_vals = format!("?1, ?2, ?3, ?4, ?4, ?5, ?5, {attributes}, COALESCE(?7, ?8)");
         let mut sets = String::from("row_hash = ?3, updated_job = ?4, updated_at = ?5");
         let mut changed: Vec<String> = Vec::new();
         if !custom.is_empty() {
