@@ -986,6 +986,8 @@ impl<R: Read> RecordReader<R> {
 /// as the end of input would (same fields, same ends), between records it is
 /// a blank line, so the end-of-input step then returns `End`. The probe byte
 /// is not from the file, so the step reports nothing consumed.
+#[cold]
+#[inline(never)]
 fn read_record_at_eof(
     csv: &mut csv_core::Reader,
     ends: &mut [usize],
@@ -1799,6 +1801,24 @@ mod tests {
     }
 
     #[test]
+    fn unclosed_quote_with_other_delimiters() {
+        let (rows, e) = unclosed_with(b"id-name\n1-\"a-b\n", &fixed(b'-'));
+        assert_eq!(rows, vec![r(1, &["id", "name"])]);
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        let (_, e) = unclosed_with(b"id\tname\n1\t\"a\tb", &fixed(b'\t'));
+        assert!(e.message.contains("starts on row 2 "), "{}", e.message);
+        // A line break as the delimiter (nonsense, but it must not change
+        // how the last record ends).
+        for chunk in [1, 2, CHUNK] {
+            let (rows, e) = read_until_error(b"h\nx", &fixed(b'\n'), chunk);
+            assert_eq!((rows.len(), e), (1, None));
+            assert_eq!(rows[0].1, vec!["h", "x"]);
+        }
+        let (rows, _) = unclosed_with(b"h\n\"x", &fixed(b'\n'));
+        assert_eq!(rows, vec![]);
+    }
+
+    #[test]
     fn literal_quote_in_unquoted_cell_at_end_of_file() {
         // A quote that does not start a cell is just a character.
         assert_eq!(
@@ -2127,35 +2147,5 @@ mod tests {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tmp_bench {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn tmp_throughput() {
-        let path = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/bench/data/users-1000000.csv"
-        ));
-        let len = std::fs::metadata(path).unwrap().len() as f64;
-        let s = sniff(path, &DecodeOptions::default()).unwrap();
-        let mut best = f64::MAX;
-        for _ in 0..7 {
-            let t = std::time::Instant::now();
-            let mut reader = RecordReader::open(path, &s).unwrap();
-            let mut n = 0u64;
-            let mut last = 0;
-            while let Some(rec) = reader.next_record().unwrap() {
-                n += rec.len() as u64;
-                last = rec.row();
-            }
-            let dt = t.elapsed().as_secs_f64();
-            best = best.min(dt);
-            eprintln!("{n} {last} {:.1} MB/s", len / dt / 1e6);
-        }
-        eprintln!("best {:.1} MB/s", len / best / 1e6);
     }
 }
