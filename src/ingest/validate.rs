@@ -467,32 +467,7 @@ impl<'s> Validator<'s> {
     }
 }
 
-impl Cell<'_> {
-    pub fn into_owned(self) -> Cell<'static> {
-        match self {
-            Cell::Absent => Cell::Absent,
-            Cell::Empty => Cell::Empty,
-            Cell::Text(t) => Cell::Text(Cow::Owned(t.into_owned())),
-            Cell::Bool(b) => Cell::Bool(b),
-            Cell::Roles(r) => {
-                Cell::Roles(r.into_iter().map(|x| Cow::Owned(x.into_owned())).collect())
-            }
-            Cell::Date(d) => Cell::Date(d),
-        }
-    }
-}
-
 impl ValidRow<'_> {
-    /// The row without borrows, to hand to another thread.
-    pub fn into_owned(self) -> ValidRow<'static> {
-        ValidRow {
-            row: self.row,
-            key: self.key,
-            delete: self.delete,
-            cells: self.cells.into_iter().map(Cell::into_owned).collect(),
-        }
-    }
-
     pub fn cell(&self, schema: &Schema, kind: FieldKind) -> &Cell<'_> {
         schema
             .field(kind)

@@ -144,8 +144,6 @@ pub struct Writer<'c> {
 struct Ctx {
     /// Schema field index of each present built-in column, in parameter order.
     columns: Vec<usize>,
-    /// Schema indexes and names of the tenant's own fields present in the file.
-    custom: Vec<(usize, String)>,
     lad: Option<usize>,
     tenant: String,
     job: i64,
@@ -157,36 +155,136 @@ impl Ctx {
     fn bind(
         &self,
         s: &mut Statement<'_>,
-        row: &ValidRow<'_>,
-        fingerprint: i64,
+        text: &str,
+        values: &[Bound],
+        e: &Encoded,
     ) -> rusqlite::Result<()> {
+        let t = |(a, b): (u32, u32)| &text[a as usize..b as usize];
         s.raw_bind_parameter(1, &self.tenant)?;
-        s.raw_bind_parameter(2, &row.key)?;
-        s.raw_bind_parameter(3, fingerprint)?;
+        s.raw_bind_parameter(2, t(e.key))?;
+        s.raw_bind_parameter(3, e.fingerprint)?;
         s.raw_bind_parameter(4, self.job)?;
         s.raw_bind_parameter(5, &self.now)?;
-        if self.custom.is_empty() {
-            s.raw_bind_parameter(6, "{}")?;
-        } else {
-            let mut obj = serde_json::Map::new();
-            for (i, name) in &self.custom {
-                let v = match &row.cells[*i] {
-                    Cell::Text(t) => serde_json::Value::String(t.to_string()),
-                    _ => serde_json::Value::Null,
-                };
-                obj.insert(name.clone(), v);
-            }
-            s.raw_bind_parameter(6, serde_json::Value::Object(obj).to_string())?;
+        match e.attributes {
+            Some(range) => s.raw_bind_parameter(6, t(range))?,
+            None => s.raw_bind_parameter(6, "{}")?,
         }
-        match self.lad.map(|i| &row.cells[i]) {
-            Some(Cell::Date(d)) => s.raw_bind_parameter(7, d.format("%Y-%m-%d").to_string())?,
-            _ => s.raw_bind_parameter(7, rusqlite::types::Null)?,
+        let row = &values[e.values as usize..];
+        match self.lad.map(|i| row[i]) {
+            Some(v) => bind_value(s, 7, text, v)?,
+            None => s.raw_bind_parameter(7, rusqlite::types::Null)?,
         }
         s.raw_bind_parameter(8, &self.today)?;
         for (n, i) in self.columns.iter().enumerate() {
-            bind_cell(s, n + 9, &row.cells[*i])?;
+            bind_value(s, n + 9, text, row[*i])?;
         }
         Ok(())
+    }
+}
+
+/// A value ready to bind: text lives in a batch's arena, so that rows cross
+/// from the reader thread to the writer without one allocation each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Null,
+    Int(i64),
+    /// A range of the batch's text.
+    Text(u32, u32),
+}
+
+/// One valid row encoded into a batch: its values (one per schema field,
+/// starting at `values`) and the extras the writer needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoded {
+    pub key: (u32, u32),
+    pub fingerprint: i64,
+    pub delete: bool,
+    pub values: u32,
+    /// The tenant's own fields as a JSON object; None when the file has none.
+    pub attributes: Option<(u32, u32)>,
+    /// Role names separated by NUL, for the tenant's role catalogue.
+    pub roles: (u32, u32),
+    pub notify_if_new_user: bool,
+}
+
+fn push_text(text: &mut String, s: &str) -> (u32, u32) {
+    let a = text.len() as u32;
+    text.push_str(s);
+    (a, text.len() as u32)
+}
+
+/// Encodes a valid row for [`Writer::write`]: values in schema order.
+pub fn encode(
+    schema: &Schema,
+    row: &ValidRow<'_>,
+    text: &mut String,
+    values: &mut Vec<Bound>,
+) -> Encoded {
+    let start = values.len() as u32;
+    let mut roles = (text.len() as u32, text.len() as u32);
+    let mut notify = false;
+    let mut custom: Option<serde_json::Map<String, serde_json::Value>> = None;
+    for (f, cell) in schema.fields.iter().zip(&row.cells) {
+        let v = match cell {
+            Cell::Absent | Cell::Empty => Bound::Null,
+            Cell::Bool(b) => Bound::Int(*b as i64),
+            Cell::Text(t) => {
+                let (a, b) = push_text(text, t);
+                Bound::Text(a, b)
+            }
+            Cell::Date(d) => {
+                let a = text.len() as u32;
+                use std::fmt::Write;
+                let _ = write!(text, "{}", d.format("%Y-%m-%d"));
+                Bound::Text(a, text.len() as u32)
+            }
+            Cell::Roles(r) => {
+                let a = text.len() as u32;
+                text.push('[');
+                for (n, name) in r.iter().enumerate() {
+                    if n > 0 {
+                        text.push(',');
+                    }
+                    // Role names have no whitespace; JSON-escape the rest.
+                    text.push_str(&serde_json::Value::String(name.to_string()).to_string());
+                }
+                text.push(']');
+                let b = text.len() as u32;
+                let ra = text.len() as u32;
+                for (n, name) in r.iter().enumerate() {
+                    if n > 0 {
+                        text.push('\0');
+                    }
+                    text.push_str(name);
+                }
+                roles = (ra, text.len() as u32);
+                Bound::Text(a, b)
+            }
+        };
+        if f.kind == FieldKind::NotifyIfNewUser {
+            notify = matches!(cell, Cell::Bool(true));
+        }
+        if f.kind == FieldKind::Custom && !matches!(cell, Cell::Absent) {
+            let json = match cell {
+                Cell::Text(t) => serde_json::Value::String(t.to_string()),
+                _ => serde_json::Value::Null,
+            };
+            custom
+                .get_or_insert_with(Default::default)
+                .insert(f.name.clone(), json);
+        }
+        values.push(v);
+    }
+    let attributes = custom.map(|m| push_text(text, &serde_json::Value::Object(m).to_string()));
+    let key = push_text(text, &row.key);
+    Encoded {
+        key,
+        fingerprint: row.fingerprint(),
+        delete: row.delete,
+        values: start,
+        attributes,
+        roles,
+        notify_if_new_user: notify,
     }
 }
 
@@ -288,7 +386,6 @@ impl<'c> Writer<'c> {
             )?,
             ctx: Ctx {
                 columns,
-                custom,
                 lad,
                 tenant: tenant.to_string(),
                 job,
@@ -302,14 +399,15 @@ impl<'c> Writer<'c> {
     /// (a key whose hash is not among the stored ones is certainly new).
     pub fn write(
         &mut self,
-        row: &ValidRow<'_>,
-        fingerprint: i64,
+        text: &str,
+        values: &[Bound],
+        e: &Encoded,
         stored: bool,
     ) -> Result<Result<Written, Refused>, StoreError> {
         let ctx = &self.ctx;
         if stored {
             let result = ctx
-                .bind(&mut self.update, row, fingerprint)
+                .bind(&mut self.update, text, values, e)
                 .and_then(|_| self.update.raw_execute());
             match refused(result)? {
                 Err(r) => return Ok(Err(r)),
@@ -317,9 +415,10 @@ impl<'c> Writer<'c> {
                 Ok(_) => {
                     // Either the values already match, or (with odds of
                     // 2^-128) the hash matched a different key.
+                    let key = &text[e.key.0 as usize..e.key.1 as usize];
                     if self
                         .remember
-                        .execute(params![ctx.tenant, row.key, fingerprint])?
+                        .execute(params![ctx.tenant, key, e.fingerprint])?
                         == 1
                     {
                         return Ok(Ok(Written::Unchanged));
@@ -328,7 +427,7 @@ impl<'c> Writer<'c> {
             }
         }
         let result = ctx
-            .bind(&mut self.insert, row, fingerprint)
+            .bind(&mut self.insert, text, values, e)
             .and_then(|_| self.insert.raw_execute());
         Ok(refused(result)?.map(|_| Written::Added))
     }
@@ -348,16 +447,11 @@ impl<'c> Writer<'c> {
     }
 }
 
-fn bind_cell(s: &mut Statement<'_>, idx: usize, c: &Cell<'_>) -> rusqlite::Result<()> {
-    match c {
-        Cell::Absent | Cell::Empty => s.raw_bind_parameter(idx, rusqlite::types::Null),
-        Cell::Text(t) => s.raw_bind_parameter(idx, t.as_ref()),
-        Cell::Bool(b) => s.raw_bind_parameter(idx, *b as i64),
-        Cell::Roles(r) => s.raw_bind_parameter(
-            idx,
-            serde_json::to_string(r).unwrap_or_else(|_| "[]".into()),
-        ),
-        Cell::Date(d) => s.raw_bind_parameter(idx, d.format("%Y-%m-%d").to_string()),
+fn bind_value(s: &mut Statement<'_>, idx: usize, text: &str, v: Bound) -> rusqlite::Result<()> {
+    match v {
+        Bound::Null => s.raw_bind_parameter(idx, rusqlite::types::Null),
+        Bound::Int(i) => s.raw_bind_parameter(idx, i),
+        Bound::Text(a, b) => s.raw_bind_parameter(idx, &text[a as usize..b as usize]),
     }
 }
 
