@@ -19,13 +19,7 @@ fn import_json_has_the_documented_shape() {
         "users.csv",
         "userId,email,roles,notes\nU1,ann@example.com,admin|staff,x\nU1802,not-an-email,,y\n",
     );
-    let out = env.run(&[
-        "import",
-        "--tenant",
-        TENANT,
-        file.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = env.import(&file, &["--json"]);
     assert_eq!(out.status.code(), Some(1), "rows failed → exit 1");
     let v = json(&out);
     for key in [
@@ -77,13 +71,7 @@ fn import_json_has_the_documented_shape() {
 fn a_refused_file_exits_1_with_a_file_error() {
     let env = Env::new("");
     let file = env.write("users.csv", "name,mail\nAnn,ann@example.com\n");
-    let out = env.run(&[
-        "import",
-        "--tenant",
-        TENANT,
-        file.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = env.import(&file, &["--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert_eq!(v["status"], "rejected");
@@ -101,14 +89,7 @@ fn a_refused_file_exits_1_with_a_file_error() {
 fn dry_run_writes_nothing() {
     let env = Env::new("");
     let file = env.write("users.csv", users_csv(20, "x"));
-    let out = env.run(&[
-        "import",
-        "--tenant",
-        TENANT,
-        file.to_str().unwrap(),
-        "--dry-run",
-        "--json",
-    ]);
+    let out = env.import(&file, &["--dry-run", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(
@@ -224,7 +205,7 @@ fn export_imports_back_unchanged() {
          U1,ann@Example.COM,Ann,Lee,admin|staff,+44 7700 900123,GB,Sales,OFF,2024-03-01\n\
          U2,bob@example.com,\"Bob, Jr\",O'Neil,,,,,,\n",
     );
-    let first = env.run(&["import", "--tenant", TENANT, file.to_str().unwrap()]);
+    let first = env.import(&file, &[]);
     assert!(first.status.success(), "{}", stdout(&first));
     let exported = env.path("export.csv");
     let out = env.run(&[
@@ -245,13 +226,7 @@ fn export_imports_back_unchanged() {
         text.contains("ann@example.com"),
         "domain lower-cased:\n{text}"
     );
-    let again = env.run(&[
-        "import",
-        "--tenant",
-        TENANT,
-        exported.to_str().unwrap(),
-        "--json",
-    ]);
+    let again = env.import(&exported, &["--json"]);
     let v = json(&again);
     assert_eq!(v["status"], "ok", "{v}");
     assert_eq!(v["counts"]["unchanged"], 2, "{v}");
@@ -264,10 +239,7 @@ fn export_imports_back_unchanged() {
 fn held_sync_job_is_applied_by_approve() {
     let env = Env::new("mode = \"sync\"");
     let all = env.write("all.csv", users_csv(20, "x"));
-    assert!(env
-        .run(&["import", "--tenant", TENANT, all.to_str().unwrap()])
-        .status
-        .success());
+    assert!(env.import(&all, &[]).status.success());
     // A truncated export: 5 of 20 users → the sync would deactivate 75%.
     let truncated: String = users_csv(20, "x")
         .lines()
@@ -275,13 +247,7 @@ fn held_sync_job_is_applied_by_approve() {
         .map(|l| format!("{l}\n"))
         .collect();
     let part = env.write("part.csv", truncated);
-    let out = env.run(&[
-        "import",
-        "--tenant",
-        TENANT,
-        part.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = env.import(&part, &["--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert_eq!(v["status"], "held");
@@ -323,23 +289,11 @@ fn held_sync_job_is_applied_by_approve() {
 fn approve_refuses_when_a_newer_file_was_applied() {
     let env = Env::new("mode = \"sync\"");
     let all = env.write("all.csv", users_csv(20, "x"));
-    assert!(env
-        .run(&["import", "--tenant", TENANT, all.to_str().unwrap()])
-        .status
-        .success());
+    assert!(env.import(&all, &[]).status.success());
     let part = env.write("part.csv", users_csv(3, "x"));
-    let held = json(&env.run(&[
-        "import",
-        "--tenant",
-        TENANT,
-        part.to_str().unwrap(),
-        "--json",
-    ]));
+    let held = json(&env.import(&part, &["--json"]));
     assert_eq!(held["status"], "held");
-    assert!(env
-        .run(&["import", "--tenant", TENANT, all.to_str().unwrap()])
-        .status
-        .success());
+    assert!(env.import(&all, &[]).status.success());
     let out = env.run(&["jobs", "approve", &held["job"].to_string()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -420,7 +374,7 @@ fn jobs_show_failed_csv_matches_the_row_errors() {
         "users.csv",
         "userId,email,firstName\nU1,a@example.com,=1+1\nU2,b@example.com,Bo\n",
     );
-    env.run(&["import", "--tenant", TENANT, file.to_str().unwrap()]);
+    env.import(&file, &[]);
     let out = env.run(&["jobs", "show", "1", "--failed-csv"]);
     assert_eq!(
         stdout(&out),

@@ -76,6 +76,18 @@ impl Env {
             .expect("run userdrop")
     }
 
+    /// `userdrop import --tenant acme FILE EXTRA...`
+    pub fn import(&self, file: &Path, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "import",
+            "--tenant",
+            TENANT,
+            file.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     pub fn store(&self) -> Store {
         Store::open(&self.config.db_path()).expect("open store")
     }
