@@ -76,15 +76,17 @@ pub fn run(
         })
     };
     let mut report = JobReport::new(&tenant.name, opts.file_name, job, opts.dry_run);
-    let outcome = match prepare(store, tenant, path, &mut report) {
-        Ok(prepared) => apply(store, tenant, path, opts, job, prepared, report)?,
+    // The write lock is taken before the store is read, so the plan (who is
+    // stored, who is unchanged) cannot go stale under another writer.
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcome = match prepare(&tx, tenant, path, &mut report) {
+        Ok(prepared) => apply(tx, tenant, path, opts, job, prepared, report)?,
         Err(fe) => {
             report.status = Status::Rejected;
             report.file_error = Some(FileErrorJson::from(&fe));
             if let Some(id) = job {
-                let tx = store
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
                 jobs::clear_errors(&tx, id)?;
                 jobs::finish(
                     &tx,
@@ -143,7 +145,7 @@ fn key_list(key: KeyField) -> KeyList {
 
 /// Pass 0, the header and pass 1.
 fn prepare(
-    store: &Store,
+    conn: &rusqlite::Connection,
     tenant: &Tenant,
     path: &Path,
     report: &mut JobReport,
@@ -177,8 +179,8 @@ fn prepare(
     tracing::debug!(rows = facts.flags.len(), "judged");
     let keys = key_list(schema.key);
     let (facts, dups) = plan::mark(facts, keys);
-    let existing = Existing::load(&store.conn, &tenant.name, schema.key == KeyField::UserId)
-        .map_err(|e| {
+    let existing =
+        Existing::load(conn, &tenant.name, schema.key == KeyField::UserId).map_err(|e| {
             FileError::new(
                 FileErrorCode::Unreadable,
                 format!("the store could not be read: {e}"),
@@ -718,7 +720,7 @@ impl Applier<'_, '_> {
 
 /// Pass 2: applies the plan in one transaction.
 fn apply(
-    store: &mut Store,
+    tx: rusqlite::Transaction<'_>,
     tenant: &Tenant,
     path: &Path,
     opts: &ImportOptions<'_>,
@@ -727,9 +729,6 @@ fn apply(
     mut report: JobReport,
 ) -> Result<Outcome, ImportError> {
     let schema = &tenant.schema;
-    let tx = store
-        .conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch("SAVEPOINT apply")?;
     let job_id = job.unwrap_or(DRY_RUN_JOB);
     let present: Vec<bool> = p.map.column_of.iter().map(Option::is_some).collect();
