@@ -40,6 +40,9 @@ pub enum Command {
     DefaultConfig,
     /// Read a password (no echo; or one line from stdin) and print its argon2id hash.
     Passwd,
+    /// Print the SFTP host key's fingerprint and public key, for customers to pin
+    /// (the key is generated on first use).
+    HostKey,
     /// Run one file through the pipeline.
     Import {
         #[arg(long)]
@@ -128,6 +131,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd => passwd(),
+        Command::HostKey => {
+            let c = load(config_path)?;
+            let (fingerprint, public) = crate::sftp::host_key_fingerprint(&c.data_dir)?;
+            println!("{fingerprint}");
+            println!("{public}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckConfig => {
             let c = load(config_path)?;
             println!(

@@ -381,3 +381,28 @@ fn jobs_show_failed_csv_matches_the_row_errors() {
         "userId,email,firstName,row,error\nU1,a@example.com,'=1+1,2,\"first_name \"\"=1+1\"\" starts with '=', which spreadsheets run as a formula; remove that character\"\n"
     );
 }
+
+#[test]
+fn host_key_is_generated_once_and_printed_for_pinning() {
+    let env = Env::new("");
+    let first = env.run(&["host-key"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let text = stdout(&first);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("SHA256:") && !lines[0].ends_with('='),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("ssh-ed25519 AAAA"), "{text}");
+    let key = env.config.data_dir.join("host_keys/ssh_host_ed25519_key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the private host key is readable only by its owner"
+    );
+    let again = env.run(&["host-key"]);
+    assert_eq!(stdout(&again), text, "the key is reused, not regenerated");
+}

@@ -5,4 +5,5 @@ mod cli;
 mod crash;
 mod fixtures;
 mod fuzz;
+mod sftp;
 mod util;

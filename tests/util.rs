@@ -120,3 +120,168 @@ pub fn users_csv(rows: usize, salt: &str) -> String {
     }
     s
 }
+
+// ---------------------------------------------------------------------------
+// SFTP: a data dir with two tenants and their accounts, for tests that run
+// the embedded server in-process and drive real clients against it.
+
+/// Tenants and accounts of [`SftpEnv`]. `acme-hr` logs in with a password or
+/// with the env's ed25519 key; `beta-hr` with a password only.
+pub const BETA: &str = "beta";
+pub const ACME_USER: &str = "acme-hr";
+pub const ACME_PASS: &str = "Acme-pass-2024";
+pub const BETA_USER: &str = "beta-hr";
+pub const BETA_PASS: &str = "Beta-pass-2024";
+
+/// An argon2id PHC hash of `password`, as `userdrop passwd` makes.
+pub fn argon2_hash(password: &str) -> String {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashes")
+        .to_string()
+}
+
+/// Hashes are slow on purpose: make each test password's once per run.
+fn cached_hash(password: &'static str) -> String {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static HASHES: OnceLock<Mutex<HashMap<&'static str, String>>> = OnceLock::new();
+    let map = HASHES.get_or_init(Default::default);
+    if let Some(h) = map.lock().unwrap().get(password) {
+        return h.clone();
+    }
+    let h = argon2_hash(password);
+    map.lock().unwrap().insert(password, h.clone());
+    h
+}
+
+/// A config with `[sftp]` settings and several tenants, each given as the
+/// TOML keys of its table (accounts as `[[accounts]]`).
+pub fn config_text_tenants(data_dir: &Path, sftp_toml: &str, tenants: &[(&str, &str)]) -> String {
+    let mut root = toml::Table::new();
+    root.insert(
+        "data_dir".into(),
+        toml::Value::String(data_dir.join("data").to_string_lossy().into()),
+    );
+    let sftp: toml::Table = toml::from_str(sftp_toml).expect("sftp settings parse");
+    root.insert("sftp".into(), toml::Value::Table(sftp));
+    let mut all = toml::Table::new();
+    for (name, tenant_toml) in tenants {
+        let mut tenant: toml::Table = toml::from_str(tenant_toml).expect("tenant settings parse");
+        tenant
+            .entry("failed_import_email")
+            .or_insert_with(|| toml::Value::String(format!("it@{name}.example")));
+        all.insert((*name).into(), toml::Value::Table(tenant));
+    }
+    root.insert("tenants".into(), toml::Value::Table(all));
+    toml::to_string(&root).expect("config serialises")
+}
+
+/// A data dir for the SFTP server: tenants `acme` (account `acme-hr`, by
+/// password or by `key`) and `beta` (account `beta-hr`, by password), an
+/// ed25519 client key pair, and `home/` to run clients in (their `HOME`).
+pub struct SftpEnv {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    /// The client's private key (its public half is in acme-hr's authorized_keys).
+    pub key: PathBuf,
+    pub home: PathBuf,
+}
+
+impl SftpEnv {
+    /// `sftp_toml`: keys of `[sftp]` over the test defaults (listen on
+    /// 127.0.0.1, generous session limits); `acme_toml`: extra keys of
+    /// `[tenants.acme]`, e.g. `max_file_size = "1KiB"`.
+    pub fn new(sftp_toml: &str, acme_toml: &str) -> SftpEnv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("make home");
+        let key = dir.path().join("id_ed25519");
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "test-key", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run ssh-keygen ({e}): install openssh-client (scripts/test does)")
+            });
+        assert!(out.status.success(), "ssh-keygen: {}", stderr(&out));
+        let public = std::fs::read_to_string(key.with_extension("pub")).expect("read .pub");
+
+        let mut sftp: toml::Table = toml::from_str(
+            r#"
+            listen = "127.0.0.1:0"
+            max_sessions = 100
+            max_sessions_per_account = 50
+            idle_timeout = "5m"
+            "#,
+        )
+        .unwrap();
+        let over: toml::Table = toml::from_str(sftp_toml).expect("sftp settings parse");
+        sftp.extend(over);
+
+        let account = |name: &str, pass: &'static str, keys: &[&str]| {
+            let mut a = toml::Table::new();
+            a.insert("name".into(), name.into());
+            a.insert("password_hash".into(), cached_hash(pass).into());
+            a.insert(
+                "authorized_keys".into(),
+                toml::Value::Array(keys.iter().map(|k| (*k).into()).collect()),
+            );
+            toml::Value::Array(vec![toml::Value::Table(a)])
+        };
+        let mut acme: toml::Table = toml::from_str(acme_toml).expect("acme settings parse");
+        acme.insert(
+            "accounts".into(),
+            account(ACME_USER, ACME_PASS, &[public.trim()]),
+        );
+        let mut beta = toml::Table::new();
+        beta.insert("accounts".into(), account(BETA_USER, BETA_PASS, &[]));
+        let text = config_text_tenants(
+            dir.path(),
+            &toml::to_string(&sftp).unwrap(),
+            &[
+                (TENANT, &toml::to_string(&acme).unwrap()),
+                (BETA, &toml::to_string(&beta).unwrap()),
+            ],
+        );
+        std::fs::write(dir.path().join("userdrop.toml"), &text).expect("write config");
+        let config = Config::parse(&text, "test config").expect("test config is valid");
+        SftpEnv {
+            dir,
+            config,
+            key,
+            home,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a local file for a client to upload.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).expect("write test file");
+        p
+    }
+
+    pub fn root(&self, tenant: &str) -> PathBuf {
+        self.config.tenant_root(tenant)
+    }
+}
+
+/// Deterministic, incompressible-looking bytes (so that a misplaced or
+/// repeated block shows).
+pub fn pattern_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

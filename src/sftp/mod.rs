@@ -1,0 +1,64 @@
+//! The embedded SFTP server (SPEC §3), built on russh + russh-sftp: the
+//! only way customers hand files to userdrop.
+//!
+//! Its role: authenticate accounts (argon2id passwords, authorized keys),
+//! jail each session in its tenant root, serve the SFTP operations standard
+//! clients need, and report each upload as [`UploadEvent::Complete`] or
+//! [`UploadEvent::Incomplete`] to the daemon. What it must never do: follow
+//! or create a symlink, let a path leave its tenant root, write into `.bak/`
+//! or `results/`, offer a shell, exec or any forwarding, log a password,
+//! import anything itself (it only reports), or block the async runtime on
+//! file I/O.
+//!
+//! - [`server`]: SSH side: accept loop, auth, bans, session limits, channels.
+//! - [`session`]: the SFTP protocol handler of one session.
+//! - [`fs`]: filesystem access beneath a root with `openat2`, no symlinks.
+//! - [`jail`]: lexical path rules, temp names, read-only directories.
+//! - [`hostkey`]: the ed25519 host key on disk.
+//! - [`bans`]: the per-address brute-force counter (pure, clock injected).
+
+pub mod bans;
+pub mod fs;
+pub mod hostkey;
+pub mod jail;
+pub mod server;
+pub mod session;
+
+use std::path::{Path, PathBuf};
+
+pub use server::{Reloader, SftpServer};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadEvent {
+    /// A file is complete: CLOSE of a write handle, or a temp name renamed to a final name.
+    /// `path` is relative to the tenant root, e.g. "users.csv" (or "sub/x.csv").
+    Complete { tenant: String, path: PathBuf },
+    /// A write handle died with its session (client killed / connection dropped): never import it.
+    Incomplete { tenant: String, path: PathBuf },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SftpError {
+    #[error("SSH host key {}: {reason}", path.display())]
+    HostKey { path: PathBuf, reason: String },
+    #[error("tenant {tenant}: cannot prepare its SFTP root {}: {source}", path.display())]
+    TenantRoot {
+        tenant: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("SFTP server: {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("SFTP server: {0}")]
+    Ssh(String),
+}
+
+/// "SHA256:…" (as `ssh-keygen -lf` prints it) and the OpenSSH public key
+/// line, generating the key if missing.
+pub fn host_key_fingerprint(data_dir: &Path) -> Result<(String, String), SftpError> {
+    let key = hostkey::load_or_generate(data_dir)?;
+    Ok((hostkey::fingerprint(&key), hostkey::public_line(&key)?))
+}

@@ -1,0 +1,819 @@
+//! The SFTP protocol handler of one session, over one tenant root: maps
+//! every request onto [`super::fs::Root`] after [`super::jail`]
+//! normalisation, reports completed and abandoned uploads.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use russh_sftp::extensions::{LimitsExtension, Statvfs};
+use russh_sftp::protocol::{
+    Attrs, Data, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, Status,
+    StatusCode, Version,
+};
+use russh_sftp::server::StatusReply;
+use rustix::fs::OFlags;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::fs::{is_refused_link, DirEntry, Root};
+use super::jail;
+use super::UploadEvent;
+
+/// Largest SFTP packet a client may send, and the limits advertised.
+pub const MAX_PACKET_LEN: u32 = 256 * 1024;
+pub const MAX_READ_LEN: u32 = 255 * 1024;
+pub const MAX_WRITE_LEN: u32 = 255 * 1024;
+pub const MAX_OPEN_HANDLES: usize = 256;
+const DIR_BATCH: usize = 128;
+
+/// What a session knows about its tenant.
+#[derive(Debug, Clone)]
+pub struct TenantInfo {
+    pub name: String,
+    pub root: PathBuf,
+    pub max_file_size: u64,
+}
+
+enum OpenHandle {
+    File {
+        file: Arc<std::fs::File>,
+        rel: PathBuf,
+        write: bool,
+        append: bool,
+        /// A write failed (size limit, disk full): the file is never complete.
+        failed: bool,
+    },
+    Dir {
+        entries: Vec<DirEntry>,
+        pos: usize,
+    },
+}
+
+pub struct SftpSession {
+    tenant: Arc<TenantInfo>,
+    account: String,
+    root: Arc<Root>,
+    events: UnboundedSender<UploadEvent>,
+    handles: HashMap<String, OpenHandle>,
+    next_handle: u64,
+    /// Dropped with the session: tells the SSH side to send EOF + CLOSE.
+    _ended: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+type Reply<T> = Result<T, StatusReply>;
+
+fn denied(msg: &str) -> StatusReply {
+    StatusCode::PermissionDenied.with_message(msg)
+}
+
+fn read_only() -> StatusReply {
+    denied(".bak/ and results/ are read-only")
+}
+
+fn io_reply(e: io::Error) -> StatusReply {
+    if is_refused_link(&e) {
+        return denied("symbolic links are not followed");
+    }
+    match e.kind() {
+        io::ErrorKind::NotFound => StatusCode::NoSuchFile.with_message("no such file"),
+        io::ErrorKind::PermissionDenied => denied(&e.to_string()),
+        io::ErrorKind::AlreadyExists => StatusCode::Failure.with_message("file already exists"),
+        _ => StatusCode::Failure.with_message(e.to_string()),
+    }
+}
+
+fn ok(id: u32) -> Status {
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".to_string(),
+        language_tag: "en-US".to_string(),
+    }
+}
+
+fn attrs_of(st: &rustix::fs::Stat) -> FileAttributes {
+    FileAttributes {
+        size: Some(st.st_size as u64),
+        uid: Some(st.st_uid),
+        gid: Some(st.st_gid),
+        permissions: Some(st.st_mode),
+        atime: Some(st.st_atime as u32),
+        mtime: Some(st.st_mtime as u32),
+        ..Default::default()
+    }
+}
+
+/// A line like `ls -l` prints.
+fn long_name(name: &str, st: &rustix::fs::Stat) -> String {
+    use rustix::fs::FileType;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => 'd',
+        FileType::Symlink => 'l',
+        FileType::RegularFile => '-',
+        FileType::Fifo => 'p',
+        FileType::Socket => 's',
+        FileType::CharacterDevice => 'c',
+        FileType::BlockDevice => 'b',
+        FileType::Unknown => '?',
+    };
+    let mut perms = String::with_capacity(9);
+    for shift in [6, 3, 0] {
+        let bits = (st.st_mode >> shift) & 7;
+        perms.push(if bits & 4 != 0 { 'r' } else { '-' });
+        perms.push(if bits & 2 != 0 { 'w' } else { '-' });
+        perms.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    let mtime = chrono::DateTime::from_timestamp(st.st_mtime, 0).unwrap_or_default();
+    let six_months = 182 * 24 * 3600;
+    let age = chrono::Utc::now().timestamp() - st.st_mtime;
+    let when = if (0..six_months).contains(&age) {
+        mtime.format("%b %e %H:%M")
+    } else {
+        mtime.format("%b %e  %Y")
+    };
+    format!(
+        "{kind}{perms} {:>3} {:<8} {:<8} {:>8} {when} {name}",
+        st.st_nlink, st.st_uid, st.st_gid, st.st_size
+    )
+}
+
+/// Reads an SSH string from the front of `data`.
+fn take_string(data: &mut &[u8]) -> Option<String> {
+    if data.len() < 4 {
+        return None;
+    }
+    let len = u32::from_be_bytes(data[..4].try_into().ok()?) as usize;
+    let rest = &data[4..];
+    if rest.len() < len {
+        return None;
+    }
+    let s = String::from_utf8_lossy(&rest[..len]).into_owned();
+    *data = &rest[len..];
+    Some(s)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
+}
+
+impl SftpSession {
+    pub fn new(
+        tenant: Arc<TenantInfo>,
+        account: String,
+        root: Root,
+        events: UnboundedSender<UploadEvent>,
+        ended: tokio::sync::oneshot::Sender<()>,
+    ) -> SftpSession {
+        SftpSession {
+            tenant,
+            account,
+            root: Arc::new(root),
+            events,
+            handles: HashMap::new(),
+            next_handle: 0,
+            _ended: Some(ended),
+        }
+    }
+
+    fn path(&self, p: &str) -> Reply<PathBuf> {
+        jail::normalize(p).map_err(|e| StatusCode::BadMessage.with_message(e.to_string()))
+    }
+
+    fn insert_handle(&mut self, h: OpenHandle) -> Reply<String> {
+        if self.handles.len() >= MAX_OPEN_HANDLES {
+            return Err(StatusCode::Failure.with_message("too many open handles"));
+        }
+        self.next_handle += 1;
+        let name = self.next_handle.to_string();
+        self.handles.insert(name.clone(), h);
+        Ok(name)
+    }
+
+    fn file(&self, handle: &str) -> Reply<(Arc<std::fs::File>, bool, bool)> {
+        match self.handles.get(handle) {
+            Some(OpenHandle::File {
+                file,
+                write,
+                append,
+                ..
+            }) => Ok((file.clone(), *write, *append)),
+            Some(OpenHandle::Dir { .. }) => {
+                Err(StatusCode::Failure.with_message("handle is a directory"))
+            }
+            None => Err(StatusCode::Failure.with_message("invalid handle")),
+        }
+    }
+
+    fn complete(&self, rel: &Path) {
+        tracing::info!(tenant = %self.tenant.name, account = %self.account,
+            path = %rel.display(), "upload complete");
+        let _ = self.events.send(UploadEvent::Complete {
+            tenant: self.tenant.name.clone(),
+            path: rel.to_path_buf(),
+        });
+    }
+
+    /// Marks a write handle as failed, logging the first failure only.
+    fn write_failed(&mut self, handle: &str, what: &str) {
+        if let Some(OpenHandle::File { failed, rel, .. }) = self.handles.get_mut(handle) {
+            if !*failed {
+                *failed = true;
+                tracing::warn!(tenant = %self.tenant.name, account = %self.account,
+                    path = %rel.display(), limit = self.tenant.max_file_size, "refused {what}");
+            }
+        }
+    }
+
+    async fn do_rename(&mut self, id: u32, old: String, new: String) -> Reply<Status> {
+        let from = self.path(&old)?;
+        let to = self.path(&new)?;
+        if jail::is_protected(&from) || jail::is_protected(&to) {
+            tracing::info!(tenant = %self.tenant.name, account = %self.account,
+                from = %from.display(), to = %to.display(), "refused rename in a read-only directory");
+            return Err(read_only());
+        }
+        let root = self.root.clone();
+        let (f, t) = (from.clone(), to.clone());
+        let st = blocking(move || {
+            root.rename(&f, &t, false)?;
+            root.lstat(&t)
+        })
+        .await
+        .map_err(io_reply)?;
+        let regular =
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+        if regular && jail::is_temp_path(&from) && !jail::is_temp_path(&to) {
+            self.complete(&to);
+        } else {
+            tracing::debug!(from = %from.display(), to = %to.display(), "renamed");
+        }
+        Ok(ok(id))
+    }
+}
+
+impl Drop for SftpSession {
+    fn drop(&mut self) {
+        for h in self.handles.values() {
+            if let OpenHandle::File {
+                rel, write: true, ..
+            } = h
+            {
+                tracing::warn!(tenant = %self.tenant.name, account = %self.account,
+                    path = %rel.display(), "upload incomplete: session ended with the file open");
+                let _ = self.events.send(UploadEvent::Incomplete {
+                    tenant: self.tenant.name.clone(),
+                    path: rel.clone(),
+                });
+            }
+        }
+    }
+}
+
+impl russh_sftp::server::Handler for SftpSession {
+    type Error = StatusReply;
+
+    fn unimplemented(&self) -> Self::Error {
+        StatusCode::OpUnsupported.with_message("operation not supported")
+    }
+
+    async fn init(
+        &mut self,
+        _version: u32,
+        _extensions: HashMap<String, String>,
+    ) -> Reply<Version> {
+        let mut v = Version::new();
+        for (name, ver) in [
+            ("posix-rename@openssh.com", "1"),
+            ("statvfs@openssh.com", "2"),
+            ("fsync@openssh.com", "1"),
+            ("limits@openssh.com", "1"),
+        ] {
+            v.extensions.insert(name.to_string(), ver.to_string());
+        }
+        Ok(v)
+    }
+
+    async fn realpath(&mut self, id: u32, path: String) -> Reply<Name> {
+        let rel = self.path(&path)?;
+        Ok(Name {
+            id,
+            files: vec![File::dummy(jail::display(&rel))],
+        })
+    }
+
+    async fn stat(&mut self, id: u32, path: String) -> Reply<Attrs> {
+        let rel = self.path(&path)?;
+        let root = self.root.clone();
+        let st = blocking(move || root.stat(&rel)).await.map_err(io_reply)?;
+        Ok(Attrs {
+            id,
+            attrs: attrs_of(&st),
+        })
+    }
+
+    async fn lstat(&mut self, id: u32, path: String) -> Reply<Attrs> {
+        let rel = self.path(&path)?;
+        let root = self.root.clone();
+        let st = blocking(move || root.lstat(&rel)).await.map_err(io_reply)?;
+        Ok(Attrs {
+            id,
+            attrs: attrs_of(&st),
+        })
+    }
+
+    async fn fstat(&mut self, id: u32, handle: String) -> Reply<Attrs> {
+        let (file, _, _) = self.file(&handle)?;
+        let st = blocking(move || rustix::fs::fstat(&*file).map_err(io::Error::from))
+            .await
+            .map_err(io_reply)?;
+        Ok(Attrs {
+            id,
+            attrs: attrs_of(&st),
+        })
+    }
+
+    async fn opendir(&mut self, id: u32, path: String) -> Reply<Handle> {
+        let rel = self.path(&path)?;
+        let root = self.root.clone();
+        let entries = blocking(move || root.read_dir(&rel))
+            .await
+            .map_err(io_reply)?;
+        let handle = self.insert_handle(OpenHandle::Dir { entries, pos: 0 })?;
+        Ok(Handle { id, handle })
+    }
+
+    async fn readdir(&mut self, id: u32, handle: String) -> Reply<Name> {
+        match self.handles.get_mut(&handle) {
+            Some(OpenHandle::Dir { entries, pos }) => {
+                if *pos >= entries.len() {
+                    return Err(StatusCode::Eof.into());
+                }
+                let end = (*pos + DIR_BATCH).min(entries.len());
+                let files = entries[*pos..end]
+                    .iter()
+                    .map(|e| File {
+                        filename: e.name.clone(),
+                        longname: long_name(&e.name, &e.stat),
+                        attrs: attrs_of(&e.stat),
+                    })
+                    .collect();
+                *pos = end;
+                Ok(Name { id, files })
+            }
+            _ => Err(StatusCode::Failure.with_message("invalid handle")),
+        }
+    }
+
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        _attrs: FileAttributes,
+    ) -> Reply<Handle> {
+        let rel = self.path(&filename)?;
+        let write = pflags.intersects(
+            OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+        );
+        let read = pflags.contains(OpenFlags::READ) || !write;
+        if write && jail::is_protected(&rel) {
+            tracing::info!(tenant = %self.tenant.name, account = %self.account,
+                path = %rel.display(), "refused write in a read-only directory");
+            return Err(read_only());
+        }
+        let mut flags = match (read, write) {
+            (true, true) => OFlags::RDWR,
+            (false, true) => OFlags::WRONLY,
+            _ => OFlags::RDONLY,
+        };
+        let append = pflags.contains(OpenFlags::APPEND);
+        if append {
+            flags |= OFlags::APPEND;
+        }
+        if pflags.contains(OpenFlags::CREATE) {
+            flags |= OFlags::CREATE;
+            if pflags.contains(OpenFlags::EXCLUDE) {
+                flags |= OFlags::EXCL;
+            }
+        }
+        if pflags.contains(OpenFlags::TRUNCATE) {
+            flags |= OFlags::TRUNC;
+        }
+        let root = self.root.clone();
+        let r = rel.clone();
+        let file = blocking(move || root.open_file(&r, flags, 0o640))
+            .await
+            .map_err(io_reply)?;
+        if write {
+            tracing::debug!(tenant = %self.tenant.name, path = %rel.display(), "open for write");
+        }
+        let handle = self.insert_handle(OpenHandle::File {
+            file: Arc::new(file),
+            rel,
+            write,
+            append,
+            failed: false,
+        })?;
+        Ok(Handle { id, handle })
+    }
+
+    async fn read(&mut self, id: u32, handle: String, offset: u64, len: u32) -> Reply<Data> {
+        let (file, _, _) = self.file(&handle)?;
+        let len = len.min(MAX_READ_LEN) as usize;
+        let data = blocking(move || {
+            let mut buf = vec![0u8; len];
+            let mut got = 0;
+            while got < len {
+                match file.read_at(&mut buf[got..], offset + got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(got);
+            Ok(buf)
+        })
+        .await
+        .map_err(io_reply)?;
+        if data.is_empty() && len > 0 {
+            return Err(StatusCode::Eof.into());
+        }
+        Ok(Data { id, data })
+    }
+
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Reply<Status> {
+        let (file, write, append) = self.file(&handle)?;
+        if !write {
+            return Err(denied("handle not open for writing"));
+        }
+        let max = self.tenant.max_file_size;
+        let limit_msg = || {
+            format!(
+                "file too large: the limit is {} per file",
+                bytesize::ByteSize::b(max).display().iec()
+            )
+        };
+        if !append && offset.saturating_add(data.len() as u64) > max {
+            self.write_failed(&handle, "a write past max_file_size");
+            return Err(StatusCode::Failure.with_message(limit_msg()));
+        }
+        let r = blocking(move || {
+            if append {
+                let size = file.metadata()?.len();
+                if size.saturating_add(data.len() as u64) > max {
+                    return Ok(false);
+                }
+                // O_APPEND: the kernel writes at the end whatever the offset.
+                file.write_all_at(&data, size)?;
+            } else {
+                file.write_all_at(&data, offset)?;
+            }
+            Ok(true)
+        })
+        .await;
+        match r {
+            Ok(true) => Ok(ok(id)),
+            Ok(false) => {
+                self.write_failed(&handle, "an append past max_file_size");
+                Err(StatusCode::Failure.with_message(limit_msg()))
+            }
+            Err(e) => {
+                self.write_failed(&handle, &format!("a write error: {e}"));
+                Err(io_reply(e))
+            }
+        }
+    }
+
+    async fn close(&mut self, id: u32, handle: String) -> Reply<Status> {
+        match self.handles.remove(&handle) {
+            Some(OpenHandle::File {
+                rel,
+                write: true,
+                failed: true,
+                ..
+            }) => {
+                tracing::warn!(tenant = %self.tenant.name, account = %self.account,
+                    path = %rel.display(), "upload incomplete: a write failed");
+                let _ = self.events.send(UploadEvent::Incomplete {
+                    tenant: self.tenant.name.clone(),
+                    path: rel,
+                });
+                Ok(ok(id))
+            }
+            Some(OpenHandle::File {
+                rel, write: true, ..
+            }) => {
+                if jail::is_temp_path(&rel) {
+                    tracing::debug!(path = %rel.display(), "temporary upload closed");
+                } else {
+                    self.complete(&rel);
+                }
+                Ok(ok(id))
+            }
+            Some(_) => Ok(ok(id)),
+            None => Err(StatusCode::Failure.with_message("invalid handle")),
+        }
+    }
+
+    async fn setstat(&mut self, id: u32, path: String, attrs: FileAttributes) -> Reply<Status> {
+        let rel = self.path(&path)?;
+        if attrs.atime.is_none() && attrs.mtime.is_none() {
+            return Ok(ok(id)); // permissions, owner, size: ignored
+        }
+        if jail::is_protected(&rel) {
+            return Ok(ok(id));
+        }
+        let root = self.root.clone();
+        let (atime, mtime) = (attrs.atime, attrs.mtime);
+        match blocking(move || root.set_times(&rel, atime, mtime)).await {
+            Ok(()) => Ok(ok(id)),
+            // rclone sets the mtime after CLOSE: the file may be claimed
+            // already. Nothing to apply it to; not the client's failure.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ok(id)),
+            Err(e) => Err(io_reply(e)),
+        }
+    }
+
+    async fn fsetstat(&mut self, id: u32, handle: String, attrs: FileAttributes) -> Reply<Status> {
+        let (file, _, _) = self.file(&handle)?;
+        if attrs.atime.is_none() && attrs.mtime.is_none() {
+            return Ok(ok(id));
+        }
+        let times = super::fs::timestamps(attrs.atime, attrs.mtime);
+        blocking(move || rustix::fs::futimens(&*file, &times).map_err(io::Error::from))
+            .await
+            .map_err(io_reply)?;
+        Ok(ok(id))
+    }
+
+    async fn remove(&mut self, id: u32, filename: String) -> Reply<Status> {
+        let rel = self.path(&filename)?;
+        if jail::is_protected_dir(&rel) {
+            return Err(read_only());
+        }
+        let root = self.root.clone();
+        let r = rel.clone();
+        blocking(move || root.remove(&r)).await.map_err(io_reply)?;
+        tracing::info!(tenant = %self.tenant.name, account = %self.account,
+            path = %rel.display(), "removed");
+        Ok(ok(id))
+    }
+
+    async fn mkdir(&mut self, id: u32, path: String, _attrs: FileAttributes) -> Reply<Status> {
+        let rel = self.path(&path)?;
+        if jail::is_protected(&rel) {
+            return Err(read_only());
+        }
+        let root = self.root.clone();
+        blocking(move || root.mkdir(&rel)).await.map_err(io_reply)?;
+        Ok(ok(id))
+    }
+
+    async fn rmdir(&mut self, id: u32, path: String) -> Reply<Status> {
+        let rel = self.path(&path)?;
+        if rel.as_os_str().is_empty() || jail::is_protected_dir(&rel) {
+            return Err(denied("this directory cannot be removed"));
+        }
+        let root = self.root.clone();
+        blocking(move || root.rmdir(&rel)).await.map_err(io_reply)?;
+        Ok(ok(id))
+    }
+
+    async fn rename(&mut self, id: u32, oldpath: String, newpath: String) -> Reply<Status> {
+        self.do_rename(id, oldpath, newpath).await
+    }
+
+    async fn readlink(&mut self, _id: u32, _path: String) -> Reply<Name> {
+        Err(denied("symbolic links are not supported"))
+    }
+
+    async fn symlink(&mut self, _id: u32, _linkpath: String, _targetpath: String) -> Reply<Status> {
+        tracing::info!(tenant = %self.tenant.name, account = %self.account, "refused symlink creation");
+        Err(denied("symbolic links are not supported"))
+    }
+
+    async fn extended(&mut self, id: u32, request: String, data: Vec<u8>) -> Reply<Packet> {
+        let mut rest = data.as_slice();
+        let bad = || StatusReply::from(StatusCode::BadMessage);
+        match request.as_str() {
+            "posix-rename@openssh.com" => {
+                let old = take_string(&mut rest).ok_or_else(bad)?;
+                let new = take_string(&mut rest).ok_or_else(bad)?;
+                Ok(self.do_rename(id, old, new).await?.into())
+            }
+            "statvfs@openssh.com" => {
+                let path = take_string(&mut rest).ok_or_else(bad)?;
+                // Resolved for its errors; the numbers are the root's filesystem.
+                let rel = self.path(&path)?;
+                let root = self.root.clone();
+                let v = blocking(move || {
+                    root.stat(&rel)?;
+                    root.statvfs()
+                })
+                .await
+                .map_err(io_reply)?;
+                let reply = Statvfs {
+                    block_size: v.f_bsize,
+                    fragment_size: v.f_frsize,
+                    blocks: v.f_blocks,
+                    blocks_free: v.f_bfree,
+                    blocks_avail: v.f_bavail,
+                    inodes: v.f_files,
+                    inodes_free: v.f_ffree,
+                    inodes_avail: v.f_favail,
+                    fs_id: v.f_fsid,
+                    flags: v.f_flag.bits(),
+                    name_max: v.f_namemax,
+                };
+                extended_reply(id, &reply)
+            }
+            "fsync@openssh.com" => {
+                let handle = take_string(&mut rest).ok_or_else(bad)?;
+                let (file, _, _) = self.file(&handle)?;
+                blocking(move || file.sync_all()).await.map_err(io_reply)?;
+                Ok(ok(id).into())
+            }
+            "limits@openssh.com" => extended_reply(
+                id,
+                &LimitsExtension {
+                    max_packet_len: MAX_PACKET_LEN as u64,
+                    max_read_len: MAX_READ_LEN as u64,
+                    max_write_len: MAX_WRITE_LEN as u64,
+                    max_open_handles: MAX_OPEN_HANDLES as u64,
+                },
+            ),
+            _ => Err(self.unimplemented()),
+        }
+    }
+}
+
+fn extended_reply<T: serde::Serialize>(id: u32, value: &T) -> Reply<Packet> {
+    let data = russh_sftp::ser::to_bytes(value)
+        .map_err(|e| StatusCode::Failure.with_message(e.to_string()))?;
+    Ok(ExtendedReply {
+        id,
+        data: data.to_vec(),
+    }
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh_sftp::server::Handler;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+    fn session(
+        max: u64,
+    ) -> (
+        tempfile::TempDir,
+        SftpSession,
+        UnboundedReceiver<UploadEvent>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("acme");
+        super::super::fs::ensure_tenant_root(&root).unwrap();
+        let (tx, rx) = unbounded_channel();
+        let (ended, _) = tokio::sync::oneshot::channel();
+        let tenant = Arc::new(TenantInfo {
+            name: "acme".into(),
+            root: root.clone(),
+            max_file_size: max,
+        });
+        let s = SftpSession::new(tenant, "hr".into(), Root::open(&root).unwrap(), tx, ended);
+        (dir, s, rx)
+    }
+
+    fn wflags() -> OpenFlags {
+        OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE
+    }
+
+    async fn put(s: &mut SftpSession, name: &str, data: &[u8]) -> Reply<()> {
+        let h = s
+            .open(1, name.into(), wflags(), FileAttributes::default())
+            .await?
+            .handle;
+        let w = s.write(2, h.clone(), 0, data.to_vec()).await;
+        s.close(3, h).await?;
+        w.map(|_| ())
+    }
+
+    fn complete(path: &str) -> UploadEvent {
+        UploadEvent::Complete {
+            tenant: "acme".into(),
+            path: path.into(),
+        }
+    }
+
+    fn incomplete(path: &str) -> UploadEvent {
+        UploadEvent::Incomplete {
+            tenant: "acme".into(),
+            path: path.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn close_rename_and_drop_report_uploads() {
+        let (_d, mut s, mut rx) = session(1 << 20);
+        put(&mut s, "/users.csv", b"a\n").await.unwrap();
+        assert_eq!(rx.try_recv().unwrap(), complete("users.csv"));
+        put(&mut s, "/x.csv.filepart", b"a\n").await.unwrap();
+        assert!(rx.try_recv().is_err(), "temp names never complete");
+        s.rename(4, "x.csv.filepart".into(), "/x.csv".into())
+            .await
+            .unwrap();
+        assert_eq!(rx.try_recv().unwrap(), complete("x.csv"));
+        // posix-rename arrives raw.
+        put(&mut s, "/.y.csv", b"a\n").await.unwrap();
+        let mut data = Vec::new();
+        for p in ["/.y.csv", "/y.csv"] {
+            data.extend_from_slice(&(p.len() as u32).to_be_bytes());
+            data.extend_from_slice(p.as_bytes());
+        }
+        s.extended(5, "posix-rename@openssh.com".into(), data)
+            .await
+            .unwrap();
+        assert_eq!(rx.try_recv().unwrap(), complete("y.csv"));
+        // Late SETSTAT on a file already claimed: OK.
+        let attrs = FileAttributes {
+            mtime: Some(1_600_000_000),
+            atime: Some(1_600_000_000),
+            ..Default::default()
+        };
+        s.setstat(6, "/gone.csv".into(), attrs).await.unwrap();
+        // A write handle open when the session ends: incomplete.
+        let h = s
+            .open(7, "/z.csv".into(), wflags(), FileAttributes::default())
+            .await
+            .unwrap()
+            .handle;
+        s.write(8, h, 0, b"partial".to_vec()).await.unwrap();
+        drop(s);
+        assert_eq!(rx.try_recv().unwrap(), incomplete("z.csv"));
+    }
+
+    #[tokio::test]
+    async fn size_limit_and_read_only_dirs() {
+        let (d, mut s, mut rx) = session(10);
+        let e = put(&mut s, "/big.csv", &[b'x'; 11]).await.unwrap_err();
+        assert_eq!(e.status_code, StatusCode::Failure);
+        assert!(e.error_message.unwrap().contains("limit"));
+        assert_eq!(rx.try_recv().unwrap(), incomplete("big.csv"));
+        for p in ["/.bak/a.csv", "results/a.csv", "/x/../results/b.csv"] {
+            let e = put(&mut s, p, b"a").await.unwrap_err();
+            assert_eq!(e.status_code, StatusCode::PermissionDenied, "{p}");
+        }
+        assert!(s
+            .mkdir(1, "/results/sub".into(), FileAttributes::default())
+            .await
+            .is_err());
+        // Readable and deletable.
+        std::fs::write(d.path().join("acme/results/r.json"), "{}").unwrap();
+        let h = s
+            .open(
+                1,
+                "/results/r.json".into(),
+                OpenFlags::READ,
+                FileAttributes::default(),
+            )
+            .await
+            .unwrap()
+            .handle;
+        assert_eq!(s.read(2, h.clone(), 0, 100).await.unwrap().data, b"{}");
+        s.close(3, h).await.unwrap();
+        s.remove(4, "/results/r.json".into()).await.unwrap();
+        assert!(s.rmdir(5, "/results".into()).await.is_err());
+        assert!(s.symlink(6, "/l".into(), "/etc".into()).await.is_err());
+        // Realpath never leaves the root.
+        let n = s.realpath(7, "../../etc/./passwd".into()).await.unwrap();
+        assert_eq!(n.files[0].filename, "/etc/passwd");
+    }
+
+    #[test]
+    fn ssh_strings_parse() {
+        let mut data = Vec::new();
+        for s in ["/a.part", "/a"] {
+            data.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            data.extend_from_slice(s.as_bytes());
+        }
+        let mut rest = data.as_slice();
+        assert_eq!(take_string(&mut rest).as_deref(), Some("/a.part"));
+        assert_eq!(take_string(&mut rest).as_deref(), Some("/a"));
+        assert_eq!(take_string(&mut rest), None);
+        let mut short: &[u8] = &[0, 0, 0, 9, b'x'];
+        assert_eq!(take_string(&mut short), None);
+    }
+}
