@@ -2,7 +2,7 @@
 //! every request onto [`super::fs::Root`] after [`super::jail`]
 //! normalisation, reports completed and abandoned uploads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,9 @@ enum OpenHandle {
         append: bool,
         /// A write failed (size limit, disk full): the file is never complete.
         failed: bool,
+        /// Writes handed to the blocking pool, not yet awaited (offset,
+        /// end, task): the reply goes out while the disk write runs.
+        pending: VecDeque<Pending>,
     },
     Dir {
         entries: Vec<DirEntry>,
@@ -63,6 +66,10 @@ pub struct SftpSession {
 }
 
 type Reply<T> = Result<T, StatusReply>;
+type Pending = (u64, u64, tokio::task::JoinHandle<io::Result<()>>);
+
+/// Writes of one handle in flight at most (× 255 KiB: bounded memory).
+const MAX_PENDING_WRITES: usize = 8;
 
 fn denied(msg: &str) -> StatusReply {
     StatusCode::PermissionDenied.with_message(msg)
@@ -219,6 +226,27 @@ impl SftpSession {
         });
     }
 
+    /// Awaits the handle's writes in flight, oldest first, leaving at most
+    /// `keep`. A failed one marks the handle failed and is returned.
+    async fn settle(&mut self, handle: &str, keep: usize) -> Reply<()> {
+        loop {
+            let task = match self.handles.get_mut(handle) {
+                Some(OpenHandle::File { pending, .. }) if pending.len() > keep => {
+                    pending.pop_front().map(|(_, _, t)| t)
+                }
+                _ => None,
+            };
+            let Some(task) = task else { return Ok(()) };
+            let r = task
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+            if let Err(e) = r {
+                self.write_failed(handle, &format!("a write error: {e}"));
+                return Err(io_reply(e));
+            }
+        }
+    }
+
     /// Marks a write handle as failed, logging the first failure only.
     fn write_failed(&mut self, handle: &str, what: &str) {
         if let Some(OpenHandle::File { failed, rel, .. }) = self.handles.get_mut(handle) {
@@ -328,6 +356,7 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn fstat(&mut self, id: u32, handle: String) -> Reply<Attrs> {
+        self.settle(&handle, 0).await?;
         let (file, _, _) = self.file(&handle)?;
         let st = blocking(move || rustix::fs::fstat(&*file).map_err(io::Error::from))
             .await
@@ -419,11 +448,13 @@ impl russh_sftp::server::Handler for SftpSession {
             write,
             append,
             failed: false,
+            pending: VecDeque::new(),
         })?;
         Ok(Handle { id, handle })
     }
 
     async fn read(&mut self, id: u32, handle: String, offset: u64, len: u32) -> Reply<Data> {
+        self.settle(&handle, 0).await?;
         let (file, _, _) = self.file(&handle)?;
         let len = len.min(MAX_READ_LEN) as usize;
         let data = blocking(move || {
@@ -470,6 +501,26 @@ impl russh_sftp::server::Handler for SftpSession {
             self.write_failed(&handle, "a write past max_file_size");
             return Err(StatusCode::Failure.with_message(limit_msg()));
         }
+        if !append {
+            // Pipelined: the disk write runs on the blocking pool while the
+            // reply goes out; an overlapping write waits for those before
+            // it, and errors surface at the next write or at CLOSE.
+            let end = offset + data.len() as u64;
+            let overlaps = match self.handles.get(&handle) {
+                Some(OpenHandle::File { pending, .. }) => {
+                    pending.iter().any(|(o, e, _)| offset < *e && *o < end)
+                }
+                _ => false,
+            };
+            let keep = if overlaps { 0 } else { MAX_PENDING_WRITES - 1 };
+            self.settle(&handle, keep).await?;
+            let task = tokio::task::spawn_blocking(move || file.write_all_at(&data, offset));
+            if let Some(OpenHandle::File { pending, .. }) = self.handles.get_mut(&handle) {
+                pending.push_back((offset, end, task));
+            }
+            return Ok(ok(id));
+        }
+        self.settle(&handle, 0).await?;
         let r = blocking(move || {
             if append {
                 let size = file.metadata()?.len();
@@ -498,6 +549,7 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn close(&mut self, id: u32, handle: String) -> Reply<Status> {
+        let settled = self.settle(&handle, 0).await;
         match self.handles.remove(&handle) {
             Some(OpenHandle::File {
                 rel,
@@ -511,7 +563,7 @@ impl russh_sftp::server::Handler for SftpSession {
                     tenant: self.tenant.name.clone(),
                     path: rel,
                 });
-                Ok(ok(id))
+                settled.map(|_| ok(id))
             }
             Some(OpenHandle::File {
                 rel, write: true, ..
@@ -548,6 +600,7 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn fsetstat(&mut self, id: u32, handle: String, attrs: FileAttributes) -> Reply<Status> {
+        self.settle(&handle, 0).await?;
         let (file, _, _) = self.file(&handle)?;
         if attrs.atime.is_none() && attrs.mtime.is_none() {
             return Ok(ok(id));
@@ -642,6 +695,7 @@ impl russh_sftp::server::Handler for SftpSession {
             }
             "fsync@openssh.com" => {
                 let handle = take_string(&mut rest).ok_or_else(bad)?;
+                self.settle(&handle, 0).await?;
                 let (file, _, _) = self.file(&handle)?;
                 blocking(move || file.sync_all()).await.map_err(io_reply)?;
                 Ok(ok(id).into())
@@ -763,6 +817,41 @@ mod tests {
         s.write(8, h, 0, b"partial".to_vec()).await.unwrap();
         drop(s);
         assert_eq!(rx.try_recv().unwrap(), incomplete("z.csv"));
+    }
+
+    #[tokio::test]
+    async fn pipelined_writes_land_in_order_even_when_overlapping() {
+        let (d, mut s, mut rx) = session(1 << 20);
+        let h = s
+            .open(
+                1,
+                "/w.csv".into(),
+                wflags() | OpenFlags::READ,
+                FileAttributes::default(),
+            )
+            .await
+            .unwrap()
+            .handle;
+        let mut expect = vec![0u8; 40 * 1000];
+        for i in (0..40u64).rev() {
+            let chunk = vec![i as u8; 1000];
+            s.write(2, h.clone(), i * 1000, chunk).await.unwrap();
+        }
+        // Overwrites of a region still in flight land after it.
+        for b in 0..20u8 {
+            s.write(3, h.clone(), 500, vec![100 + b; 10]).await.unwrap();
+        }
+        for (i, byte) in expect.iter_mut().enumerate() {
+            *byte = (i / 1000) as u8;
+        }
+        expect[500..510].fill(119);
+        // A read on the handle sees every write.
+        let got = s.read(4, h.clone(), 0, 40_000).await.unwrap().data;
+        assert_eq!(got.len(), 40_000);
+        assert!(got == expect);
+        s.close(5, h).await.unwrap();
+        assert_eq!(std::fs::read(d.path().join("acme/w.csv")).unwrap(), expect);
+        assert_eq!(rx.try_recv().unwrap(), complete("w.csv"));
     }
 
     #[tokio::test]
