@@ -1644,3 +1644,109 @@ async fn host_key_fingerprint_matches_ssh_keygen_and_what_clients_see() {
     );
     server.stop().await;
 }
+
+/// Opens an authenticated connection as acme-hr that stays open (an OpenSSH
+/// control master, `-f` returns once logged in); returns its control socket.
+async fn hold_session(env: &SftpEnv, port: u16, name: &str) -> PathBuf {
+    let control = env.dir.path().join(format!("ctl-{name}"));
+    let mut c = ssh_key(
+        env,
+        port,
+        &["-f", "-N", "-M", "-S", control.to_str().unwrap()],
+        &[],
+    );
+    // -f forks a child that keeps our pipes open: don't wait for them.
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let status = tokio::time::timeout(CLIENT_TIMEOUT, c.status())
+        .await
+        .expect("ssh -f returns once logged in")
+        .expect("run ssh");
+    assert!(
+        status.success(),
+        "holding a session as {ACME_USER} ({name}) failed"
+    );
+    control
+}
+
+async fn release_session(env: &SftpEnv, port: u16, control: &Path) {
+    let mut c = ssh_key(
+        env,
+        port,
+        &["-S", control.to_str().unwrap(), "-O", "exit"],
+        &[],
+    );
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let _ = tokio::time::timeout(CLIENT_TIMEOUT, c.status()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_limits_per_account_and_in_total_refuse_extra_logins() {
+    let env = SftpEnv::new("max_sessions = 2\nmax_sessions_per_account = 1", "");
+    let server = Server::start(&env).await;
+    let held = hold_session(&env, server.port, "first").await;
+
+    // A second session of the same account is refused…
+    let out = sftp_password(&env, server.port, ACME_USER, ACME_PASS, "ls\n", &[]).await;
+    assert_failed(
+        &out,
+        "a second acme-hr session over max_sessions_per_account = 1",
+    );
+    // …another account still gets in (2 sessions in total)…
+    let out = sftp_password(&env, server.port, BETA_USER, BETA_PASS, "ls\n", &[]).await;
+    assert_ok(&out, "beta-hr while acme-hr holds its one session");
+
+    // …and once the first session ends, acme-hr logs in again.
+    release_session(&env, server.port, &held).await;
+    let mut admitted = false;
+    // The server notices the closed connection asynchronously: a bounded
+    // number of tries, each a full login, not a timed sleep.
+    for _ in 0..20 {
+        let out = sftp_password(&env, server.port, ACME_USER, ACME_PASS, "ls\n", &[]).await;
+        if out.status.success() {
+            admitted = true;
+            break;
+        }
+    }
+    assert!(
+        admitted,
+        "acme-hr never got its session back after the first one closed"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn total_session_limit_refuses_logins_of_any_account() {
+    let env = SftpEnv::new("max_sessions = 1\nmax_sessions_per_account = 5", "");
+    let server = Server::start(&env).await;
+    let held = hold_session(&env, server.port, "only").await;
+    let out = sftp_password(&env, server.port, BETA_USER, BETA_PASS, "ls\n", &[]).await;
+    assert_failed(&out, "beta-hr over max_sessions = 1");
+    release_session(&env, server.port, &held).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_closed_after_idle_timeout() {
+    let env = SftpEnv::new("idle_timeout = \"2s\"", "");
+    let server = Server::start(&env).await;
+    // An authenticated connection that sends nothing (no keepalives).
+    let c = ssh_key(
+        &env,
+        server.port,
+        &["-N", "-o", "ServerAliveInterval=0"],
+        &[],
+    );
+    let started = std::time::Instant::now();
+    let out = run(c, "an idle ssh -N session").await;
+    let lasted = started.elapsed();
+    assert!(
+        lasted >= Duration::from_millis(1500),
+        "the session ended after {lasted:?}, before the idle timeout:\n{}",
+        show(&out)
+    );
+    assert!(
+        lasted < Duration::from_secs(30),
+        "an idle session was kept {lasted:?}"
+    );
+    server.stop().await;
+}
