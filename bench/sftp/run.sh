@@ -56,7 +56,7 @@ SFTP=/usr/bin/sftp
 CURL=/usr/bin/curl
 SSH_KEYGEN=/usr/bin/ssh-keygen
 GNU_TIME=/usr/bin/time
-SSHPASS=/usr/bin/sshpass
+SSHPASS_BIN=/usr/bin/sshpass
 
 log() { printf '[sftp-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'sftp-bench: %s\n' "$*" >&2; exit 2; }
@@ -174,7 +174,7 @@ fi
 need_pkgs=()
 [[ -x $SSHD ]] || need_pkgs+=(openssh-server)
 [[ -x $SFTP && -x $SSH_KEYGEN ]] || need_pkgs+=(openssh-client)
-[[ -x $SSHPASS ]] || need_pkgs+=(sshpass)
+[[ -x $SSHPASS_BIN ]] || need_pkgs+=(sshpass)
 [[ -x $CURL ]] || need_pkgs+=(curl)
 [[ -x $GNU_TIME ]] || need_pkgs+=(time)
 if (( ${#need_pkgs[@]} )); then
@@ -211,17 +211,22 @@ SERVER_PIDS=()   # long-running servers this script started
 CLIENT_PIDS=()   # parallel clients in flight
 UD_PID=""; SSHD_PID=""
 
+alive() { # PID: running (not gone, not a zombie waiting to be reaped)
+    local st
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [[ -n $st && $st != Z ]]
+}
 stop_pid() { # PID: TERM, bounded wait, then KILL; only our own children
     local pid=$1 i
     kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
-    exec 7>&-                              # userdrop's stdin: EOF makes it exit too
+    for pid in "${!UD_FD[@]}"; do close_stdin "$pid"; done   # userdrop: EOF on stdin stops it
     for pid in "${CLIENT_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${SERVER_PIDS[@]}"; do stop_pid "$pid"; done
     if [[ $KEEP_TMP == 1 ]]; then
@@ -298,7 +303,7 @@ EOF
 wait_port() { # PID PORT NAME: bounded poll until PORT accepts, PID must stay alive
     local pid=$1 port=$2 name=$3 i
     for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || die "$name exited before listening (see its log above)"
+        alive "$pid" || die "$name exited before listening (see its log above)"
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
         sleep 0.05
     done
@@ -314,18 +319,27 @@ wait_port "$SSHD_PID" "$SSHD_PORT" sshd || { cat "$T/sshd.log" >&2; exit 2; }
 # ------------------------------------------------------------- userdrop ----
 # start_userdrop NAME [ARGS...]: starts the sftp_server example with the bench
 # config; sets UD_START_PID and UD_START_ADDR (from its "listening on ADDR"
-# line), or UD_START_ERR and returns 1. Its stdin is a FIFO this script holds
-# open on fd 7: closing it (or this script dying) gives the server EOF, which
-# stops it.
+# line), or UD_START_ERR and returns 1. Its stdin is a FIFO of its own that
+# this script holds open: closing it (or this script dying) gives the server
+# EOF, which stops it. (SIGTERM alone is not enough: the example logs "SFTP
+# server stopped" but then hangs in tokio's blocking stdin read until EOF.)
+declare -A UD_FD=()   # server pid -> fd of the write end of its stdin FIFO
+close_stdin() { local fd=${UD_FD[$1]:-}; [[ -n $fd ]] && exec {fd}>&-; unset "UD_FD[$1]"; return 0; }
 start_userdrop() {
-    local name=$1 i; shift
+    local name=$1 i fd; shift
     : >"$T/$name.out"
-    "$SFTP_SERVER_BIN" --config "$T/userdrop.toml" "$@" <"$T/userdrop.stdin" >"$T/$name.out" 2>"$T/$name.log" 7>&- &
+    rm -f "$T/$name.stdin"; mkfifo "$T/$name.stdin"
+    exec {fd}<>"$T/$name.stdin"
+    (   # the server must not hold the write end of its own or another server's FIFO
+        for i in "${UD_FD[@]}" "$fd"; do exec {i}>&-; done
+        exec "$SFTP_SERVER_BIN" --config "$T/userdrop.toml" "$@" <"$T/$name.stdin" >"$T/$name.out" 2>"$T/$name.log"
+    ) &
     UD_START_PID=$!
+    UD_FD[$UD_START_PID]=$fd
     SERVER_PIDS+=("$UD_START_PID")
     for ((i = 0; i < 600; i++)); do   # bounded: 30 s
         grep -qs 'listening on' "$T/$name.out" && break
-        if ! kill -0 "$UD_START_PID" 2>/dev/null; then
+        if ! alive "$UD_START_PID"; then
             UD_START_ERR="exited before listening: $(tail -n 3 "$T/$name.log" | tr '\n' ' ')"; return 1
         fi
         sleep 0.05
@@ -335,6 +349,7 @@ start_userdrop() {
 }
 stop_server() { # PID: stop it and forget it (so that cleanup never signals a reused PID)
     local pid=$1 p keep=()
+    close_stdin "$pid"
     stop_pid "$pid"
     for p in "${SERVER_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
     SERVER_PIDS=("${keep[@]}")
@@ -360,8 +375,6 @@ password_hash = "$UD_HASH"
 authorized_keys = ["$(cat "$KEY.pub")"]
 EOF
     log "starting $SFTP_SERVER_BIN --config $T/userdrop.toml (port $UD_PORT)"
-    mkfifo "$T/userdrop.stdin"
-    exec 7<>"$T/userdrop.stdin"
     start_userdrop userdrop || { tail -n 30 "$T/userdrop.log" >&2; die "sftp_server: $UD_START_ERR"; }
     UD_PID=$UD_START_PID
     UD_ADDR=$UD_START_ADDR
@@ -477,7 +490,8 @@ m_sftp() { # ROUND SERVER CHECK
 }
 m_curl() {
     local r=$1 s=$2 name="r$1-curl.bin"
-    local url="sftp://127.0.0.1:$(srv_port "$s")$(srv_remote "$s" "$name")"
+    local url
+    url="sftp://127.0.0.1:$(srv_port "$s")$(srv_remote "$s" "$name")"
     if timed "$s" "$T/out.curl" "$CURL" -sS --fail -k -u "$(srv_user "$s"):" --key "$KEY" --pubkey "$KEY.pub" \
             -T "$T/src/big.bin" "$url"; then
         if verify "$s" "$name" big "$(( $3 == 1 ))"; then
@@ -580,7 +594,7 @@ done
 PW_AUTH="not tried (SSHD_ONLY)"
 if [[ $SSHD_ONLY != 1 ]]; then
     # password login works too (not timed: sshd runs as root with keys only)
-    if [[ -x $SSHPASS ]] && SSHPASS="$UD_PASSWORD" "$SSHPASS" -e "$SFTP" -q -F /dev/null -o BatchMode=no \
+    if [[ -x $SSHPASS_BIN ]] && SSHPASS="$UD_PASSWORD" "$SSHPASS_BIN" -e "$SFTP" -q -F /dev/null -o BatchMode=no \
             -o PubkeyAuthentication=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
             -P "$UD_PORT" -b "$T/batch.ls" bench@127.0.0.1 >"$T/out.pw" 2>&1; then
         PW_AUTH="ok"
