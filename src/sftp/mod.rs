@@ -16,11 +16,13 @@
 //! - [`jail`]: lexical path rules, temp names, read-only directories.
 //! - [`hostkey`]: the ed25519 host key on disk.
 //! - [`bans`]: the per-address brute-force counter (pure, clock injected).
+//! - [`quickack`]: immediate ACKs during the handshake (no 40 ms Nagle stall).
 
 pub mod bans;
 pub mod fs;
 pub mod hostkey;
 pub mod jail;
+pub mod quickack;
 pub mod server;
 pub mod session;
 

@@ -228,7 +228,7 @@ impl SftpServer {
             tasks.spawn(async move {
                 let session = match tokio::time::timeout(
                     HANDSHAKE_TIMEOUT,
-                    russh::server::run_stream(config, stream, handler),
+                    russh::server::run_stream(config, super::quickack::QuickAck::new(stream), handler),
                 )
                 .await
                 {
