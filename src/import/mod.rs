@@ -1,0 +1,206 @@
+//! Runs one file through the pipeline: the sequence the CLI's `import` and
+//! the daemon's worker share. Pass 0 sniffs the file (encoding, delimiter,
+//! binary), the header is mapped, pass 1 validates every row and gathers the
+//! facts the cross-row rules need, and pass 2 reads the file again and
+//! applies it in ONE transaction that also records the row errors and the
+//! job's final state: a crash leaves the store before or after the whole
+//! file. The file is streamed twice rather than held, so memory stays flat
+//! whatever its size. This module must never move, archive or mail files.
+
+use std::path::Path;
+
+use rusqlite::TransactionBehavior;
+
+use crate::config::Tenant;
+use crate::ingest::decode::{self, RecordReader, Sniffed};
+use crate::ingest::error::{FileError, FileErrorCode};
+use crate::ingest::headers::HeaderMap;
+use crate::ingest::plan::{self, KeyList, Plan};
+use crate::ingest::schema::KeyField;
+use crate::ingest::validate::Validator;
+use crate::report::summary::{FileErrorJson, JobReport, Status};
+use crate::store::users::Existing;
+use crate::store::{jobs, Store, StoreError};
+
+mod apply;
+mod judge;
+
+use apply::apply;
+use judge::judge_all;
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions<'a> {
+    /// The file's name as the customer dropped it (reports use it).
+    pub file_name: &'a str,
+    /// How the file arrived: cli, sftp, watcher, schedule, startup.
+    pub source: &'a str,
+    /// Compute everything, write nothing (not even a ledger row).
+    pub dry_run: bool,
+    /// Use this ledger row instead of creating one (a claimed or approved job).
+    pub job: Option<i64>,
+    /// Apply a sync even past `max_missing_percent` (`jobs approve`).
+    pub approved: bool,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: JobReport,
+    /// Keys of users created by this job whose row asked for an invitation.
+    pub invitations: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("store: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The job id dry runs write under: no ledger row has it.
+const DRY_RUN_JOB: i64 = 0;
+
+/// Rows per batch handed between threads, in both passes.
+const BATCH: usize = 512;
+
+pub fn run(
+    store: &mut Store,
+    tenant: &Tenant,
+    path: &Path,
+    opts: &ImportOptions<'_>,
+) -> Result<Outcome, ImportError> {
+    let job = if opts.dry_run {
+        None
+    } else {
+        Some(match opts.job {
+            Some(j) => j,
+            None => jobs::create(
+                &store.conn,
+                &tenant.name,
+                opts.file_name,
+                opts.source,
+                &path.to_string_lossy(),
+            )?,
+        })
+    };
+    let mut report = JobReport::new(&tenant.name, opts.file_name, job, opts.dry_run);
+    // The write lock is taken before the store is read, so the plan (who is
+    // stored, who is unchanged) cannot go stale under another writer.
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcome = match prepare(&tx, tenant, path, &mut report) {
+        Ok(prepared) => apply(tx, tenant, path, opts, job, prepared, report)?,
+        Err(fe) => {
+            report.status = Status::Rejected;
+            report.file_error = Some(FileErrorJson::from(&fe));
+            if let Some(id) = job {
+                jobs::clear_errors(&tx, id)?;
+                jobs::finish(
+                    &tx,
+                    id,
+                    "failed",
+                    Status::Rejected.as_str(),
+                    &report.ledger_json(),
+                )?;
+                tx.commit()?;
+            }
+            Outcome {
+                report,
+                invitations: Vec::new(),
+            }
+        }
+    };
+    let r = &outcome.report;
+    tracing::info!(
+        tenant = %r.tenant,
+        file = %r.file,
+        job = r.job,
+        status = r.status.as_str(),
+        rows = r.counts.rows,
+        added = r.counts.added,
+        updated = r.counts.updated,
+        unchanged = r.counts.unchanged,
+        deleted = r.counts.deleted,
+        deactivated = r.counts.deactivated,
+        failed = r.counts.failed,
+        file_error = r.file_error.as_ref().map(|e| e.code.as_str()),
+        dry_run = r.dry_run,
+        "job finished"
+    );
+    Ok(outcome)
+}
+
+struct Prepared {
+    sniffed: Sniffed,
+    map: HeaderMap,
+    plan: Plan,
+    /// The tenant's users before the file (the sync threshold's base).
+    stored_users: u64,
+}
+
+fn delimiter_name(d: u8) -> String {
+    (d as char).to_string()
+}
+
+fn key_list(key: KeyField) -> KeyList {
+    match key {
+        KeyField::UserId => KeyList::UserIds,
+        KeyField::Email => KeyList::Emails,
+        KeyField::MobileNumber => KeyList::Keys,
+    }
+}
+
+/// Pass 0, the header and pass 1.
+fn prepare(
+    conn: &rusqlite::Connection,
+    tenant: &Tenant,
+    path: &Path,
+    report: &mut JobReport,
+) -> Result<Prepared, FileError> {
+    tracing::debug!(file = %path.display(), "sniffing");
+    let sniffed = decode::sniff(path, &tenant.decode_options())?;
+    report.encoding = Some(sniffed.label.clone());
+    report.delimiter = Some(delimiter_name(sniffed.delimiter));
+    let mut reader = RecordReader::open(path, &sniffed)?;
+    let map = {
+        let header = reader.next_record()?.ok_or_else(|| {
+            FileError::new(
+                FileErrorCode::EmptyFile,
+                "the file is empty: it needs a header row",
+            )
+        })?;
+        HeaderMap::map(&tenant.schema, header.iter(), tenant.unknown_columns)?
+    };
+    report.columns = map.columns.clone();
+    report.ignored_columns = map.ignored.clone();
+
+    let schema = &tenant.schema;
+    let v = Validator::new(
+        schema,
+        &map,
+        &tenant.name,
+        &tenant.date_format,
+        &tenant.role_separator,
+    );
+    let facts = judge_all(&mut reader, &map, schema, &v)?;
+    tracing::debug!(rows = facts.flags.len(), "judged");
+    let keys = key_list(schema.key);
+    let (facts, dups) = plan::mark(facts, keys);
+    let existing =
+        Existing::load(conn, &tenant.name, schema.key == KeyField::UserId).map_err(|e| {
+            FileError::new(
+                FileErrorCode::Unreadable,
+                format!("the store could not be read: {e}"),
+            )
+        })?;
+    tracing::debug!(users = existing.count(), "store scanned");
+    let mut plan = plan::resolve(facts, dups, keys, |h| existing.has_user_id(h));
+    plan.match_stored(&existing.keys);
+    Ok(Prepared {
+        sniffed,
+        map,
+        plan,
+        stored_users: existing.count() as u64,
+    })
+}
