@@ -113,10 +113,6 @@ impl HeaderMap {
     pub fn column(&self, schema: &Schema, kind: FieldKind) -> Option<usize> {
         schema.field(kind).and_then(|f| self.column_of[f])
     }
-
-    pub fn has(&self, field: usize) -> bool {
-        self.column_of[field].is_some()
-    }
 }
 
 #[cfg(test)]

@@ -84,10 +84,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn failed(&self, i: usize) -> bool {
-        self.flags[i] & FAILED != 0
-    }
-
     /// Marks rows whose key is stored, and those whose stored user was
     /// last written by an identical row. `stored` is sorted by key hash;
     /// both lists are walked once, in order (no random lookups).

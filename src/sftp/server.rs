@@ -449,6 +449,19 @@ impl SshHandler {
             account = self.login.as_ref().map(|l| l.account.as_str()).unwrap_or("-"),
             "refused {what}: only the sftp subsystem is offered");
     }
+
+    /// Logs and refuses a channel the server never offers.
+    async fn reject_channel(
+        &self,
+        what: &str,
+        reply: russh::server::ChannelOpenHandle,
+    ) -> Result<(), russh::Error> {
+        self.refuse(what);
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
 }
 
 impl Drop for SshHandler {
@@ -543,11 +556,7 @@ impl russh::server::Handler for SshHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse("an X11 channel");
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.reject_channel("an X11 channel", reply).await
     }
 
     async fn channel_open_direct_tcpip(
@@ -560,11 +569,8 @@ impl russh::server::Handler for SshHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse("TCP forwarding (direct-tcpip)");
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.reject_channel("TCP forwarding (direct-tcpip)", reply)
+            .await
     }
 
     async fn channel_open_forwarded_tcpip(
@@ -577,11 +583,8 @@ impl russh::server::Handler for SshHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse("TCP forwarding (forwarded-tcpip)");
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.reject_channel("TCP forwarding (forwarded-tcpip)", reply)
+            .await
     }
 
     async fn channel_open_direct_streamlocal(
@@ -591,11 +594,8 @@ impl russh::server::Handler for SshHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse("socket forwarding (streamlocal)");
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.reject_channel("socket forwarding (streamlocal)", reply)
+            .await
     }
 
     async fn channel_eof(

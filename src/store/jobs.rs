@@ -65,14 +65,6 @@ pub fn create(
     Ok(conn.last_insert_rowid())
 }
 
-pub fn set_state(conn: &Connection, id: i64, state: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE jobs SET state = ?2 WHERE id = ?1",
-        params![id, state],
-    )?;
-    Ok(())
-}
-
 pub fn set_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
     conn.execute("UPDATE jobs SET path = ?2 WHERE id = ?1", params![id, path])?;
     Ok(())
