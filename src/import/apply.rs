@@ -562,7 +562,7 @@ pub(super) fn apply(
         if opts.approved {
             jobs::mark_approved(&tx, id)?;
         }
-        jobs::finish(&tx, id, state, status.as_str(), &report.ledger_json())?;
+        super::finish_job(&tx, tenant, id, state, &report)?;
         tx.commit()?;
     } else {
         tx.rollback()?;

@@ -96,13 +96,7 @@ pub fn run(
             report.file_error = Some(FileErrorJson::from(&fe));
             if let Some(id) = job {
                 jobs::clear_errors(&tx, id)?;
-                jobs::finish(
-                    &tx,
-                    id,
-                    "failed",
-                    Status::Rejected.as_str(),
-                    &report.ledger_json(),
-                )?;
+                finish_job(&tx, tenant, id, "failed", &report)?;
                 tx.commit()?;
             }
             Outcome {
@@ -111,7 +105,51 @@ pub fn run(
             }
         }
     };
-    let r = &outcome.report;
+    log_outcome(&outcome.report);
+    Ok(outcome)
+}
+
+/// Ends a recorded job without reading its file: the daemon refuses a file
+/// as a whole before the pipeline (a name that `accept` does not match).
+pub fn refuse(
+    store: &mut Store,
+    tenant: &Tenant,
+    job: i64,
+    file_name: &str,
+    error: &FileError,
+) -> Result<Outcome, ImportError> {
+    let mut report = JobReport::new(&tenant.name, file_name, Some(job), false);
+    report.status = Status::Rejected;
+    report.file_error = Some(FileErrorJson::from(error));
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    jobs::clear_errors(&tx, job)?;
+    finish_job(&tx, tenant, job, "failed", &report)?;
+    tx.commit()?;
+    log_outcome(&report);
+    Ok(Outcome {
+        report,
+        invitations: Vec::new(),
+    })
+}
+
+/// Records a job's outcome inside the transaction that decided it. Every job
+/// ends here, so whatever must commit with its final state is added once.
+pub(crate) fn finish_job(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &Tenant,
+    id: i64,
+    state: &str,
+    report: &JobReport,
+) -> Result<(), ImportError> {
+    let _ = tenant;
+    jobs::finish(tx, id, state, report.status.as_str(), &report.ledger_json())?;
+    Ok(())
+}
+
+/// The one log line every job ends with.
+fn log_outcome(r: &JobReport) {
     tracing::info!(
         tenant = %r.tenant,
         file = %r.file,
@@ -128,7 +166,6 @@ pub fn run(
         dry_run = r.dry_run,
         "job finished"
     );
-    Ok(outcome)
 }
 
 struct Prepared {

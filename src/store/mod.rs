@@ -14,7 +14,10 @@ use rusqlite::{Connection, OpenFlags};
 
 /// Numbered migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
-const MIGRATIONS: &[(&str, &str)] = &[("001_init", include_str!("migrations/001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_init", include_str!("migrations/001_init.sql")),
+    ("002_daemon", include_str!("migrations/002_daemon.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
