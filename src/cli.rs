@@ -34,6 +34,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: the SFTP server, pickup, imports, reports. Stops on
+    /// SIGTERM/SIGINT (the running job finishes), reloads on SIGHUP.
+    Serve,
     /// Validate the configuration and report every problem at once.
     CheckConfig,
     /// Print the commented example configuration.
@@ -131,6 +134,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd => passwd(),
+        Command::Serve => {
+            let c = Config::load(config_path)?;
+            init_tracing(c.log_format, "info");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(crate::daemon::serve(config_path.map(Path::to_path_buf), c))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::HostKey => {
             let c = load(config_path)?;
             let (fingerprint, public) = crate::sftp::host_key_fingerprint(&c.data_dir)?;
@@ -201,14 +214,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn load(path: Option<&Path>) -> Result<Config> {
     let c = Config::load(path)?;
-    init_tracing(c.log_format);
+    init_tracing(c.log_format, "warn");
     Ok(c)
 }
 
-/// Logs go to stderr; the CLI is quiet (warnings) unless RUST_LOG says otherwise.
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr at `level` (the CLI: warnings; the daemon: info)
+/// unless RUST_LOG says otherwise.
+fn init_tracing(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr);
@@ -359,18 +373,12 @@ fn stored_report(
     id: i64,
 ) -> Result<(jobs::JobRow, Option<JobReport>, Vec<jobs::StoredError>)> {
     let job = jobs::get(&store.conn, id)?.ok_or_else(|| usage(format!("there is no job {id}")))?;
-    let mut report: Option<JobReport> = match job.report.as_deref() {
-        Some(r) => Some(
-            serde_json::from_str(r)
-                .with_context(|| format!("job {id} has an unreadable report"))?,
-        ),
-        None => None,
-    };
-    let errors = jobs::errors(&store.conn, id)?;
-    if let Some(r) = report.as_mut() {
-        r.errors = errors.iter().map(|e| (&e.error).into()).collect();
-    }
-    Ok((job, report, errors))
+    let stored = crate::report::ledger::stored_report(&store.conn, &job)
+        .with_context(|| format!("job {id} has an unreadable report"))?;
+    Ok(match stored {
+        Some((report, errors)) => (job, Some(report), errors),
+        None => (job, None, Vec::new()),
+    })
 }
 
 fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Result<ExitCode> {

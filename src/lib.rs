@@ -13,12 +13,21 @@
 //! - [`report`]: the job outcome as JSON and text, and the failed-rows CSV.
 //! - [`sftp`]: the embedded SFTP server (russh): accounts jailed in their
 //!   tenant roots, upload completion events for the daemon.
+//! - [`pickup`]: the four ways a file reaches processing, into one queue.
+//! - [`worker`]: one job's state machine: claim, apply, archive.
+//! - [`archive`]: `.bak/` and `results/` in the tenant root, and retention.
+//! - [`daemon`]: `userdrop serve`, wiring all of the above; signals, reload.
 //! - [`cli`]: the `userdrop` commands, the only place with `anyhow`.
 
+pub mod archive;
 pub mod cli;
+pub mod daemon;
+pub mod demo;
 pub mod config;
 pub mod import;
 pub mod ingest;
+pub mod pickup;
 pub mod report;
 pub mod sftp;
 pub mod store;
+pub mod worker;

@@ -5,4 +5,5 @@
 //! must never decide an outcome; it only presents one.
 
 pub mod failed_csv;
+pub mod ledger;
 pub mod summary;

@@ -39,6 +39,27 @@ pub enum UploadEvent {
     Incomplete { tenant: String, path: PathBuf },
 }
 
+/// Where the server reports uploads. `opened` runs before the reply to the
+/// OPEN leaves, so a sink that records it durably knows of every upload
+/// whose bytes can reach the disk, even if the process is killed mid-way.
+/// Implementations must be quick: they run on the session's task.
+pub trait UploadSink: Send + Sync + 'static {
+    /// A file with a final (non-temp) name was opened for writing.
+    fn opened(&self, tenant: &str, path: &Path);
+    fn event(&self, event: UploadEvent);
+}
+
+/// A plain channel sink: events only (tests, the standalone example).
+impl UploadSink for tokio::sync::mpsc::UnboundedSender<UploadEvent> {
+    fn opened(&self, _tenant: &str, _path: &Path) {}
+    fn event(&self, event: UploadEvent) {
+        let _ = self.send(event);
+    }
+}
+
+/// The sink as the sessions hold it.
+pub type Sink = std::sync::Arc<dyn UploadSink>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SftpError {
     #[error("SSH host key {}: {reason}", path.display())]

@@ -15,14 +15,13 @@ use russh::keys::{PrivateKey, PublicKey};
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect, MethodKind, MethodSet, Pty, Sig};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::bans::{BanPolicy, Bans};
 use super::fs::{ensure_tenant_root, Root};
 use super::session::{SftpSession, TenantInfo, MAX_PACKET_LEN};
-use super::{hostkey, SftpError, UploadEvent};
+use super::{hostkey, SftpError, Sink, UploadSink};
 use crate::config::Config;
 
 /// Time every rejected authentication takes (russh pads to it), so that
@@ -182,9 +181,10 @@ impl SftpServer {
     pub async fn run(
         self,
         listener: TcpListener,
-        events: UnboundedSender<UploadEvent>,
+        events: impl UploadSink,
         shutdown: CancellationToken,
     ) -> Result<(), SftpError> {
+        let events: Sink = Arc::new(events);
         let local = listener.local_addr().ok();
         tracing::info!(listen = ?local, "SFTP server listening");
         let mut tasks = JoinSet::new();
@@ -349,7 +349,7 @@ struct Login {
 
 struct SshHandler {
     shared: Arc<Shared>,
-    events: UnboundedSender<UploadEvent>,
+    events: Sink,
     peer: SocketAddr,
     ip: IpAddr,
     login: Option<Login>,

@@ -15,11 +15,10 @@ use russh_sftp::protocol::{
 };
 use russh_sftp::server::StatusReply;
 use rustix::fs::OFlags;
-use tokio::sync::mpsc::UnboundedSender;
 
 use super::fs::{is_refused_link, DirEntry, Root};
 use super::jail;
-use super::UploadEvent;
+use super::{Sink, UploadEvent};
 
 /// Largest SFTP packet a client may send, and the limits advertised.
 pub const MAX_PACKET_LEN: u32 = 256 * 1024;
@@ -58,7 +57,7 @@ pub struct SftpSession {
     tenant: Arc<TenantInfo>,
     account: String,
     root: Arc<Root>,
-    events: UnboundedSender<UploadEvent>,
+    events: Sink,
     handles: HashMap<String, OpenHandle>,
     next_handle: u64,
     /// Dropped with the session: tells the SSH side to send EOF + CLOSE.
@@ -174,7 +173,7 @@ impl SftpSession {
         tenant: Arc<TenantInfo>,
         account: String,
         root: Root,
-        events: UnboundedSender<UploadEvent>,
+        events: Sink,
         ended: tokio::sync::oneshot::Sender<()>,
     ) -> SftpSession {
         SftpSession {
@@ -220,7 +219,7 @@ impl SftpSession {
     fn complete(&self, rel: &Path) {
         tracing::info!(tenant = %self.tenant.name, account = %self.account,
             path = %rel.display(), "upload complete");
-        let _ = self.events.send(UploadEvent::Complete {
+        self.events.event(UploadEvent::Complete {
             tenant: self.tenant.name.clone(),
             path: rel.to_path_buf(),
         });
@@ -294,7 +293,7 @@ impl Drop for SftpSession {
             {
                 tracing::warn!(tenant = %self.tenant.name, account = %self.account,
                     path = %rel.display(), "upload incomplete: session ended with the file open");
-                let _ = self.events.send(UploadEvent::Incomplete {
+                self.events.event(UploadEvent::Incomplete {
                     tenant: self.tenant.name.clone(),
                     path: rel.clone(),
                 });
@@ -441,6 +440,10 @@ impl russh_sftp::server::Handler for SftpSession {
             .map_err(io_reply)?;
         if write {
             tracing::debug!(tenant = %self.tenant.name, path = %rel.display(), "open for write");
+            if !jail::is_temp_path(&rel) {
+                // Before the reply: the client cannot write before it is known.
+                self.events.opened(&self.tenant.name, &rel);
+            }
         }
         let handle = self.insert_handle(OpenHandle::File {
             file: Arc::new(file),
@@ -559,7 +562,7 @@ impl russh_sftp::server::Handler for SftpSession {
             }) => {
                 tracing::warn!(tenant = %self.tenant.name, account = %self.account,
                     path = %rel.display(), "upload incomplete: a write failed");
-                let _ = self.events.send(UploadEvent::Incomplete {
+                self.events.event(UploadEvent::Incomplete {
                     tenant: self.tenant.name.clone(),
                     path: rel,
                 });
@@ -747,7 +750,7 @@ mod tests {
             root: root.clone(),
             max_file_size: max,
         });
-        let s = SftpSession::new(tenant, "hr".into(), Root::open(&root).unwrap(), tx, ended);
+        let s = SftpSession::new(tenant, "hr".into(), Root::open(&root).unwrap(), Arc::new(tx), ended);
         (dir, s, rx)
     }
 

@@ -22,6 +22,8 @@ pub struct JobRow {
     pub created_at: String,
     pub finished_at: Option<String>,
     pub approved_at: Option<String>,
+    /// When the daemon moved the file to `.bak/` and wrote its results.
+    pub archived_at: Option<String>,
 }
 
 /// A failed row as kept in the ledger.
@@ -31,8 +33,7 @@ pub struct StoredError {
     pub cells: Vec<String>,
 }
 
-const COLUMNS: &str =
-    "id, tenant, file, source, path, state, status, report, created_at, finished_at, approved_at";
+const COLUMNS: &str = "id, tenant, file, source, path, state, status, report, created_at, finished_at, approved_at, archived_at";
 
 fn job_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -47,6 +48,7 @@ fn job_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         created_at: r.get(8)?,
         finished_at: r.get(9)?,
         approved_at: r.get(10)?,
+        archived_at: r.get(11)?,
     })
 }
 
@@ -63,6 +65,59 @@ pub fn create(
         params![tenant, file, source, path, super::now_text()],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Records a job the daemon is about to claim, with the spool path its
+/// file will have (`<spool>/<id><.ext>`), in one transaction: the row exists
+/// before the file moves, so a crash in between is found on restart.
+pub fn create_claim(
+    conn: &mut Connection,
+    tenant: &str,
+    file: &str,
+    source: &str,
+    spool: &std::path::Path,
+) -> Result<(i64, std::path::PathBuf), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let id = create(&tx, tenant, file, source, "")?;
+    let ext = std::path::Path::new(file)
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+        .unwrap_or_default();
+    let path = spool.join(format!("{id}{ext}"));
+    set_path(&tx, id, &path.to_string_lossy())?;
+    tx.commit()?;
+    Ok((id, path))
+}
+
+/// Forgets a job that never started: its file vanished before the claim.
+pub fn delete_unstarted(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM jobs WHERE id = ?1 AND state = 'received'",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// The file is in `.bak/` (at `path`) and the results are written.
+pub fn mark_archived(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE jobs SET archived_at = ?2, archived_as = ?3, path = ?3 WHERE id = ?1",
+        params![id, super::now_text(), path],
+    )?;
+    Ok(())
+}
+
+/// The daemon's jobs a restart must carry on, oldest first: not yet decided,
+/// or decided but not yet archived. Jobs of the CLI (`import`) are not the
+/// daemon's: their file is the caller's.
+pub fn resumable(conn: &Connection) -> Result<Vec<JobRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE source <> 'cli' AND (state = 'received' OR archived_at IS NULL) ORDER BY id"
+    ))?;
+    let rows = stmt
+        .query_map([], job_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 pub fn set_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
@@ -140,17 +195,6 @@ pub fn list(
     ))?;
     let rows = stmt
         .query_map(params![tenant, limit], job_from)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
-}
-
-/// Jobs not yet finished, oldest first: what a restart resumes.
-pub fn unfinished(conn: &Connection) -> Result<Vec<JobRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE state NOT IN ('reported', 'held', 'failed', 'archived', 'applied') ORDER BY id"
-    ))?;
-    let rows = stmt
-        .query_map([], job_from)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

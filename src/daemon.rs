@@ -1,0 +1,548 @@
+//! `userdrop serve`: wires the SFTP server, the pickup paths, the workers
+//! and the mail sender into one process (SPEC §4, §10).
+//!
+//! One task owns the state (the queue, the settle candidates, the config)
+//! and reacts to events: SFTP uploads, watcher notifications, settle and
+//! scheduler timers, reloads, finished jobs. Jobs run on the blocking pool
+//! ([`worker::process`]); one SQLite connection, behind a mutex, is shared
+//! by the workers. Shutdown and reload come in from outside (a token and a
+//! channel of validated configs); only [`serve`] turns OS signals into them.
+//! Time is tokio's, so tests that pause it drive the scheduler. This module
+//! must never run a pipeline step itself, nor block the runtime.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::archive;
+use crate::config::{Config, ConfigError};
+use crate::pickup::queue::{Item, Queue, Source, Work};
+use crate::pickup::scheduler::{until_next, Clock};
+use crate::pickup::uploads::Uploads;
+use crate::pickup::watcher::{self, Seen, Settler, Watcher};
+use crate::pickup::{sweep, Swept};
+use crate::sftp::{SftpError, SftpServer, UploadEvent, UploadSink};
+use crate::store::{jobs, Store, StoreError};
+use crate::worker::{self, Done, WorkerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sftp(#[from] SftpError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the file watcher: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// Which pickup paths run. All of them in production; tests switch some off
+/// to show that another path alone picks a file up.
+#[derive(Debug, Clone, Copy)]
+pub struct Paths {
+    /// Queue a file on its SFTP completion event.
+    pub sftp_events: bool,
+    pub watcher: bool,
+    pub scheduler: bool,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            sftp_events: true,
+            watcher: true,
+            scheduler: true,
+        }
+    }
+}
+
+pub struct Daemon {
+    config: Config,
+    listener: Option<TcpListener>,
+    paths: Paths,
+    done: broadcast::Sender<Done>,
+}
+
+/// The SFTP server's upload reports: marks are updated on the session's own
+/// task (before the OPEN reply, before the completion is queued), events go
+/// on to the daemon's loop.
+struct Sink {
+    uploads: Arc<Mutex<Uploads>>,
+    tx: mpsc::UnboundedSender<UploadEvent>,
+}
+
+impl UploadSink for Sink {
+    fn opened(&self, tenant: &str, path: &Path) {
+        lock(&self.uploads).opened(tenant, path, SystemTime::now());
+    }
+
+    fn event(&self, event: UploadEvent) {
+        match &event {
+            UploadEvent::Complete { tenant, path } => lock(&self.uploads).completed(tenant, path),
+            UploadEvent::Incomplete { tenant, path } => {
+                lock(&self.uploads).incomplete(tenant, path, SystemTime::now())
+            }
+        }
+        let _ = self.tx.send(event);
+    }
+}
+
+/// A poisoned lock only means a job panicked; the data is still whole (an
+/// SQLite transaction rolls back on unwind).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Finished = (String, Result<Option<Done>, WorkerError>);
+
+/// What the loop needs to start jobs.
+struct Jobs {
+    queue: Queue,
+    store: Arc<Mutex<Store>>,
+    finished: mpsc::UnboundedSender<Finished>,
+}
+
+impl Jobs {
+    fn push(&mut self, tenant: &str, work: Work) {
+        let item = Item {
+            tenant: tenant.to_string(),
+            work,
+        };
+        if self.queue.push(item.clone()) {
+            tracing::debug!(?item, "queued");
+        }
+    }
+
+    fn push_file(&mut self, tenant: &str, name: String, source: Source) {
+        self.push(tenant, Work::File { name, source });
+    }
+
+    /// Starts every job the queue allows now.
+    fn dispatch(&mut self, config: &Arc<Config>) {
+        while let Some(item) = self.queue.take() {
+            let (config, store, tx) = (config.clone(), self.store.clone(), self.finished.clone());
+            tokio::task::spawn_blocking(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker::process(&config, &store, &item)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(WorkerError::Io {
+                        job: 0,
+                        what: format!("the job of {:?} panicked", item.work),
+                        source: std::io::Error::other("panic"),
+                    })
+                });
+                let _ = tx.send((item.tenant, r));
+            });
+        }
+    }
+
+    /// Queues the ledger's unfinished jobs (before any new file, so a crash
+    /// between a job row and its claim is carried on, not claimed twice).
+    fn resume(&mut self) -> Result<(), StoreError> {
+        let list = jobs::resumable(&lock(&self.store).conn)?;
+        for j in list {
+            self.push(&j.tenant, Work::Resume { job: j.id });
+        }
+        Ok(())
+    }
+}
+
+impl Daemon {
+    /// `listener`: where SFTP is served; `None` runs without SFTP.
+    pub fn new(config: Config, listener: Option<TcpListener>) -> Daemon {
+        let (done, _) = broadcast::channel(4096);
+        Daemon {
+            config,
+            listener,
+            paths: Paths::default(),
+            done,
+        }
+    }
+
+    pub fn paths(mut self, paths: Paths) -> Daemon {
+        self.paths = paths;
+        self
+    }
+
+    /// Every job that reaches `.bak/`, as it does.
+    pub fn subscribe(&self) -> broadcast::Receiver<Done> {
+        self.done.subscribe()
+    }
+
+    /// Runs until `cancel`: then stops accepting SFTP sessions and new jobs,
+    /// lets the running jobs finish, and returns. `reloads` brings validated
+    /// configs (SIGHUP).
+    pub async fn run(
+        self,
+        cancel: CancellationToken,
+        mut reloads: mpsc::UnboundedReceiver<Config>,
+    ) -> Result<(), DaemonError> {
+        let Daemon {
+            config,
+            listener,
+            paths,
+            done,
+        } = self;
+        let mut config = Arc::new(absolute(config)?);
+        let store = Store::open(&config.db_path())?;
+        let uploads = Arc::new(Mutex::new(Uploads::load(
+            &config.data_dir,
+            SystemTime::now(),
+        )));
+        ensure_roots(&config)?;
+        let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
+        let mut jobs = Jobs {
+            queue: Queue::new(config.workers),
+            store: Arc::new(Mutex::new(store)),
+            finished: finished_tx,
+        };
+        jobs.resume()?;
+
+        let (up_tx, mut up_rx) = mpsc::unbounded_channel();
+        let sftp = match listener {
+            Some(l) => {
+                let server = SftpServer::new(&config)?;
+                let reloader = server.reloader();
+                let sink = Sink {
+                    uploads: uploads.clone(),
+                    tx: up_tx,
+                };
+                let task = tokio::spawn(server.run(l, sink, cancel.clone()));
+                Some((reloader, task))
+            }
+            None => None,
+        };
+
+        let mut settler = Settler::new(config.settle);
+        let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Seen>();
+        let mut fs_watcher = if paths.watcher {
+            let mut w = Watcher::new(seen_tx)?;
+            w.set_roots(&roots(&config));
+            Some(w)
+        } else {
+            drop(seen_tx);
+            None
+        };
+
+        // Start-up sweep: after the watcher is on, so nothing falls between.
+        sweep_all(&config, &uploads, &mut jobs, &mut settler, Source::Startup, paths.watcher);
+        housekeeping(&config, &uploads).await;
+        jobs.dispatch(&config);
+
+        let clock = Clock::start();
+        let next_tick = |c: &Config| {
+            paths
+                .scheduler
+                .then(|| until_next(&c.schedule, clock.now()))
+                .flatten()
+                .map(|d| Instant::now() + d)
+        };
+        let mut tick = next_tick(&config);
+        tracing::info!(tenants = config.tenants.len(), data_dir = %config.data_dir.display(),
+            "userdrop running");
+
+        loop {
+            let settle_at = settler.next_check();
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(ev) = up_rx.recv() => {
+                    if let UploadEvent::Complete { tenant, path } = ev {
+                        // Only files in the tenant root are imported.
+                        let name = path.to_str().filter(|p| !p.contains('/'));
+                        if let (true, Some(name)) = (paths.sftp_events, name) {
+                            jobs.push_file(&tenant, name.to_string(), Source::Sftp);
+                        }
+                    }
+                }
+                Some(seen) = seen_rx.recv() => {
+                    let st = watcher::stat(&config.tenant_root(&seen.0).join(&seen.1));
+                    settler.note(seen, st, Instant::now());
+                }
+                _ = sleep_until(settle_at), if settle_at.is_some() => {
+                    let c = config.clone();
+                    let ready = settler.ready(Instant::now(), |(t, n)| {
+                        watcher::stat(&c.tenant_root(t).join(n))
+                    });
+                    for (tenant, name) in ready {
+                        let blocked = lock(&uploads).blocks(&tenant, &name);
+                        if !blocked && !crate::sftp::jail::is_temp_name(&name) {
+                            jobs.push_file(&tenant, name, Source::Watcher);
+                        }
+                    }
+                }
+                _ = sleep_until(tick), if tick.is_some() => {
+                    tracing::debug!("scheduled sweep");
+                    if let Err(e) = jobs.resume() {
+                        tracing::error!("cannot list unfinished jobs: {e}");
+                    }
+                    sweep_all(&config, &uploads, &mut jobs, &mut settler, Source::Schedule, paths.watcher);
+                    housekeeping(&config, &uploads).await;
+                    tick = next_tick(&config);
+                }
+                Some(new) = reloads.recv() => {
+                    config = reload(&config, new, &sftp, &mut fs_watcher, &mut jobs, &mut settler);
+                    tick = next_tick(&config);
+                }
+                Some((tenant, r)) = finished.recv() => {
+                    jobs.queue.done(&tenant);
+                    report(&done, r);
+                }
+            }
+            jobs.dispatch(&config);
+        }
+
+        tracing::info!(running = jobs.queue.running(), "shutting down: letting running jobs finish");
+        while jobs.queue.running() > 0 {
+            let Some((tenant, r)) = finished.recv().await else {
+                break;
+            };
+            jobs.queue.done(&tenant);
+            report(&done, r);
+        }
+        if let Some((_, task)) = sftp {
+            match task.await {
+                Ok(r) => r?,
+                Err(e) => tracing::error!("SFTP server task: {e}"),
+            }
+        }
+        tracing::info!("userdrop stopped");
+        Ok(())
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn report(done: &broadcast::Sender<Done>, r: Result<Option<Done>, WorkerError>) {
+    match r {
+        Ok(Some(d)) => {
+            tracing::info!(job = d.job, tenant = %d.tenant, file = %d.file,
+                status = d.status.as_str(), "archived");
+            let _ = done.send(d);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("job failed to complete, it will be retried: {e}"),
+    }
+}
+
+/// Relative paths in the config are taken from the working directory at
+/// start, once: the daemon's paths then never depend on it again.
+fn absolute(mut config: Config) -> Result<Config, DaemonError> {
+    config.data_dir = std::path::absolute(&config.data_dir).map_err(|source| DaemonError::Io {
+        what: format!("resolving {}", config.data_dir.display()),
+        source,
+    })?;
+    Ok(config)
+}
+
+fn roots(config: &Config) -> Vec<(String, PathBuf)> {
+    config
+        .tenants
+        .keys()
+        .map(|t| (t.clone(), config.tenant_root(t)))
+        .collect()
+}
+
+fn ensure_roots(config: &Config) -> Result<(), DaemonError> {
+    for (_, root) in roots(config) {
+        crate::sftp::fs::ensure_tenant_root(&root).map_err(|source| DaemonError::Io {
+            what: format!("creating the tenant root {}", root.display()),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn sweep_all(
+    config: &Config,
+    uploads: &Mutex<Uploads>,
+    jobs: &mut Jobs,
+    settler: &mut Settler,
+    source: Source,
+    settle_young: bool,
+) {
+    let now = SystemTime::now();
+    for (tenant, root) in roots(config) {
+        let Swept { ready, young } = sweep(&root, &tenant, &lock(uploads), config.settle, now);
+        for name in ready {
+            jobs.push_file(&tenant, name, source);
+        }
+        if settle_young {
+            for name in young {
+                let st = watcher::stat(&root.join(&name));
+                settler.note((tenant.clone(), name), st, Instant::now());
+            }
+        }
+    }
+}
+
+/// Removes incomplete uploads older than `incomplete_ttl` and prunes
+/// `.bak/` and `results/` after `retention_days`.
+async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
+    let (config, uploads) = (config.clone(), uploads.clone());
+    let r = tokio::task::spawn_blocking(move || {
+        let now = SystemTime::now();
+        let mut marks = lock(&uploads);
+        for (tenant, path) in marks.expired(config.sftp.incomplete_ttl, now) {
+            let file = config.tenant_root(&tenant).join(&path);
+            match std::fs::remove_file(&file) {
+                Ok(()) => tracing::warn!(tenant, path = %path.display(),
+                    ttl = %humantime::format_duration(config.sftp.incomplete_ttl),
+                    "removed an incomplete upload older than incomplete_ttl"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::error!(tenant, path = %path.display(),
+                        "cannot remove an expired incomplete upload: {e}");
+                    continue;
+                }
+            }
+            marks.forget(&tenant, &path);
+        }
+        drop(marks);
+        let retention = std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400);
+        for (tenant, root) in roots(&config) {
+            let n = archive::prune(&root, retention, now);
+            if n > 0 {
+                tracing::info!(tenant, removed = n, days = config.retention_days,
+                    "pruned .bak/ and results/");
+            }
+        }
+    })
+    .await;
+    if let Err(e) = r {
+        tracing::error!("housekeeping: {e}");
+    }
+}
+
+/// Swaps in a new config: tenants, accounts, limits. What needs a restart
+/// (data_dir, the listen address) keeps its old value, with a warning.
+fn reload(
+    old: &Arc<Config>,
+    new: Config,
+    sftp: &Option<(crate::sftp::Reloader, tokio::task::JoinHandle<Result<(), SftpError>>)>,
+    fs_watcher: &mut Option<Watcher>,
+    jobs: &mut Jobs,
+    settler: &mut Settler,
+) -> Arc<Config> {
+    let mut new = match absolute(new) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload refused, the old configuration stays: {e}");
+            return old.clone();
+        }
+    };
+    if new.data_dir != old.data_dir {
+        tracing::warn!(old = %old.data_dir.display(), new = %new.data_dir.display(),
+            "data_dir changes only on restart; keeping the old one");
+        new.data_dir = old.data_dir.clone();
+    }
+    if new.sftp.listen != old.sftp.listen {
+        tracing::warn!("[sftp] listen changes only on restart");
+    }
+    if let Err(e) = ensure_roots(&new) {
+        tracing::error!("reload refused, the old configuration stays: {e}");
+        return old.clone();
+    }
+    if let Some((reloader, _)) = sftp {
+        reloader.reload(&new);
+    }
+    if let Some(w) = fs_watcher {
+        w.set_roots(&roots(&new));
+    }
+    jobs.queue.set_workers(new.workers);
+    settler.set_settle(new.settle);
+    tracing::info!(tenants = new.tenants.len(), "configuration reloaded");
+    Arc::new(new)
+}
+
+/// `userdrop serve`: the embedded default's demo account, the SFTP listener,
+/// signals (SIGTERM/SIGINT stop, SIGHUP reloads `config_path`), then
+/// [`Daemon::run`] until stopped.
+pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(), DaemonError> {
+    use std::io::Write;
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let embedded = config_path.is_none();
+    if embedded {
+        let io = |source| DaemonError::Io {
+            what: "preparing the demo account".into(),
+            source,
+        };
+        if let Some(password) = crate::demo::ensure_account(&mut config).map_err(io)? {
+            println!(
+                "demo account created. Its password is shown only now:\n  user {}  password {password}\n  (to make a new one: delete {} and restart)",
+                crate::demo::ACCOUNT,
+                crate::demo::hash_file(&config).display()
+            );
+        }
+    }
+    let addr = config.sftp.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    let local = listener.local_addr().map_err(|source| DaemonError::Listen { addr, source })?;
+    println!(
+        "userdrop: SFTP listening on {local}; data in {}",
+        config.data_dir.display()
+    );
+    let _ = std::io::stdout().flush();
+
+    let cancel = CancellationToken::new();
+    let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+    let signal_err = |source| DaemonError::Io {
+        what: "installing signal handlers".into(),
+        source,
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break }
+                _ = int.recv() => { tracing::info!("SIGINT: stopping"); break }
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    match Config::load(config_path.as_deref()) {
+                        Ok(mut c) => {
+                            if embedded {
+                                if let Err(e) = crate::demo::ensure_account(&mut c) {
+                                    tracing::error!("reload: the demo account: {e}");
+                                }
+                            }
+                            let _ = reload_tx.send(c);
+                        }
+                        Err(e) => tracing::error!("reload refused, the old configuration stays. {e}"),
+                    }
+                }
+            }
+        }
+        stop.cancel();
+    });
+    Daemon::new(config, Some(listener)).run(cancel, reload_rx).await
+}

@@ -1,0 +1,100 @@
+//! How files reach processing (SPEC §4): four paths into one [`queue`].
+//! SFTP completion events arrive from the server through the daemon; the
+//! [`watcher`] notices files placed by other means and waits for them to
+//! settle; the [`scheduler`] and the start-up [`sweep`] list every inbox.
+//! [`uploads`] remembers which files are uploads in progress or left
+//! incomplete, so that no path ever takes one. This module must never claim,
+//! move or read a file's content: it only says which files are ready.
+
+pub mod queue;
+pub mod scheduler;
+pub mod uploads;
+pub mod watcher;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::sftp::jail::is_temp_name;
+use uploads::Uploads;
+
+/// What a sweep of one tenant root found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Files still for at least `settle`: ready to queue.
+    pub ready: Vec<String>,
+    /// Files changed within `settle` (perhaps still being copied in): the
+    /// watcher settles them, or the next sweep takes them.
+    pub young: Vec<String>,
+}
+
+/// Lists the files of a tenant root that may be imported: plain files (no
+/// directories, no symlinks), not temp names, not uploads in progress or
+/// incomplete. Oldest first, so a backlog is taken in arrival order.
+pub fn sweep(
+    root: &Path,
+    tenant: &str,
+    uploads: &Uploads,
+    settle: Duration,
+    now: SystemTime,
+) -> Swept {
+    let mut found: Vec<(SystemTime, String, bool)> = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(tenant, root = %root.display(), "cannot list the inbox: {e}");
+            return Swept::default();
+        }
+    };
+    for e in entries.flatten() {
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if !meta.is_file() || is_temp_name(&name) || uploads.blocks(tenant, &name) {
+            continue;
+        }
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let still = now.duration_since(mtime).unwrap_or_default() >= settle;
+        found.push((mtime, name, still));
+    }
+    found.sort();
+    let mut s = Swept::default();
+    for (_, name, still) in found {
+        if still {
+            s.ready.push(name);
+        } else {
+            s.young.push(name);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_takes_settled_final_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        for n in ["b.csv", "a.xlsx", "x.filepart", ".hidden", "uploading.csv"] {
+            let f = std::fs::File::create(root.join(n)).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        std::fs::write(root.join("fresh.csv"), "x").unwrap();
+        std::fs::create_dir(root.join(".bak")).unwrap();
+        std::fs::create_dir(root.join("dir.csv")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("link.csv")).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let mut up = Uploads::load(data.path(), SystemTime::now());
+        up.opened("acme", Path::new("uploading.csv"), SystemTime::now());
+        let s = sweep(root, "acme", &up, Duration::from_secs(5), SystemTime::now());
+        let mut ready = s.ready.clone();
+        ready.sort();
+        assert_eq!(ready, vec!["a.xlsx", "b.csv"]);
+        assert_eq!(s.young, vec!["fresh.csv"]);
+    }
+}

@@ -1,0 +1,27 @@
+//! A finished job's outcome read back from the ledger: the stored report
+//! with its row errors put back, as `jobs show`, `results/` and the mail
+//! need it. This module must never write to the store.
+
+use rusqlite::Connection;
+
+use super::summary::JobReport;
+use crate::store::jobs::{self, JobRow, StoredError};
+use crate::store::StoreError;
+
+/// The job's report with its errors, or `None` while it is undecided.
+pub fn stored_report(
+    conn: &Connection,
+    job: &JobRow,
+) -> Result<Option<(JobReport, Vec<StoredError>)>, StoreError> {
+    let Some(text) = job.report.as_deref() else {
+        return Ok(None);
+    };
+    let mut report: JobReport =
+        serde_json::from_str(text).map_err(|source| StoreError::Json {
+            column: "report",
+            source,
+        })?;
+    let errors = jobs::errors(conn, job.id)?;
+    report.errors = errors.iter().map(|e| (&e.error).into()).collect();
+    Ok(Some((report, errors)))
+}

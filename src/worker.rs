@@ -1,0 +1,224 @@
+//! The job state machine of the daemon (SPEC §4, DESIGN "Data flow"): one
+//! queued file becomes one job, exactly once, across crashes.
+//!
+//! claim: the job row is committed (state `received`, its spool path fixed)
+//! and only then is the file renamed from the tenant root into `spool/`;
+//! apply: `import::run` decides the job and records its outcome (and its
+//! mail) in one transaction; archive: results are written, the original
+//! moves to `.bak/`, `archived_at` is set. A restart finds every job that
+//! stopped between two of these steps through `jobs::resumable` and carries
+//! it on from the last one that was persisted: an undecided job runs again
+//! (its transaction never committed), a decided one is only archived.
+//!
+//! Everything here is blocking (CSV, SQLite, renames): the daemon calls it
+//! on the blocking pool. This module must never decide whether a file is
+//! complete (the pickup paths do) nor talk to SMTP.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::archive;
+use crate::config::{Config, Tenant};
+use crate::import::{self, ImportError, ImportOptions};
+use crate::ingest::error::{FileError, FileErrorCode};
+use crate::pickup::queue::{Item, Work};
+use crate::report::ledger::stored_report;
+use crate::report::summary::Status;
+use crate::store::{jobs, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("job {job}: {what}: {source}")]
+    Io {
+        job: i64,
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("claiming {path}: {source}")]
+    Claim {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A job that reached `.bak/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub job: i64,
+    pub tenant: String,
+    pub file: String,
+    pub status: Status,
+}
+
+/// Runs one queue item to its end. `Ok(None)`: nothing to do (the file was
+/// gone by its turn, or the job was already archived).
+pub fn process(
+    config: &Config,
+    store: &Mutex<Store>,
+    item: &Item,
+) -> Result<Option<Done>, WorkerError> {
+    let job = match &item.work {
+        Work::File { name, source } => {
+            if config.tenant(&item.tenant).is_none() {
+                tracing::warn!(tenant = %item.tenant, file = %name,
+                    "the tenant is no longer configured; the file stays where it is");
+                return Ok(None);
+            }
+            match claim(config, store, &item.tenant, name, source.as_str())? {
+                Some(id) => id,
+                None => return Ok(None),
+            }
+        }
+        Work::Resume { job } => *job,
+    };
+    carry_on(config, store, job)
+}
+
+/// A poisoned lock only means a job panicked; an SQLite transaction rolls
+/// back on unwind, so the store is whole.
+fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records the job, then moves the file into the spool.
+fn claim(
+    config: &Config,
+    store: &Mutex<Store>,
+    tenant: &str,
+    name: &str,
+    source: &str,
+) -> Result<Option<i64>, WorkerError> {
+    let root = config.tenant_root(tenant);
+    let from = root.join(name);
+    match std::fs::symlink_metadata(&from) {
+        Ok(m) if m.is_file() => {}
+        // Gone (claimed by an earlier item, deleted), or not a plain file.
+        _ => return Ok(None),
+    }
+    let spool = config.spool_dir(tenant);
+    std::fs::create_dir_all(&spool).map_err(|source| WorkerError::Claim {
+        path: spool.clone(),
+        source,
+    })?;
+    let mut s = lock(store);
+    let (id, to) = jobs::create_claim(&mut s.conn, tenant, name, source, &spool)?;
+    match std::fs::rename(&from, &to) {
+        Ok(()) => {}
+        Err(e) => {
+            jobs::delete_unstarted(&s.conn, id)?;
+            if e.kind() == io::ErrorKind::NotFound {
+                return Ok(None);
+            }
+            return Err(WorkerError::Claim { path: from, source: e });
+        }
+    }
+    drop(s);
+    for dir in [&spool, &root] {
+        archive::sync_dir(dir).map_err(|source| WorkerError::Io {
+            job: id,
+            what: format!("syncing {}", dir.display()),
+            source,
+        })?;
+    }
+    tracing::debug!(tenant, file = name, job = id, source, "claimed");
+    Ok(Some(id))
+}
+
+fn carry_on(
+    config: &Config,
+    store: &Mutex<Store>,
+    id: i64,
+) -> Result<Option<Done>, WorkerError> {
+    let Some(mut job) = jobs::get(&lock(store).conn, id)? else {
+        return Ok(None);
+    };
+    if job.archived_at.is_some() {
+        return Ok(None);
+    }
+    let Some(tenant) = config.tenant(&job.tenant) else {
+        tracing::error!(job = id, tenant = %job.tenant,
+            "the job's tenant is no longer configured; the job waits for it");
+        return Ok(None);
+    };
+    if job.state == "received" {
+        if !decide(config, store, tenant, &job)? {
+            return Ok(None);
+        }
+        job = jobs::get(&lock(store).conn, id)?.expect("the job exists");
+    }
+    let s = lock(store);
+    let (report, errors) = stored_report(&s.conn, &job)?.expect("a decided job has a report");
+    drop(s);
+    let root = config.tenant_root(&job.tenant);
+    let bak = archive::archive(&root, &job, &report, &errors).map_err(|source| {
+        WorkerError::Io {
+            job: id,
+            what: "archiving to .bak/ and results/".into(),
+            source,
+        }
+    })?;
+    jobs::mark_archived(&lock(store).conn, id, &bak.to_string_lossy())?;
+    Ok(Some(Done {
+        job: id,
+        tenant: job.tenant,
+        file: job.file,
+        status: report.status,
+    }))
+}
+
+/// Runs the pipeline on a claimed job. `false`: the job's file is gone and
+/// the job was never started (it is forgotten).
+fn decide(
+    config: &Config,
+    store: &Mutex<Store>,
+    tenant: &Tenant,
+    job: &jobs::JobRow,
+) -> Result<bool, WorkerError> {
+    let path = PathBuf::from(&job.path);
+    if !path.is_file() && !reclaim(config, job, &path)? {
+        tracing::warn!(job = job.id, tenant = %job.tenant, file = %job.file,
+            "the claimed file is gone; forgetting the job");
+        jobs::delete_unstarted(&lock(store).conn, job.id)?;
+        return Ok(false);
+    }
+    let mut s = lock(store);
+    if !tenant.accepts(&job.file) {
+        let err = FileError::new(
+            FileErrorCode::UnsupportedFileType,
+            format!(
+                "{} is not a file userdrop reads: only {} are imported. Save the sheet as CSV (for example File > Save As > CSV UTF-8) and upload that file",
+                job.file,
+                tenant.accept.join(", ")
+            ),
+        );
+        import::refuse(&mut s, tenant, job.id, &job.file, &err)?;
+        return Ok(true);
+    }
+    let opts = ImportOptions {
+        file_name: &job.file,
+        source: &job.source,
+        dry_run: false,
+        job: Some(job.id),
+        approved: false,
+    };
+    import::run(&mut s, tenant, &path, &opts)?;
+    Ok(true)
+}
+
+/// A crash between the job row and the rename leaves the file in the tenant
+/// root: finish the claim.
+fn reclaim(config: &Config, job: &jobs::JobRow, to: &Path) -> Result<bool, WorkerError> {
+    let from = config.tenant_root(&job.tenant).join(&job.file);
+    match std::fs::rename(&from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(WorkerError::Claim { path: from, source }),
+    }
+}
