@@ -155,7 +155,10 @@ mod tests {
     fn names_carry_the_stamp_and_the_job() {
         let j = job(42, "users.csv", Path::new("x"));
         assert_eq!(stamp(&j), "20261121T101500Z-42");
-        assert_eq!(bak_name(&j), Path::new(".bak/20261121T101500Z-42_users.csv"));
+        assert_eq!(
+            bak_name(&j),
+            Path::new(".bak/20261121T101500Z-42_users.csv")
+        );
         assert_eq!(results_base(&j), "20261121T101500Z-42_users");
     }
 
@@ -175,7 +178,9 @@ mod tests {
         assert!(root
             .join("results/20261121T101500Z-7_users.summary.json")
             .is_file());
-        assert!(!root.join("results/20261121T101500Z-7_users.errors.csv").exists());
+        assert!(!root
+            .join("results/20261121T101500Z-7_users.errors.csv")
+            .exists());
     }
 
     #[test]
@@ -185,7 +190,11 @@ mod tests {
         std::fs::create_dir_all(root.join(BAK)).unwrap();
         std::fs::create_dir_all(root.join(RESULTS)).unwrap();
         std::fs::write(root.join(".bak/20200101T000000Z-1_users.csv"), "").unwrap();
-        std::fs::write(root.join("results/20200101T000000Z-1_users.summary.json"), "").unwrap();
+        std::fs::write(
+            root.join("results/20200101T000000Z-1_users.summary.json"),
+            "",
+        )
+        .unwrap();
         std::fs::write(root.join(".bak/20261121T000000Z-2_users.csv"), "").unwrap();
         std::fs::write(root.join(".bak/notes.txt"), "").unwrap();
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z").unwrap();

@@ -80,6 +80,7 @@ pub struct Daemon {
     listener: Option<TcpListener>,
     paths: Paths,
     done: broadcast::Sender<Done>,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The SFTP server's upload reports: marks are updated on the session's own
@@ -158,12 +159,13 @@ impl Jobs {
 
     /// Queues the ledger's unfinished jobs (before any new file, so a crash
     /// between a job row and its claim is carried on, not claimed twice).
-    fn resume(&mut self) -> Result<(), StoreError> {
+    fn resume(&mut self) -> Result<usize, StoreError> {
         let list = jobs::resumable(&lock(&self.store).conn)?;
+        let n = list.len();
         for j in list {
             self.push(&j.tenant, Work::Resume { job: j.id });
         }
-        Ok(())
+        Ok(n)
     }
 }
 
@@ -176,12 +178,21 @@ impl Daemon {
             listener,
             paths: Paths::default(),
             done,
+            ready: None,
         }
     }
 
     pub fn paths(mut self, paths: Paths) -> Daemon {
         self.paths = paths;
         self
+    }
+
+    /// Fires once the start-up work is done: unfinished jobs and the inboxes'
+    /// files are queued, expired uploads removed, SFTP accepting.
+    pub fn ready_signal(&mut self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.ready = Some(tx);
+        rx
     }
 
     /// Every job that reaches `.bak/`, as it does.
@@ -202,6 +213,7 @@ impl Daemon {
             listener,
             paths,
             done,
+            ready,
         } = self;
         let mut config = Arc::new(absolute(config)?);
         let store = Store::open(&config.db_path())?;
@@ -216,7 +228,10 @@ impl Daemon {
             store: Arc::new(Mutex::new(store)),
             finished: finished_tx,
         };
-        jobs.resume()?;
+        let resumed = jobs.resume()?;
+        if resumed > 0 {
+            tracing::info!(jobs = resumed, "carrying on unfinished jobs");
+        }
 
         let (up_tx, mut up_rx) = mpsc::unbounded_channel();
         let sftp = match listener {
@@ -245,7 +260,14 @@ impl Daemon {
         };
 
         // Start-up sweep: after the watcher is on, so nothing falls between.
-        sweep_all(&config, &uploads, &mut jobs, &mut settler, Source::Startup, paths.watcher);
+        sweep_all(
+            &config,
+            &uploads,
+            &mut jobs,
+            &mut settler,
+            Source::Startup,
+            paths.watcher,
+        );
         housekeeping(&config, &uploads).await;
         jobs.dispatch(&config);
 
@@ -260,6 +282,9 @@ impl Daemon {
         let mut tick = next_tick(&config);
         tracing::info!(tenants = config.tenants.len(), data_dir = %config.data_dir.display(),
             "userdrop running");
+        if let Some(r) = ready {
+            let _ = r.send(());
+        }
 
         loop {
             let settle_at = settler.next_check();
@@ -311,7 +336,10 @@ impl Daemon {
             jobs.dispatch(&config);
         }
 
-        tracing::info!(running = jobs.queue.running(), "shutting down: letting running jobs finish");
+        tracing::info!(
+            running = jobs.queue.running(),
+            "shutting down: letting running jobs finish"
+        );
         while jobs.queue.running() > 0 {
             let Some((tenant, r)) = finished.recv().await else {
                 break;
@@ -427,8 +455,12 @@ async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
         for (tenant, root) in roots(&config) {
             let n = archive::prune(&root, retention, now);
             if n > 0 {
-                tracing::info!(tenant, removed = n, days = config.retention_days,
-                    "pruned .bak/ and results/");
+                tracing::info!(
+                    tenant,
+                    removed = n,
+                    days = config.retention_days,
+                    "pruned .bak/ and results/"
+                );
             }
         }
     })
@@ -443,7 +475,10 @@ async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
 fn reload(
     old: &Arc<Config>,
     new: Config,
-    sftp: &Option<(crate::sftp::Reloader, tokio::task::JoinHandle<Result<(), SftpError>>)>,
+    sftp: &Option<(
+        crate::sftp::Reloader,
+        tokio::task::JoinHandle<Result<(), SftpError>>,
+    )>,
     fs_watcher: &mut Option<Watcher>,
     jobs: &mut Jobs,
     settler: &mut Settler,
@@ -504,7 +539,9 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DaemonError::Listen { addr, source })?;
-    let local = listener.local_addr().map_err(|source| DaemonError::Listen { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen { addr, source })?;
     println!(
         "userdrop: SFTP listening on {local}; data in {}",
         config.data_dir.display()
@@ -544,5 +581,7 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
         }
         stop.cancel();
     });
-    Daemon::new(config, Some(listener)).run(cancel, reload_rx).await
+    Daemon::new(config, Some(listener))
+        .run(cancel, reload_rx)
+        .await
 }

@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(again.tenants[TENANT].accounts.len(), 1);
         assert_eq!(again.tenants[TENANT].accounts[0].password_hash, Some(hash));
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(hash_file(&c)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(hash_file(&c))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -21,9 +21,9 @@
 
 pub mod archive;
 pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod demo;
-pub mod config;
 pub mod import;
 pub mod ingest;
 pub mod pickup;

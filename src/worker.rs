@@ -116,7 +116,10 @@ fn claim(
             if e.kind() == io::ErrorKind::NotFound {
                 return Ok(None);
             }
-            return Err(WorkerError::Claim { path: from, source: e });
+            return Err(WorkerError::Claim {
+                path: from,
+                source: e,
+            });
         }
     }
     drop(s);
@@ -131,11 +134,7 @@ fn claim(
     Ok(Some(id))
 }
 
-fn carry_on(
-    config: &Config,
-    store: &Mutex<Store>,
-    id: i64,
-) -> Result<Option<Done>, WorkerError> {
+fn carry_on(config: &Config, store: &Mutex<Store>, id: i64) -> Result<Option<Done>, WorkerError> {
     let Some(mut job) = jobs::get(&lock(store).conn, id)? else {
         return Ok(None);
     };
@@ -157,13 +156,12 @@ fn carry_on(
     let (report, errors) = stored_report(&s.conn, &job)?.expect("a decided job has a report");
     drop(s);
     let root = config.tenant_root(&job.tenant);
-    let bak = archive::archive(&root, &job, &report, &errors).map_err(|source| {
-        WorkerError::Io {
+    let bak =
+        archive::archive(&root, &job, &report, &errors).map_err(|source| WorkerError::Io {
             job: id,
             what: "archiving to .bak/ and results/".into(),
             source,
-        }
-    })?;
+        })?;
     jobs::mark_archived(&lock(store).conn, id, &bak.to_string_lossy())?;
     Ok(Some(Done {
         job: id,

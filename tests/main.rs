@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod daemon;
 mod fixtures;
 mod fuzz;
 mod sftp;

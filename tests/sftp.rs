@@ -22,7 +22,7 @@ use crate::util::{
 };
 
 /// How long a client may take before the test calls it hung.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an expected event may take to arrive.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// After the expected events, how long the server must stay silent for the
@@ -165,7 +165,7 @@ impl Drop for Server {
 // Clients
 
 /// Fails (never skips) when a client program is missing.
-fn require(command: &str, package: &str) {
+pub(crate) fn require(command: &str, package: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(command).is_file()))
         .unwrap_or(false);
@@ -176,7 +176,7 @@ fn require(command: &str, package: &str) {
     );
 }
 
-fn require_paramiko() {
+pub(crate) fn require_paramiko() {
     require("python3", "python3");
     let ok = std::process::Command::new("python3")
         .args(["-c", "import paramiko"])
@@ -191,7 +191,7 @@ fn require_paramiko() {
 
 /// A client command run in the env's dir with HOME pointing into it, no
 /// agent, no stdin.
-fn client(env: &SftpEnv, program: &str) -> Command {
+pub(crate) fn client(env: &SftpEnv, program: &str) -> Command {
     let mut c = Command::new(program);
     c.current_dir(env.dir.path())
         .env("HOME", &env.home)
@@ -203,7 +203,7 @@ fn client(env: &SftpEnv, program: &str) -> Command {
     c
 }
 
-async fn run(mut cmd: Command, what: &str) -> Output {
+pub(crate) async fn run(mut cmd: Command, what: &str) -> Output {
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: cannot start the client: {e}"));
@@ -213,7 +213,7 @@ async fn run(mut cmd: Command, what: &str) -> Output {
     }
 }
 
-fn show(o: &Output) -> String {
+pub(crate) fn show(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         o.status.code(),
@@ -222,7 +222,7 @@ fn show(o: &Output) -> String {
     )
 }
 
-fn assert_ok(o: &Output, what: &str) {
+pub(crate) fn assert_ok(o: &Output, what: &str) {
     assert!(o.status.success(), "{what} failed:\n{}", show(o));
 }
 
@@ -236,7 +236,7 @@ fn assert_failed(o: &Output, what: &str) {
 
 /// OpenSSH options shared by ssh and sftp: no user config, no known_hosts,
 /// no agent, quiet.
-fn ssh_common() -> Vec<String> {
+pub(crate) fn ssh_common() -> Vec<String> {
     [
         "-F",
         "/dev/null",
@@ -257,7 +257,7 @@ fn ssh_common() -> Vec<String> {
     .to_vec()
 }
 
-fn key_auth(env: &SftpEnv) -> Vec<String> {
+pub(crate) fn key_auth(env: &SftpEnv) -> Vec<String> {
     vec![
         "-o".into(),
         "IdentitiesOnly=yes".into(),
@@ -270,7 +270,7 @@ fn key_auth(env: &SftpEnv) -> Vec<String> {
     ]
 }
 
-fn password_auth() -> Vec<String> {
+pub(crate) fn password_auth() -> Vec<String> {
     [
         "-o",
         "PubkeyAuthentication=no",
@@ -284,14 +284,14 @@ fn password_auth() -> Vec<String> {
 }
 
 /// Writes an sftp/psftp batch file and returns its path.
-fn batch_file(env: &SftpEnv, script: &str) -> PathBuf {
+pub(crate) fn batch_file(env: &SftpEnv, script: &str) -> PathBuf {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let i = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     env.write(&format!("batch{i}.txt"), script)
 }
 
 /// `sftp -b` as acme-hr with the env's key.
-async fn sftp_key(env: &SftpEnv, port: u16, script: &str, extra: &[&str]) -> Output {
+pub(crate) async fn sftp_key(env: &SftpEnv, port: u16, script: &str, extra: &[&str]) -> Output {
     require("sftp", "openssh-client");
     let mut c = client(env, "sftp");
     c.args(ssh_common())
@@ -306,7 +306,7 @@ async fn sftp_key(env: &SftpEnv, port: u16, script: &str, extra: &[&str]) -> Out
 }
 
 /// `sshpass -p PASS sftp -b` as `user`.
-async fn sftp_password(
+pub(crate) async fn sftp_password(
     env: &SftpEnv,
     port: u16,
     user: &str,

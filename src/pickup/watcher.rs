@@ -122,10 +122,10 @@ impl Settler {
                 self.candidates.remove(&seen);
             }
             Some(stat) => {
-                let c = self.candidates.entry(seen).or_insert(Candidate {
-                    stat,
-                    changed: now,
-                });
+                let c = self
+                    .candidates
+                    .entry(seen)
+                    .or_insert(Candidate { stat, changed: now });
                 if c.stat != stat {
                     c.stat = stat;
                     c.changed = now;
@@ -184,7 +184,9 @@ mod tests {
         let st = (10, SystemTime::UNIX_EPOCH);
         s.note(seen("a.csv"), Some(st), t0);
         assert_eq!(s.next_check(), Some(t0 + Duration::from_secs(5)));
-        assert!(s.ready(t0 + Duration::from_secs(4), |_| Some(st)).is_empty());
+        assert!(s
+            .ready(t0 + Duration::from_secs(4), |_| Some(st))
+            .is_empty());
         assert_eq!(
             s.ready(t0 + Duration::from_secs(5), |_| Some(st)),
             vec![seen("a.csv")]

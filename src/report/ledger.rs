@@ -16,11 +16,10 @@ pub fn stored_report(
     let Some(text) = job.report.as_deref() else {
         return Ok(None);
     };
-    let mut report: JobReport =
-        serde_json::from_str(text).map_err(|source| StoreError::Json {
-            column: "report",
-            source,
-        })?;
+    let mut report: JobReport = serde_json::from_str(text).map_err(|source| StoreError::Json {
+        column: "report",
+        source,
+    })?;
     let errors = jobs::errors(conn, job.id)?;
     report.errors = errors.iter().map(|e| (&e.error).into()).collect();
     Ok(Some((report, errors)))

@@ -750,7 +750,13 @@ mod tests {
             root: root.clone(),
             max_file_size: max,
         });
-        let s = SftpSession::new(tenant, "hr".into(), Root::open(&root).unwrap(), Arc::new(tx), ended);
+        let s = SftpSession::new(
+            tenant,
+            "hr".into(),
+            Root::open(&root).unwrap(),
+            Arc::new(tx),
+            ended,
+        );
         (dir, s, rx)
     }
 

@@ -1,0 +1,828 @@
+//! The daemon (issue 4): files dropped over SFTP or by the host become
+//! applied users, a `.bak/` copy and `results/`, exactly once. In-process
+//! tests run `Daemon` on 127.0.0.1:0 and wait on its `Done` events; the
+//! signal tests run the real `userdrop serve` and read its JSON log.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use userdrop::config::Config;
+use userdrop::daemon::{Daemon, Paths};
+use userdrop::report::summary::Status;
+use userdrop::store::{jobs, Store};
+use userdrop::worker::Done;
+
+use crate::sftp::{assert_ok, client, require_paramiko, run, sftp_key, sftp_password};
+use crate::util::{argon2_hash, bin, users_csv, Env, SftpEnv, ACME_PASS, ACME_USER, TENANT};
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Running {
+    done: broadcast::Receiver<Done>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), userdrop::daemon::DaemonError>>,
+    port: u16,
+    _reload: mpsc::UnboundedSender<Config>,
+}
+
+impl Running {
+    async fn start(config: Config, sftp: bool, paths: Paths) -> Running {
+        if let Ok(level) = std::env::var("USERDROP_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(format!("userdrop={level}"))
+                .with_test_writer()
+                .try_init();
+        }
+        let (listener, port) = if sftp {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            (Some(l), port)
+        } else {
+            (None, 0)
+        };
+        let mut d = Daemon::new(config, listener).paths(paths);
+        let ready = d.ready_signal();
+        let done = d.subscribe();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(d.run(cancel.clone(), rx));
+        ready.await.expect("the daemon starts");
+        Running {
+            done,
+            cancel,
+            task,
+            port,
+            _reload: tx,
+        }
+    }
+
+    async fn next_done(&mut self, what: &str) -> Done {
+        match tokio::time::timeout(JOB_TIMEOUT, self.done.recv()).await {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => panic!("{what}: the daemon's job events ended: {e}"),
+            Err(_) => panic!("{what}: no job reached .bak/ within {JOB_TIMEOUT:?}"),
+        }
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.task
+            .await
+            .expect("the daemon task")
+            .expect("the daemon stops cleanly");
+    }
+}
+
+fn job(config: &Config, id: i64) -> jobs::JobRow {
+    let store = Store::open_read_only(&config.db_path()).unwrap();
+    jobs::get(&store.conn, id)
+        .unwrap()
+        .expect("the job is in the ledger")
+}
+
+fn users_of(config: &Config, tenant: &str) -> i64 {
+    let store = Store::open_read_only(&config.db_path()).unwrap();
+    store
+        .conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE tenant = ?1",
+            [tenant],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn summary(root: &Path, job: i64) -> serde_json::Value {
+    let name = names_in(&root.join("results"))
+        .into_iter()
+        .find(|n| n.contains(&format!("-{job}_")) && n.ends_with(".summary.json"))
+        .unwrap_or_else(|| panic!("no results/*-{job}_*.summary.json"));
+    serde_json::from_slice(&std::fs::read(root.join("results").join(name)).unwrap()).unwrap()
+}
+
+fn set_old(path: &Path, age: Duration) {
+    let f = std::fs::File::options().append(true).open(path).unwrap();
+    f.set_modified(SystemTime::now() - age).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_upload_is_applied_archived_and_its_results_visible_over_sftp() {
+    let env = SftpEnv::new("", "");
+    let mut d = Running::start(env.config.clone(), true, Paths::default()).await;
+    let data = users_csv(50, "a");
+    env.write("users.local", &data);
+    let out = sftp_key(&env, d.port, "put users.local users.csv\n", &[]).await;
+    assert_ok(&out, "sftp put users.csv");
+    let done = d.next_done("users.csv over SFTP").await;
+    assert_eq!((done.file.as_str(), done.status), ("users.csv", Status::Ok));
+
+    assert_eq!(
+        users_of(&env.config, TENANT),
+        50,
+        "the users are in the store"
+    );
+    let root = env.root(TENANT);
+    assert!(!root.join("users.csv").exists(), "the inbox is empty again");
+    let j = job(&env.config, done.job);
+    assert_eq!((j.source.as_str(), j.state.as_str()), ("sftp", "applied"));
+    assert!(j.archived_at.is_some());
+    let bak = names_in(&root.join(".bak"));
+    assert_eq!(bak.len(), 1, "{bak:?}");
+    assert!(
+        bak[0].ends_with(&format!("-{}_users.csv", done.job)),
+        "{bak:?}"
+    );
+    assert_eq!(
+        std::fs::read(root.join(".bak").join(&bak[0])).unwrap(),
+        data.as_bytes()
+    );
+    let s = summary(&root, done.job);
+    assert_eq!(s["status"], "ok");
+    assert_eq!(s["counts"]["added"], 50);
+    assert_eq!(s["job"], done.job);
+    assert!(
+        names_in(&env.config.spool_dir(TENANT)).is_empty(),
+        "spool is empty"
+    );
+
+    // The customer sees all three over SFTP and can fetch the summary.
+    let results = names_in(&root.join("results"));
+    let script = format!(
+        "ls -1 .bak\nls -1 results\nget results/{} fetched.json\n",
+        results[0]
+    );
+    let out = sftp_key(&env, d.port, &script, &[]).await;
+    assert_ok(&out, "sftp ls + get");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains(&bak[0]), "{listing}");
+    assert!(listing.contains(&results[0]), "{listing}");
+    let fetched: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path("fetched.json")).unwrap()).unwrap();
+    assert_eq!(fetched, s);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_copied_in_by_the_host_is_taken_once_it_settles_not_while_it_grows() {
+    let env = Env::new("");
+    let mut config = env.config.clone();
+    config.settle = Duration::from_millis(700);
+    let paths = Paths {
+        scheduler: false,
+        ..Paths::default()
+    };
+    let mut d = Running::start(config.clone(), false, paths).await;
+    let data = users_csv(400, "w");
+    let bytes = data.as_bytes();
+    let target = config.tenant_root(TENANT).join("users.csv");
+    // Written in 8 pieces, 250 ms apart (cut mid-row): never still for 700 ms.
+    let mut f = std::fs::File::create(&target).unwrap();
+    let piece = bytes.len() / 8 + 1;
+    for chunk in bytes.chunks(piece) {
+        use std::io::Write;
+        f.write_all(chunk).unwrap();
+        f.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(
+            matches!(
+                d.done.try_recv(),
+                Err(broadcast::error::TryRecvError::Empty)
+            ),
+            "a job ran while the file was still growing"
+        );
+        assert!(
+            target.exists(),
+            "the file was taken while it was still growing"
+        );
+    }
+    drop(f);
+    let done = d.next_done("the settled file").await;
+    assert_eq!(done.status, Status::Ok);
+    let j = job(&config, done.job);
+    assert_eq!(j.source, "watcher");
+    let s = summary(&config.tenant_root(TENANT), done.job);
+    assert_eq!(s["counts"]["rows"], 400, "the whole file, not a prefix");
+    assert_eq!(users_of(&config, TENANT), 400);
+    d.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_scheduler_alone_picks_a_file_up_on_its_tick() {
+    let env = Env::new("");
+    let config = env.config.clone();
+    let paths = Paths {
+        sftp_events: false,
+        watcher: false,
+        scheduler: true,
+    };
+    let mut d = Running::start(config.clone(), false, paths).await;
+    // After the start-up sweep: only a tick can find it.
+    let target = config.tenant_root(TENANT).join("users.csv");
+    std::fs::write(&target, users_csv(20, "s")).unwrap();
+    set_old(&target, Duration::from_secs(3600));
+    let until = userdrop::pickup::scheduler::until_next(&config.schedule, chrono::Utc::now())
+        .unwrap()
+        .saturating_sub(Duration::from_secs(2));
+    tokio::time::advance(until).await;
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert!(target.exists(), "taken before the scheduler's tick");
+    assert!(d.done.try_recv().is_err(), "a job ran before the tick");
+    // Paused time jumps to the tick as soon as everything waits; a day of
+    // ticks at most.
+    let done = tokio::time::timeout(Duration::from_secs(86_400), d.done.recv())
+        .await
+        .expect("the scheduler's tick picks the file up")
+        .unwrap();
+    assert_eq!(done.status, Status::Ok);
+    assert_eq!(job(&config, done.job).source, "schedule");
+    assert_eq!(users_of(&config, TENANT), 20);
+    d.stop().await;
+}
+
+const PARTIAL_SCRIPT: &str = r#"
+import os, sys, paramiko
+host, port, user, password, name = sys.argv[1:6]
+t = paramiko.Transport((host, int(port)))
+t.connect(username=user, password=password)
+s = paramiko.SFTPClient.from_transport(t)
+f = s.open(name, "wb")
+f.write(b"user_id,email\n" + b"U1,a@example.com\n" * 5000)
+f.flush()
+s.stat(name)  # a round trip: the writes are on disk
+print("written", flush=True)
+os._exit(3)   # no CLOSE: the connection just drops
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xlsx_empty_header_only_and_partial_uploads_end_as_the_spec_says() {
+    require_paramiko();
+    let env = SftpEnv::new("", "");
+    let mut d = Running::start(env.config.clone(), true, Paths::default()).await;
+    let root = env.root(TENANT);
+    env.write(
+        "users.xlsx",
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml",
+    );
+    env.write("empty.csv", b"");
+    env.write("header.csv", b"user_id,email,first_name\n");
+    let out = sftp_key(
+        &env,
+        d.port,
+        "put users.xlsx\nput empty.csv\nput header.csv\n",
+        &[],
+    )
+    .await;
+    assert_ok(&out, "sftp put three files");
+    let mut by_file = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        let done = d.next_done("three uploads").await;
+        by_file.insert(done.file.clone(), done);
+    }
+    let code = |f: &str| summary(&root, by_file[f].job)["file_error"]["code"].clone();
+    assert_eq!(by_file["users.xlsx"].status, Status::Rejected);
+    assert_eq!(code("users.xlsx"), "unsupported_file_type");
+    let msg = summary(&root, by_file["users.xlsx"].job)["file_error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("CSV"), "the message says what to do: {msg}");
+    assert_eq!(by_file["empty.csv"].status, Status::Rejected);
+    assert_eq!(code("empty.csv"), "empty_file");
+    assert_eq!(by_file["header.csv"].status, Status::Ok);
+    assert_eq!(
+        summary(&root, by_file["header.csv"].job)["counts"]["rows"],
+        0
+    );
+    let bak = names_in(&root.join(".bak"));
+    for f in ["users.xlsx", "empty.csv", "header.csv"] {
+        assert!(
+            bak.iter().any(|b| b.ends_with(&format!("_{f}"))),
+            "{f} in .bak: {bak:?}"
+        );
+    }
+    assert!(names_in(&root)
+        .iter()
+        .all(|n| n == ".bak" || n == "results"));
+
+    // A partial upload (the client dies without CLOSE) is never imported.
+    let script = env.write("partial.py", PARTIAL_SCRIPT);
+    let mut c = client(&env, "python3");
+    c.arg(script).args([
+        "127.0.0.1",
+        &d.port.to_string(),
+        ACME_USER,
+        ACME_PASS,
+        "partial.csv",
+    ]);
+    let out = run(c, "paramiko partial upload").await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let partial = root.join("partial.csv");
+    assert!(partial.exists());
+    d.stop().await;
+
+    // Not on restart either: the start-up sweep takes the file queued after
+    // it (oldest first), never the partial one.
+    set_old(&partial, Duration::from_secs(120));
+    std::fs::write(root.join("later.csv"), users_csv(3, "l")).unwrap();
+    set_old(&root.join("later.csv"), Duration::from_secs(60));
+    let mut d = Running::start(env.config.clone(), true, Paths::default()).await;
+    let done = d.next_done("later.csv at start-up").await;
+    assert_eq!(done.file, "later.csv");
+    assert!(partial.exists(), "the partial upload stays where it is");
+    let store = Store::open_read_only(&env.config.db_path()).unwrap();
+    let partial_jobs: i64 = store
+        .conn
+        .query_row(
+            "SELECT count(*) FROM jobs WHERE file = 'partial.csv'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(partial_jobs, 0, "no job for the partial upload");
+    d.stop().await;
+
+    // After incomplete_ttl it is removed.
+    let mut config = env.config.clone();
+    config.sftp.incomplete_ttl = Duration::from_secs(60);
+    let marks_file = config.data_dir.join("uploads.json");
+    let marks = std::fs::read_to_string(&marks_file).unwrap();
+    let mut marks: serde_json::Value = serde_json::from_str(&marks).unwrap();
+    marks[0]["since"] = serde_json::json!(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 61
+    );
+    std::fs::write(&marks_file, marks.to_string()).unwrap();
+    let d = Running::start(config, true, Paths::default()).await;
+    assert!(
+        !partial.exists(),
+        "an incomplete upload older than incomplete_ttl is removed"
+    );
+    d.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// The real `userdrop serve`: signals.
+
+struct Serve {
+    child: Child,
+    port: u16,
+    log: std_mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+}
+
+impl Serve {
+    fn start(config_path: &Path) -> Serve {
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(config_path)
+            .arg("serve")
+            .env("RUST_LOG", "info,userdrop=debug")
+            .env_remove("USERDROP_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start userdrop serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({"fields": {"message": line}}));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let port = loop {
+            line.clear();
+            let n = out.read_line(&mut line).unwrap();
+            assert!(
+                n > 0,
+                "userdrop serve exited before listening: {:?}",
+                child.wait()
+            );
+            if let Some(addr) = line.trim().strip_prefix("userdrop: SFTP listening on ") {
+                let addr = addr.split(';').next().unwrap();
+                break addr.rsplit(':').next().unwrap().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in out.lines() {});
+        Serve {
+            child,
+            port,
+            log,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a log line whose message is `message` and whose fields
+    /// match `fields`.
+    fn wait_for(&mut self, message: &str, fields: &[(&str, &str)]) -> serde_json::Value {
+        let matches = |v: &serde_json::Value| {
+            let f = &v["fields"];
+            f["message"] == message
+                && fields.iter().all(|(k, want)| match &f[*k] {
+                    serde_json::Value::String(s) => s == want,
+                    other => serde_json::to_string(other).is_ok_and(|s| s == *want),
+                })
+        };
+        if let Some(v) = self.seen.iter().find(|v| matches(v)) {
+            return v.clone();
+        }
+        let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if matches(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line {message:?} {fields:?} within {JOB_TIMEOUT:?}; the log:\n{}",
+                    self.seen
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("bash")
+            .args(["-c", &format!("kill -{sig} {}", self.child.id())])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    fn wait_exit(mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "userdrop serve did not exit"
+            );
+            // Draining the log keeps the child from blocking on a full pipe.
+            let _ = self.log.recv_timeout(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SftpEnv's config with JSON logs, for the binary.
+fn serve_config(env: &SftpEnv, extra_toml: &str) -> PathBuf {
+    let path = env.path("userdrop.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("log_format = \"json\"\n{text}\n{extra_toml}"),
+    )
+    .unwrap();
+    path
+}
+
+const HOLD_SCRIPT: &str = r#"
+import sys, paramiko
+host, port, user, password = sys.argv[1:5]
+t = paramiko.Transport((host, int(port)))
+t.connect(username=user, password=password)
+s = paramiko.SFTPClient.from_transport(t)
+s.listdir(".")
+print("connected", flush=True)
+sys.stdin.readline()
+with s.open("held.csv", "wb") as f:
+    f.write(b"user_id,email\nH1,h1@example.com\n")
+print("uploaded", flush=True)
+s.close()
+t.close()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_a_tenant_without_dropping_a_connected_session() {
+    require_paramiko();
+    let env = SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let mut serve = Serve::start(&config_path);
+
+    // A session that stays connected across the reload.
+    let script = env.write("hold.py", HOLD_SCRIPT);
+    let mut holder = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["127.0.0.1", &serve.port.to_string(), ACME_USER, ACME_PASS])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut holder_out = BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    holder_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "connected");
+
+    // A broken config on SIGHUP: refused, every problem logged, old one stays.
+    let good = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(&config_path, format!("{good}\nworkers = \"many\"\n")).unwrap();
+    serve.signal("HUP");
+    let refused = serve.wait_for_prefix("reload refused");
+    assert!(refused.contains("workers"), "{refused}");
+
+    // Now a good one with a new tenant.
+    const GAMMA_PASS: &str = "Gamma-pass-2024";
+    std::fs::write(
+        &config_path,
+        format!(
+            "{good}\n[tenants.gamma]\nfailed_import_email = \"it@gamma.example\"\n[[tenants.gamma.accounts]]\nname = \"gamma-hr\"\npassword_hash = \"{}\"\n",
+            argon2_hash(GAMMA_PASS)
+        ),
+    )
+    .unwrap();
+    serve.signal("HUP");
+    serve.wait_for("configuration reloaded", &[("tenants", "3")]);
+
+    env.write("gamma.local", users_csv(5, "g"));
+    let out = sftp_password(
+        &env,
+        serve.port,
+        "gamma-hr",
+        GAMMA_PASS,
+        "put gamma.local users.csv\n",
+        &[],
+    )
+    .await;
+    assert_ok(&out, "the new tenant's account uploads");
+    serve.wait_for("archived", &[("tenant", "gamma"), ("file", "users.csv")]);
+    assert_eq!(users_of(&env.config, "gamma"), 5);
+
+    // The session opened before the reload still works.
+    use std::io::Write;
+    holder.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    holder_out.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "uploaded",
+        "the old session survived the reload"
+    );
+    assert!(holder.wait().unwrap().success());
+    serve.wait_for("archived", &[("tenant", "acme"), ("file", "held.csv")]);
+
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success(), "SIGTERM: a clean exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_job_lets_it_finish_and_leaves_nothing_half_done() {
+    let env = SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let rows = 60_000;
+    let root = env.root(TENANT);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("big.csv"), users_csv(rows, "t")).unwrap();
+    set_old(&root.join("big.csv"), Duration::from_secs(60));
+    let mut serve = Serve::start(&config_path);
+    serve.wait_for("claimed", &[("file", "big.csv")]);
+    serve.signal("TERM");
+    let status = serve.wait_exit();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+
+    let store = Store::open_read_only(&env.config.db_path()).unwrap();
+    let all = jobs::list(&store.conn, None, 10).unwrap();
+    assert_eq!(all.len(), 1, "one job");
+    assert_eq!(all[0].state, "applied");
+    assert!(all[0].archived_at.is_some(), "archived before exit");
+    assert_eq!(users_of(&env.config, TENANT), rows as i64);
+    assert!(
+        names_in(&env.config.spool_dir(TENANT)).is_empty(),
+        "spool empty"
+    );
+    assert_eq!(names_in(&root.join(".bak")).len(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Crash harness: kill -9 at random moments, restart, every file exactly once.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
+    const FILES: usize = 36;
+    const KILLS: usize = 32;
+    let env = SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let root = env.root(TENANT);
+    std::fs::create_dir_all(&root).unwrap();
+    // Each file: its own users; sizes vary so kills land in every step.
+    let file = |i: usize| -> (String, String) {
+        let rows = [40, 400, 4_000, 12_000][i % 4];
+        let body = users_csv(rows, &format!("k{i}"))
+            .lines()
+            .enumerate()
+            .map(|(n, l)| {
+                if n == 0 {
+                    l.to_string()
+                } else {
+                    l.replacen(",user.", &format!(",f{i}.user."), 1)
+                        .replace("U0", &format!("F{i:02}U0"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        (format!("file{i:02}.csv"), body + "\n")
+    };
+    // Dropped the way a host does it: written aside, renamed into place.
+    let drop_file = |i: usize| {
+        let (name, body) = file(i);
+        let tmp = env.path(&format!("{name}.tmp"));
+        std::fs::write(&tmp, body).unwrap();
+        set_old(&tmp, Duration::from_secs(30));
+        std::fs::rename(&tmp, root.join(&name)).unwrap();
+    };
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut rand = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut next = 0;
+    let mut resumed_runs = 0;
+    for _ in 0..KILLS {
+        let mut serve = Serve::start(&config_path);
+        for _ in 0..rand(3) + 1 {
+            if next < FILES {
+                drop_file(next);
+                next += 1;
+            }
+        }
+        // A random moment: the job is being claimed, applied or archived.
+        std::thread::sleep(Duration::from_millis(rand(400)));
+        let _ = serve.child.kill();
+        let _ = serve.child.wait();
+        while let Ok(v) = serve.log.recv_timeout(Duration::from_secs(5)) {
+            serve.seen.push(v);
+        }
+        let said = |m: &str| serve.seen.iter().any(|v| v["fields"]["message"] == m);
+        resumed_runs += usize::from(said("carrying on unfinished jobs"));
+    }
+    // The kills must have hit jobs in flight (between the job row and the
+    // archive), or this test proves nothing.
+    assert!(
+        resumed_runs >= 5,
+        "too few kills landed mid-job: {resumed_runs} of {KILLS} restarts found a job to carry on"
+    );
+    eprintln!("crash harness: {KILLS} kills, {resumed_runs} restarts carried on a job");
+    while next < FILES {
+        drop_file(next);
+        next += 1;
+    }
+    // The last run is not killed: wait until every file is archived.
+    let mut serve = Serve::start(&config_path);
+    let archived = |config: &Config| -> i64 {
+        let store = Store::open_read_only(&config.db_path()).unwrap();
+        store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE archived_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    while archived(&env.config) < FILES as i64 {
+        let n = serve.seen.len();
+        serve.wait_for_any_after(n, "archived");
+    }
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+
+    let store = Store::open_read_only(&env.config.db_path()).unwrap();
+    let all = jobs::list(&store.conn, None, 10_000).unwrap();
+    let mut per_file = std::collections::BTreeMap::<String, Vec<&jobs::JobRow>>::new();
+    for j in &all {
+        per_file.entry(j.file.clone()).or_default().push(j);
+    }
+    assert_eq!(per_file.len(), FILES, "every file has a job");
+    // The same files through a clean, never-killed pipeline.
+    let clean = Env::new("");
+    for (name, list) in &per_file {
+        assert_eq!(list.len(), 1, "{name}: exactly one job: {list:?}");
+        let j = list[0];
+        assert_eq!(j.state, "applied", "{name}");
+        assert!(j.archived_at.is_some(), "{name}");
+        let got: serde_json::Value = serde_json::from_str(j.report.as_deref().unwrap()).unwrap();
+        let i: usize = name[4..6].parse().unwrap();
+        let local = clean.write(name, file(i).1);
+        let out = clean.import(&local, &["--json"]);
+        let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            got["counts"], want["counts"],
+            "{name}: counts of a clean run"
+        );
+    }
+    let users: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    let clean_users: i64 = clean
+        .store()
+        .conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, clean_users, "the store holds what a clean run holds");
+    assert!(
+        names_in(&env.config.spool_dir(TENANT)).is_empty(),
+        "nothing left in spool/"
+    );
+    let left: Vec<String> = names_in(&root)
+        .into_iter()
+        .filter(|n| n != ".bak" && n != "results")
+        .collect();
+    assert!(left.is_empty(), "inbox not empty: {left:?}");
+    assert_eq!(names_in(&root.join(".bak")).len(), FILES);
+}
+
+impl Serve {
+    /// Waits for a log line with this message after the first `n` seen.
+    fn wait_for_any_after(&mut self, n: usize, message: &str) {
+        if self.seen[n..]
+            .iter()
+            .any(|v| v["fields"]["message"] == message)
+        {
+            return;
+        }
+        let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {message:?} log line within {JOB_TIMEOUT:?}"));
+            self.seen.push(v.clone());
+            if v["fields"]["message"] == message {
+                return;
+            }
+        }
+    }
+
+    /// The message of the next log line starting with `prefix`.
+    fn wait_for_prefix(&mut self, prefix: &str) -> String {
+        let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line starting {prefix:?}"));
+            self.seen.push(v.clone());
+            if let Some(m) = v["fields"]["message"].as_str() {
+                if m.starts_with(prefix) {
+                    return m.to_string();
+                }
+            }
+        }
+    }
+}
