@@ -397,13 +397,19 @@ struct Serve {
     port: u16,
     log: std_mpsc::Receiver<serde_json::Value>,
     seen: Vec<serde_json::Value>,
+    /// What it printed on stdout up to "listening".
+    banner: String,
 }
 
 impl Serve {
     fn start(config_path: &Path) -> Serve {
-        let mut child = Command::new(bin())
-            .arg("--config")
-            .arg(config_path)
+        let mut cmd = Command::new(bin());
+        cmd.arg("--config").arg(config_path);
+        Serve::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Serve {
+        let mut child = cmd
             .arg("serve")
             .env("RUST_LOG", "info,userdrop=debug")
             .env_remove("USERDROP_CONFIG")
@@ -425,9 +431,11 @@ impl Serve {
         });
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
+        let mut banner = String::new();
         let port = loop {
             line.clear();
             let n = out.read_line(&mut line).unwrap();
+            banner.push_str(&line);
             assert!(
                 n > 0,
                 "userdrop serve exited before listening: {:?}",
@@ -444,6 +452,7 @@ impl Serve {
             port,
             log,
             seen: Vec::new(),
+            banner,
         }
     }
 
@@ -808,21 +817,119 @@ impl Serve {
         }
     }
 
+    /// The message of the next log line containing `text`.
+    fn wait_for_text(&mut self, text: &str) -> String {
+        self.wait_for_message(|m| m.contains(text), text)
+    }
+
     /// The message of the next log line starting with `prefix`.
     fn wait_for_prefix(&mut self, prefix: &str) -> String {
+        self.wait_for_message(|m| m.starts_with(prefix), prefix)
+    }
+
+    fn wait_for_message(&mut self, want: impl Fn(&str) -> bool, what: &str) -> String {
         let deadline = std::time::Instant::now() + JOB_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let v = self
                 .log
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no log line starting {prefix:?}"));
+                .unwrap_or_else(|_| panic!("no log line {what:?} within {JOB_TIMEOUT:?}"));
             self.seen.push(v.clone());
             if let Some(m) = v["fields"]["message"].as_str() {
-                if m.starts_with(prefix) {
+                if want(m) {
                     return m.to_string();
                 }
             }
         }
+    }
+}
+
+/// The README's front door: `userdrop serve` with no config, then the
+/// printed password and the sample file over OpenSSH sftp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default_serve_prints_a_password_and_imports_the_sample_upload() {
+    crate::sftp::require("sshpass", "sshpass");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir.path());
+    let mut serve = Serve::spawn(cmd);
+    assert_eq!(
+        serve.port, 2222,
+        "the embedded default listens on 127.0.0.1:2222"
+    );
+    let password = serve
+        .banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("user demo  password "))
+        .unwrap_or_else(|| panic!("no password in:\n{}", serve.banner))
+        .to_string();
+    let sample = crate::util::repo().join("fixtures/sample/users.csv");
+    let batch = dir.path().join("batch");
+    std::fs::write(&batch, format!("put {} users.csv\n", sample.display())).unwrap();
+    let out = std::process::Command::new("sshpass")
+        .args([
+            "-p",
+            &password,
+            "sftp",
+            "-o",
+            "BatchMode=no",
+            "-o",
+            "StrictHostKeyChecking=no",
+        ])
+        .args([
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-P",
+            "2222",
+            "-b",
+        ])
+        .arg(&batch)
+        .arg("demo@127.0.0.1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = serve.wait_for_text("archived");
+    assert!(
+        line.contains("tenant=demo") && line.contains("status=\"ok\""),
+        "{line}"
+    );
+    let data = dir.path().join("userdrop-data");
+    assert_eq!(names_in(&data.join("tenants/demo/.bak")).len(), 1);
+    assert!(data.join("demo-account.phc").is_file());
+    assert!(!serve.banner.contains("$argon2"), "no hash on stdout");
+    serve.signal("INT");
+    assert!(serve.wait_exit().success());
+
+    // Started again: the same account, no new password.
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir.path());
+    let serve = Serve::spawn(cmd);
+    assert!(!serve.banner.contains("password"), "{}", serve.banner);
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+}
+
+#[test]
+fn the_systemd_unit_is_hardened_checks_its_config_and_reloads_with_sighup() {
+    let unit =
+        std::fs::read_to_string(crate::util::repo().join("systemd/userdrop.service")).unwrap();
+    for line in [
+        "ProtectSystem=strict",
+        "StateDirectory=userdrop",
+        "NoNewPrivileges=yes",
+        "UMask=077",
+        "ExecStartPre=/usr/local/bin/userdrop check-config",
+        "ExecStart=/usr/local/bin/userdrop serve",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.lines().any(|l| l.trim() == line), "missing {line:?}");
     }
 }
