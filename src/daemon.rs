@@ -119,6 +119,7 @@ type Finished = (String, Result<Option<Done>, WorkerError>);
 struct Jobs {
     queue: Queue,
     store: Arc<Mutex<Store>>,
+    uploads: Arc<Mutex<Uploads>>,
     finished: mpsc::UnboundedSender<Finished>,
 }
 
@@ -141,9 +142,10 @@ impl Jobs {
     fn dispatch(&mut self, config: &Arc<Config>) {
         while let Some(item) = self.queue.take() {
             let (config, store, tx) = (config.clone(), self.store.clone(), self.finished.clone());
+            let uploads = self.uploads.clone();
             tokio::task::spawn_blocking(move || {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    worker::process(&config, &store, &item)
+                    worker::process(&config, &store, &uploads, &item)
                 }))
                 .unwrap_or_else(|_| {
                     Err(WorkerError::Io {
@@ -226,6 +228,7 @@ impl Daemon {
         let mut jobs = Jobs {
             queue: Queue::new(config.workers),
             store: Arc::new(Mutex::new(store)),
+            uploads: uploads.clone(),
             finished: finished_tx,
         };
         let resumed = jobs.resume()?;

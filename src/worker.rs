@@ -23,6 +23,7 @@ use crate::config::{Config, Tenant};
 use crate::import::{self, ImportError, ImportOptions};
 use crate::ingest::error::{FileError, FileErrorCode};
 use crate::pickup::queue::{Item, Work};
+use crate::pickup::uploads::Uploads;
 use crate::report::ledger::stored_report;
 use crate::report::summary::Status;
 use crate::store::{jobs, Store, StoreError};
@@ -62,6 +63,7 @@ pub struct Done {
 pub fn process(
     config: &Config,
     store: &Mutex<Store>,
+    uploads: &Mutex<Uploads>,
     item: &Item,
 ) -> Result<Option<Done>, WorkerError> {
     let job = match &item.work {
@@ -71,7 +73,7 @@ pub fn process(
                     "the tenant is no longer configured; the file stays where it is");
                 return Ok(None);
             }
-            match claim(config, store, &item.tenant, name, source.as_str())? {
+            match claim(config, store, uploads, &item.tenant, name, source.as_str())? {
                 Some(id) => id,
                 None => return Ok(None),
             }
@@ -91,6 +93,7 @@ fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 fn claim(
     config: &Config,
     store: &Mutex<Store>,
+    uploads: &Mutex<Uploads>,
     tenant: &str,
     name: &str,
     source: &str,
@@ -108,6 +111,19 @@ fn claim(
         source,
     })?;
     let mut s = lock(store);
+    // Held until the file has moved: an SFTP session that opens the name
+    // for writing meanwhile (a new upload over a queued file) waits for it,
+    // and one that opened it before is seen here. Its completion queues the
+    // file again.
+    let marks = uploads.lock().unwrap_or_else(|e| e.into_inner());
+    if marks.blocks(tenant, name) {
+        tracing::debug!(
+            tenant,
+            file = name,
+            "being uploaded again; left for its completion"
+        );
+        return Ok(None);
+    }
     let (id, to) = jobs::create_claim(&mut s.conn, tenant, name, source, &spool)?;
     match std::fs::rename(&from, &to) {
         Ok(()) => {}
@@ -122,6 +138,7 @@ fn claim(
             });
         }
     }
+    drop(marks);
     drop(s);
     for dir in [&spool, &root] {
         archive::sync_dir(dir).map_err(|source| WorkerError::Io {
