@@ -11,6 +11,8 @@
 //! - [`import`]: the sequence that runs one file through `ingest` into
 //!   `store` in one transaction; shared by the CLI and the daemon's worker.
 //! - [`report`]: the job outcome as JSON and text, and the failed-rows CSV.
+//! - [`mail`]: failure reports and invitations, queued in the store with the
+//!   job that caused them and delivered by a sender task (SMTP or `.eml`).
 //! - [`sftp`]: the embedded SFTP server (russh): accounts jailed in their
 //!   tenant roots, upload completion events for the daemon.
 //! - [`cli`]: the `userdrop` commands, the only place with `anyhow`.
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod import;
 pub mod ingest;
+pub mod mail;
 pub mod report;
 pub mod sftp;
 pub mod store;
