@@ -5,5 +5,6 @@ mod cli;
 mod crash;
 mod fixtures;
 mod fuzz;
+mod mail;
 mod sftp;
 mod util;

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use lettre::message::header::{ContentType, Header, HeaderName};
+use lettre::message::header::{ContentTransferEncoding, ContentType, Header, HeaderName};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
@@ -380,9 +380,10 @@ pub fn job_report(
     let m = match attachment {
         None => b.singlepart(text_part)?,
         Some((csv, _)) => {
-            // Bytes (not a String) are always sent base64, so the attachment
-            // arrives byte for byte: no line-end rewriting on the way.
-            let body = Body::new(csv);
+            // base64, so that the attachment arrives byte for byte: no
+            // line-end rewriting on the way (base64 accepts any bytes).
+            let body = Body::new_with_encoding(csv, ContentTransferEncoding::Base64)
+                .unwrap_or_else(Body::new);
             let content_type =
                 ContentType::parse("text/csv; charset=utf-8").expect("a valid content type");
             let attached = Attachment::new(attachment_name(&r.file)).body(body, content_type);

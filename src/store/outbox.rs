@@ -226,6 +226,15 @@ fn entry_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
+/// How many messages are in `state`.
+pub fn count(conn: &Connection, state: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE state = ?1",
+        [state],
+        |r| r.get(0),
+    )?)
+}
+
 /// Messages newest first, of one state or all.
 pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<Entry>, StoreError> {
     let mut stmt = conn.prepare(&format!(
