@@ -992,6 +992,49 @@ mod tests {
     }
 
     #[test]
+    fn mail_settings_and_invitations() {
+        let c = Config::parse(EXAMPLE, "example").unwrap();
+        let t = c.tenant("acme").unwrap();
+        let inv = t
+            .invitation
+            .as_ref()
+            .expect("the example has an invitation");
+        assert!(inv.link.is_some());
+        assert_eq!(t.outgoing.from, "User Import <noreply@example.com>");
+        assert_eq!(c.mail.retry_initial, Duration::from_secs(30));
+        assert_eq!(c.mail.retry_max, Duration::from_secs(1800));
+        let text = r#"
+            data_dir = "/tmp/x"
+            [smtp]
+            host = "mail.example.com"
+            security = "tls"
+            ca_file = "/etc/ca.pem"
+            retry_initial = "10m"
+            retry_max = "1m"
+            [tenants.acme]
+            failed_import_email = "it@acme.example"
+            [tenants.acme.invitation]
+            subject = "Hi {first_name}"
+        "#;
+        let err = Config::parse(text, "t").unwrap_err().problems.join("\n");
+        assert!(err.contains("retry_max must be at least"), "{err}");
+        assert!(err.contains("invitation.body is required"), "{err}");
+        let ok = text.replace("retry_max = \"1m\"", "").replace(
+            "subject = \"Hi {first_name}\"",
+            "subject = \"Hi\"\nbody = \"b\"",
+        );
+        let c = Config::parse(&ok, "t").unwrap();
+        assert!(matches!(
+            c.mail.transport,
+            Transport::Smtp {
+                port: 465,
+                ca_file: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn tenant_defaults_follow_the_spec() {
         let c = Config::parse(
             "data_dir = \"/tmp/x\"\n[tenants.acme]\nfailed_import_email = \"it@acme.example\"\n",
