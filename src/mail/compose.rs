@@ -38,6 +38,68 @@ pub enum ComposeError {
     Build(#[from] lettre::error::Error),
 }
 
+/// A job's failed rows as its report needs them, gathered one error at a
+/// time from the ledger ([`Failures::push`]) so that a file with millions of
+/// failures never sits in memory: the first errors for the body, a tally per
+/// reason, and only as many rows as the attachment can hold.
+#[derive(Debug, Clone, Default)]
+pub struct Failures {
+    /// The first [`LISTED_FAILURES`] row errors, in order.
+    pub first: Vec<StoredError>,
+    pub reasons: BTreeMap<String, u64>,
+    /// The first failed rows, enough to fill the attachment (and one more).
+    pub rows: Vec<FailedRow>,
+    /// The widest failed row, in cells.
+    pub width: usize,
+    /// Failed rows and row errors in all.
+    pub total_rows: usize,
+    pub total_errors: usize,
+    max_bytes: u64,
+    /// A lower bound of the CSV bytes of `rows`.
+    raw_bytes: u64,
+    last_row: Option<u64>,
+}
+
+impl Failures {
+    pub fn new(max_attachment_bytes: u64) -> Failures {
+        Failures {
+            max_bytes: max_attachment_bytes,
+            ..Default::default()
+        }
+    }
+
+    /// Adds the next row error (in ledger order: a row's errors are together).
+    pub fn push(&mut self, e: StoredError) {
+        self.total_errors += 1;
+        *self.reasons.entry(e.error.code.clone()).or_default() += 1;
+        self.width = self.width.max(e.cells.len());
+        if self.last_row == Some(e.error.row) {
+            if let Some(last) = self.rows.last_mut().filter(|r| r.row == e.error.row) {
+                self.raw_bytes += e.error.message.len() as u64 + 2;
+                last.messages.push(e.error.message.clone());
+            }
+        } else {
+            self.last_row = Some(e.error.row);
+            self.total_rows += 1;
+            // CSV never shrinks a cell: once the raw text is past the cap,
+            // no later row can fit.
+            if self.raw_bytes <= self.max_bytes {
+                self.raw_bytes += e.cells.iter().map(|c| c.len() as u64 + 1).sum::<u64>()
+                    + e.error.message.len() as u64
+                    + 12;
+                self.rows.push(FailedRow {
+                    row: e.error.row,
+                    cells: e.cells.clone(),
+                    messages: vec![e.error.message.clone()],
+                });
+            }
+        }
+        if self.first.len() < LISTED_FAILURES {
+            self.first.push(e);
+        }
+    }
+}
+
 /// A message ready for the outbox.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -202,7 +264,7 @@ fn how_to_fix(code: &str, field: Option<&str>, tenant: &Tenant) -> String {
 pub fn body(
     r: &JobReport,
     tenant: &Tenant,
-    errors: &[StoredError],
+    failures: &Failures,
     attached: Option<(usize, usize)>,
 ) -> String {
     let mut s = String::new();
@@ -250,30 +312,27 @@ pub fn body(
         );
     }
 
-    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in errors {
-        *reasons.entry(e.error.code.as_str()).or_default() += 1;
-    }
+    let reasons = &failures.reasons;
     if !reasons.is_empty() {
         let _ = writeln!(s, "Failures by reason:");
-        for (code, n) in &reasons {
+        for (code, n) in reasons {
             let _ = writeln!(s, "  {code:<24} {:>9}", thousands(*n));
         }
         s.push('\n');
-        let shown = errors.len().min(LISTED_FAILURES);
+        let shown = failures.first.len();
         let _ = writeln!(
             s,
             "{} (row, key, reason, what to change):",
-            if shown < errors.len() {
+            if shown < failures.total_errors {
                 format!(
                     "The first {shown} of {} failures",
-                    thousands(errors.len() as u64)
+                    thousands(failures.total_errors as u64)
                 )
             } else {
                 "The failures".to_string()
             }
         );
-        for e in errors.iter().take(LISTED_FAILURES) {
+        for e in &failures.first {
             let e = &e.error;
             let key = if e.key.is_empty() {
                 "(no key)".to_string()
@@ -358,17 +417,24 @@ pub fn job_report(
     to: &[String],
     message_id: &str,
     r: &JobReport,
-    errors: &[StoredError],
+    failures: &Failures,
 ) -> Result<Rendered, ComposeError> {
-    let rows: Vec<FailedRow> = failed_csv::group(errors);
-    let attachment = (!rows.is_empty())
-        .then(|| failed_csv::write_capped(&r.columns, &rows, tenant.outgoing.max_attachment_bytes));
+    let attachment = (!failures.rows.is_empty()).then(|| {
+        failed_csv::write_capped(
+            &r.columns,
+            &failures.rows,
+            failures.width.max(r.columns.len()),
+            tenant.outgoing.max_attachment_bytes,
+        )
+    });
     let subject = subject(r);
     let text = body(
         r,
         tenant,
-        errors,
-        attachment.as_ref().map(|(_, kept)| (*kept, rows.len())),
+        failures,
+        attachment
+            .as_ref()
+            .map(|(_, kept)| (*kept, failures.total_rows)),
     );
     let mut b = base(&tenant.outgoing, to, message_id)?.subject(subject.clone());
     if let Some(job) = r.job {

@@ -11,7 +11,7 @@
 use rusqlite::Connection;
 
 use crate::config::{Notify, Tenant};
-use crate::mail::compose::{self, ComposeError, Rendered};
+use crate::mail::compose::{self, ComposeError, Failures, Rendered};
 use crate::report::summary::{JobReport, Status};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::{jobs, StoreError};
@@ -48,7 +48,8 @@ pub fn job_finished(
 ) -> Result<usize, QueueError> {
     let mut queued = 0;
     if wants_report(tenant.notify, report.status) && !tenant.failed_import_email.is_empty() {
-        let errors = jobs::errors(tx, job)?;
+        let mut failures = Failures::new(tenant.outgoing.max_attachment_bytes);
+        jobs::for_each_error(tx, job, |e| failures.push(e))?;
         let kind = if report.status == Status::Ok {
             "success"
         } else {
@@ -60,7 +61,7 @@ pub fn job_finished(
                 &tenant.failed_import_email,
                 message_id,
                 report,
-                &errors,
+                &failures,
             )
         })?;
         queued += 1;

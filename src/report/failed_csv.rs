@@ -47,17 +47,33 @@ pub fn group(errors: &[crate::store::jobs::StoredError]) -> Vec<FailedRow> {
 /// `wrong_field_count` row) widen the header with empty names, so `row` and
 /// `error` always stay the last two columns.
 pub fn write<W: Write>(out: W, columns: &[String], rows: &[FailedRow]) -> csv::Result<()> {
-    write_while(out, columns, rows, |_| true)
+    write_while(out, columns, rows, width(columns, rows), |_| true)
+}
+
+/// How many cells wide the CSV is before `row` and `error`.
+pub fn width(columns: &[String], rows: &[FailedRow]) -> usize {
+    rows.iter()
+        .map(|r| r.cells.len())
+        .chain([columns.len()])
+        .max()
+        .unwrap_or(0)
 }
 
 /// The CSV exactly as [`write`] makes it, cut at a row boundary so that it
-/// holds at most `max_bytes` (the header is always kept). Returns the bytes
-/// and how many rows they hold.
-pub fn write_capped(columns: &[String], rows: &[FailedRow], max_bytes: u64) -> (Vec<u8>, usize) {
+/// holds at most `max_bytes` (the header is always kept). `rows` may be the
+/// first rows only, with `width` that of all of them (see [`width`]), so that
+/// the result is a prefix of the whole CSV. Returns the bytes and how many
+/// rows they hold.
+pub fn write_capped(
+    columns: &[String],
+    rows: &[FailedRow],
+    width: usize,
+    max_bytes: u64,
+) -> (Vec<u8>, usize) {
     let mut buf = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
     // Writing into memory cannot fail.
-    let _ = write_while(&mut buf, columns, rows, |len| {
+    let _ = write_while(&mut buf, columns, rows, width, |len| {
         ends.push(len);
         ends.len() == 1 || len as u64 <= max_bytes
     });
@@ -95,6 +111,7 @@ fn write_while<W: Write>(
     out: W,
     columns: &[String],
     rows: &[FailedRow],
+    width: usize,
     mut go_on: impl FnMut(usize) -> bool,
 ) -> csv::Result<()> {
     let count = std::rc::Rc::new(std::cell::Cell::new(0));
@@ -104,12 +121,6 @@ fn write_while<W: Write>(
             inner: out,
             count: count.clone(),
         });
-    let width = rows
-        .iter()
-        .map(|r| r.cells.len())
-        .chain([columns.len()])
-        .max()
-        .unwrap_or(0);
     let mut record: Vec<String> = Vec::with_capacity(width + 2);
     record.extend(columns.iter().map(|c| neutralise(c).into_owned()));
     record.resize(width, String::new());
@@ -172,12 +183,16 @@ mod tests {
         let cols = ["user_id".to_string(), "first_name".to_string()];
         let mut full = Vec::new();
         write(&mut full, &cols, &rows).unwrap();
-        let (all, n) = write_capped(&cols, &rows, full.len() as u64);
+        let w = width(&cols, &rows);
+        let (all, n) = write_capped(&cols, &rows, w, full.len() as u64);
         assert_eq!((all.as_slice(), n), (full.as_slice(), 10));
-        let (cut, n) = write_capped(&cols, &rows, full.len() as u64 - 1);
+        let (cut, n) = write_capped(&cols, &rows, w, full.len() as u64 - 1);
         assert_eq!(n, 9);
         assert!(full.starts_with(&cut) && cut.ends_with(b"10,m\n"));
-        let (header_only, n) = write_capped(&cols, &rows, 1);
+        // Given only the first rows, the same prefix.
+        let (cut2, _) = write_capped(&cols, &rows[..9], w, full.len() as u64 - 1);
+        assert_eq!(cut2, cut);
+        let (header_only, n) = write_capped(&cols, &rows, w, 1);
         assert_eq!(n, 0);
         assert_eq!(header_only, b"user_id,first_name,row,error\n");
     }
