@@ -1,5 +1,6 @@
 //! `userdrop serve`: wires the SFTP server, the pickup paths, the workers
-//! and the mail sender into one process (SPEC §4, §10).
+//! and the mail sender ([`crate::mail::sender`]) into one process (SPEC §4,
+//! §8, §10).
 //!
 //! One task owns the state (the queue, the settle candidates, the config)
 //! and reacts to events: SFTP uploads, watcher notifications, settle and
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -231,6 +232,16 @@ impl Daemon {
             uploads: uploads.clone(),
             finished: finished_tx,
         };
+        // The mail sender sees the current config (SIGHUP) and is woken as
+        // soon as a job has committed its mail.
+        let (config_tx, config_rx) = watch::channel(config.clone());
+        let wake_mail = Arc::new(Notify::new());
+        let mailer = tokio::spawn(crate::mail::sender::run(
+            config.db_path(),
+            config_rx,
+            wake_mail.clone(),
+            cancel.clone(),
+        ));
         let resumed = jobs.resume()?;
         if resumed > 0 {
             tracing::info!(jobs = resumed, "carrying on unfinished jobs");
@@ -329,11 +340,13 @@ impl Daemon {
                 }
                 Some(new) = reloads.recv() => {
                     config = reload(&config, new, &sftp, &mut fs_watcher, &mut jobs, &mut settler);
+                    let _ = config_tx.send(config.clone());
                     tick = next_tick(&config);
                 }
                 Some((tenant, r)) = finished.recv() => {
                     jobs.queue.done(&tenant);
                     report(&done, r);
+                    wake_mail.notify_one();
                 }
             }
             jobs.dispatch(&config);
@@ -349,6 +362,9 @@ impl Daemon {
             };
             jobs.queue.done(&tenant);
             report(&done, r);
+        }
+        if let Err(e) = mailer.await {
+            tracing::error!("mail sender task: {e}");
         }
         if let Some((_, task)) = sftp {
             match task.await {

@@ -11,6 +11,8 @@
 //! - [`import`]: the sequence that runs one file through `ingest` into
 //!   `store` in one transaction; shared by the CLI and the daemon's worker.
 //! - [`report`]: the job outcome as JSON and text, and the failed-rows CSV.
+//! - [`mail`]: failure reports and invitations, queued in the store with the
+//!   job that caused them and delivered by a sender task (SMTP or `.eml`).
 //! - [`sftp`]: the embedded SFTP server (russh): accounts jailed in their
 //!   tenant roots, upload completion events for the daemon.
 //! - [`pickup`]: the four ways a file reaches processing, into one queue.
@@ -26,6 +28,7 @@ pub mod daemon;
 pub mod demo;
 pub mod import;
 pub mod ingest;
+pub mod mail;
 pub mod pickup;
 pub mod report;
 pub mod sftp;

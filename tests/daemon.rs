@@ -933,3 +933,54 @@ fn the_systemd_unit_is_hardened_checks_its_config_and_reloads_with_sighup() {
         assert!(unit.lines().any(|l| l.trim() == line), "missing {line:?}");
     }
 }
+
+/// The whole path of SPEC §8 through the daemon: a file with a failed row,
+/// uploaded over SFTP, ends as one message (here the `file` transport) with
+/// the row attached; a clean file sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_row_uploaded_over_sftp_is_mailed_by_the_daemon() {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let env = SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let mut serve = Serve::start(&config_path);
+    env.write("clean.local", users_csv(3, "c"));
+    env.write(
+        "bad.local",
+        "user_id,email,first_name\nB1,b1@example.com,Ann\nB2,not-an-email,=cmd\nB3,b3@example.com,Cy\n",
+    );
+    let out = sftp_key(
+        &env,
+        serve.port,
+        "put clean.local clean.csv\nput bad.local users.csv\n",
+        &[],
+    )
+    .await;
+    assert_ok(&out, "sftp put");
+    serve.wait_for("mail sent", &[("tenant", "acme")]);
+    serve.wait_for("archived", &[("file", "clean.csv")]);
+    let dir = env.config.data_dir.join("mail");
+    let emls: Vec<String> = names_in(&dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    assert_eq!(
+        emls.len(),
+        1,
+        "one message, none for the clean file: {emls:?}"
+    );
+    let bytes = std::fs::read(dir.join(&emls[0])).unwrap();
+    let m = MessageParser::default()
+        .parse(&bytes)
+        .expect("a valid .eml");
+    assert_eq!(m.subject(), Some("acme: users.csv — 1 of 3 rows failed"));
+    let att = m.attachment(0).expect("the failed rows attached");
+    assert_eq!(att.attachment_name(), Some("users.failed.csv"));
+    let csv = String::from_utf8_lossy(att.contents()).into_owned();
+    assert!(
+        csv.starts_with("user_id,email,first_name,row,error"),
+        "{csv}"
+    );
+    assert!(csv.contains("B2,not-an-email,'=cmd,3,"), "{csv}");
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+}

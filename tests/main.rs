@@ -6,5 +6,6 @@ mod crash;
 mod daemon;
 mod fixtures;
 mod fuzz;
+mod mail;
 mod sftp;
 mod util;

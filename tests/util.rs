@@ -285,3 +285,27 @@ pub fn pattern_bytes(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------
+// Mail: an Env whose config also has top-level settings (an [smtp] table).
+
+impl Env {
+    /// As [`Env::new`], with `root_toml` (e.g. an `[smtp]` table) merged into
+    /// the top level of the config.
+    pub fn with_root(root_toml: &str, tenant_toml: &str) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut root: toml::Table =
+            toml::from_str(&config_text(dir.path(), tenant_toml)).expect("config parses");
+        let extra: toml::Table = toml::from_str(root_toml).expect("root settings parse");
+        root.extend(extra);
+        let text = toml::to_string(&root).expect("config serialises");
+        let config_path = dir.path().join("userdrop.toml");
+        std::fs::write(&config_path, &text).expect("write config");
+        let config = Config::parse(&text, "test config").expect("test config is valid");
+        Env {
+            dir,
+            config_path,
+            config,
+        }
+    }
+}

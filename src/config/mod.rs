@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use crate::ingest::decode::Delimiter;
 use crate::ingest::schema::{FieldSettings, KeyField, Schema};
-use raw::{RawConfig, RawSftp, RawSmtp, RawTenant};
+use crate::mail::template::{Template, Var};
+use raw::{RawConfig, RawInvitation, RawSftp, RawSmtp, RawTenant};
 
 /// The commented example: every key with its default. Printed by
 /// `userdrop default-config`.
@@ -100,6 +101,9 @@ pub enum Transport {
         /// Where the password comes from; never the password itself, so that
         /// a printed Config cannot leak it.
         password: Option<SecretSource>,
+        /// PEM certificates to trust instead of the system's CA store (a
+        /// private CA).
+        ca_file: Option<PathBuf>,
     },
     /// Messages written as `.eml` files into a directory.
     File { dir: PathBuf },
@@ -118,6 +122,32 @@ pub struct MailConfig {
     pub reply_to: Option<String>,
     pub max_attachment_bytes: u64,
     pub give_up_after: Duration,
+    /// The first retry waits this long; each next one twice as long, up to
+    /// `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+/// What a tenant's messages are composed and queued with: the system
+/// sender of `[smtp]`, copied into each tenant so that a job queues its
+/// mail from its tenant alone.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub from: String,
+    pub reply_to: Option<String>,
+    pub max_attachment_bytes: u64,
+    pub give_up_after: Duration,
+}
+
+/// `[tenants.NAME.invitation]`: sent to each user a job creates whose row
+/// asked for one (`notifyIfNewUser`).
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub subject: Template,
+    pub body: Template,
+    /// Filled in first (values percent-encoded), then given to the others
+    /// as `{link}`.
+    pub link: Option<Template>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +210,8 @@ pub struct Tenant {
     pub max_file_size: u64,
     pub accounts: Vec<Account>,
     pub schema: Schema,
+    pub outgoing: Outgoing,
+    pub invitation: Option<Invitation>,
 }
 
 impl Tenant {
@@ -313,7 +345,10 @@ impl Check {
     }
 
     fn address(&mut self, key: &str, addr: &str) {
-        if email_address::EmailAddress::from_str(addr.trim()).is_err() {
+        // Both the syntax check of imports and the mailer's must accept it.
+        if email_address::EmailAddress::from_str(addr.trim()).is_err()
+            || addr.trim().parse::<lettre::Address>().is_err()
+        {
             self.problems
                 .push(format!("{key}: {addr:?} is not an email address"));
         }
@@ -401,7 +436,7 @@ fn validate(raw: RawConfig, source_name: &str) -> Result<Config, Vec<String>> {
         let Some(rt) = c.table::<RawTenant>(&key, Some(value)) else {
             continue;
         };
-        if let Some(t) = validate_tenant(&mut c, &name, rt, &mut account_names) {
+        if let Some(t) = validate_tenant(&mut c, &name, rt, &mut account_names, &mail) {
             tenants.insert(name, t);
         }
     }
@@ -506,25 +541,55 @@ fn validate_mail(c: &mut Check, r: RawSmtp, present: bool, data_dir: &Path) -> M
             c.problems
                 .push("smtp: a password source is set but no username".into());
         }
+        if r.ca_file.is_some() && security == Security::None {
+            c.problems
+                .push("smtp.ca_file only applies with security = \"starttls\" or \"tls\"".into());
+        }
         Transport::Smtp {
             host,
             port,
             security,
             username: r.username.clone(),
             password,
+            ca_file: r.ca_file.as_deref().map(PathBuf::from),
         }
     };
+    let retry_initial = c.duration("smtp.retry_initial", r.retry_initial.as_deref(), "30s");
+    let retry_max = c.duration("smtp.retry_max", r.retry_max.as_deref(), "30m");
+    if retry_initial.is_zero() {
+        c.problems
+            .push("smtp.retry_initial must be longer than zero".into());
+    }
+    if retry_max < retry_initial {
+        c.problems
+            .push("smtp.retry_max must be at least smtp.retry_initial".into());
+    }
     let from = r
         .from
         .clone()
         .unwrap_or_else(|| "userdrop <userdrop@localhost>".to_string());
-    if from.parse::<MailboxCheck>().is_err() {
+    if from.parse::<MailboxCheck>().is_err() || from.parse::<lettre::message::Mailbox>().is_err() {
         c.problems.push(format!(
             "smtp.from = {from:?} is not an address like \"User Import <noreply@example.com>\""
         ));
     }
     if let Some(rt) = &r.reply_to {
         c.address("smtp.reply_to", rt);
+    }
+    if r.transport.as_deref() == Some("file") {
+        for (key, set) in [
+            ("host", r.host.is_some()),
+            ("username", r.username.is_some()),
+            ("password_env", r.password_env.is_some()),
+            ("password_file", r.password_file.is_some()),
+            ("ca_file", r.ca_file.is_some()),
+        ] {
+            if set {
+                c.problems.push(format!(
+                    "smtp.{key} does not apply with transport = \"file\" (only dir does)"
+                ));
+            }
+        }
     }
     MailConfig {
         transport,
@@ -536,7 +601,58 @@ fn validate_mail(c: &mut Check, r: RawSmtp, present: bool, data_dir: &Path) -> M
             "10MiB",
         ),
         give_up_after: c.duration("smtp.give_up_after", r.give_up_after.as_deref(), "3d"),
+        retry_initial,
+        retry_max,
     }
+}
+
+fn validate_invitation(c: &mut Check, key: &str, r: RawInvitation) -> Option<Invitation> {
+    let before = c.problems.len();
+    let mut template = |name: &str, text: Option<&str>, required: bool| {
+        let Some(text) = text else {
+            if required {
+                c.problems.push(format!(
+                    "{key}.{name} is required in an invitation (placeholders: {{first_name}}, {{last_name}}, {{email}}, {{user_id}}, {{tenant}}, {{link}})"
+                ));
+            }
+            return None;
+        };
+        match Template::parse(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                c.problems.push(format!("{key}.{name}: {e}"));
+                None
+            }
+        }
+    };
+    let subject = template("subject", r.subject.as_deref(), true);
+    let body = template("body", r.body.as_deref(), true);
+    let link = template("link", r.link.as_deref(), false);
+    if let Some(l) = &link {
+        if l.uses(Var::Link) {
+            c.problems
+                .push(format!("{key}.link cannot contain {{link}} itself"));
+        }
+    }
+    let uses_link = |t: &Option<Template>| t.as_ref().is_some_and(|t| t.uses(Var::Link));
+    if link.is_none() && (uses_link(&subject) || uses_link(&body)) {
+        c.problems.push(format!(
+            "{key}: the subject or body uses {{link}} but no link template is set"
+        ));
+    }
+    if let Some(s) = &r.subject {
+        if s.contains(['\r', '\n']) {
+            c.problems.push(format!("{key}.subject must be one line"));
+        }
+    }
+    if c.problems.len() != before {
+        return None;
+    }
+    Some(Invitation {
+        subject: subject?,
+        body: body?,
+        link,
+    })
 }
 
 /// `Name <addr>` or a bare address.
@@ -561,6 +677,7 @@ fn validate_tenant(
     name: &str,
     r: RawTenant,
     account_names: &mut HashSet<String>,
+    mail: &MailConfig,
 ) -> Option<Tenant> {
     let k = |key: &str| format!("tenants.{name}.{key}");
     let before = c.problems.len();
@@ -578,6 +695,9 @@ fn validate_tenant(
     for a in &failed_import_email {
         c.address(&k("failed_import_email"), a);
     }
+    let invitation = r
+        .invitation
+        .and_then(|i| validate_invitation(c, &k("invitation"), i));
     let mode = c.choice(
         &k("mode"),
         r.mode.as_deref(),
@@ -818,6 +938,13 @@ fn validate_tenant(
         max_file_size,
         accounts,
         schema: schema?,
+        outgoing: Outgoing {
+            from: mail.from.clone(),
+            reply_to: mail.reply_to.clone(),
+            max_attachment_bytes: mail.max_attachment_bytes,
+            give_up_after: mail.give_up_after,
+        },
+        invitation,
     })
 }
 
@@ -862,6 +989,49 @@ mod tests {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
         assert!(err.problems.len() >= 8, "{all}");
+    }
+
+    #[test]
+    fn mail_settings_and_invitations() {
+        let c = Config::parse(EXAMPLE, "example").unwrap();
+        let t = c.tenant("acme").unwrap();
+        let inv = t
+            .invitation
+            .as_ref()
+            .expect("the example has an invitation");
+        assert!(inv.link.is_some());
+        assert_eq!(t.outgoing.from, "User Import <noreply@example.com>");
+        assert_eq!(c.mail.retry_initial, Duration::from_secs(30));
+        assert_eq!(c.mail.retry_max, Duration::from_secs(1800));
+        let text = r#"
+            data_dir = "/tmp/x"
+            [smtp]
+            host = "mail.example.com"
+            security = "tls"
+            ca_file = "/etc/ca.pem"
+            retry_initial = "10m"
+            retry_max = "1m"
+            [tenants.acme]
+            failed_import_email = "it@acme.example"
+            [tenants.acme.invitation]
+            subject = "Hi {first_name}"
+        "#;
+        let err = Config::parse(text, "t").unwrap_err().problems.join("\n");
+        assert!(err.contains("retry_max must be at least"), "{err}");
+        assert!(err.contains("invitation.body is required"), "{err}");
+        let ok = text.replace("retry_max = \"1m\"", "").replace(
+            "subject = \"Hi {first_name}\"",
+            "subject = \"Hi\"\nbody = \"b\"",
+        );
+        let c = Config::parse(&ok, "t").unwrap();
+        assert!(matches!(
+            c.mail.transport,
+            Transport::Smtp {
+                port: 465,
+                ca_file: Some(_),
+                ..
+            }
+        ));
     }
 
     #[test]

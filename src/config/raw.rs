@@ -53,6 +53,9 @@ pub struct RawSmtp {
     pub reply_to: Option<String>,
     pub max_attachment_bytes: Option<String>,
     pub give_up_after: Option<String>,
+    pub ca_file: Option<String>,
+    pub retry_initial: Option<String>,
+    pub retry_max: Option<String>,
 }
 
 /// One address or a list of them.
@@ -94,6 +97,17 @@ pub struct RawTenant {
     pub accounts: Vec<RawAccount>,
     #[serde(default)]
     pub fields: BTreeMap<String, RawField>,
+    pub invitation: Option<RawInvitation>,
+}
+
+/// `[tenants.NAME.invitation]`: the message a new user whose row says
+/// `notifyIfNewUser = true` receives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvitation {
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

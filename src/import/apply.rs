@@ -562,7 +562,7 @@ pub(super) fn apply(
         if opts.approved {
             jobs::mark_approved(&tx, id)?;
         }
-        super::finish_job(&tx, tenant, id, state, &report)?;
+        super::finish_job(&tx, tenant, id, state, &report, &invitations)?;
         tx.commit()?;
     } else {
         tx.rollback()?;

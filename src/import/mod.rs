@@ -5,7 +5,8 @@
 //! applies it in ONE transaction that also records the row errors and the
 //! job's final state: a crash leaves the store before or after the whole
 //! file. The file is streamed twice rather than held, so memory stays flat
-//! whatever its size. This module must never move, archive or mail files.
+//! whatever its size. The job's mail is queued in that same transaction
+//! ([`finish_job`]); this module must never move, archive or send files.
 
 use std::path::Path;
 
@@ -55,6 +56,8 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("queueing mail: {0}")]
+    Mail(#[from] crate::mail::queue::QueueError),
 }
 
 /// The job id dry runs write under: no ledger row has it.
@@ -96,7 +99,7 @@ pub fn run(
             report.file_error = Some(FileErrorJson::from(&fe));
             if let Some(id) = job {
                 jobs::clear_errors(&tx, id)?;
-                finish_job(&tx, tenant, id, "failed", &report)?;
+                finish_job(&tx, tenant, id, "failed", &report, &[])?;
                 tx.commit()?;
             }
             Outcome {
@@ -125,7 +128,7 @@ pub fn refuse(
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
     jobs::clear_errors(&tx, job)?;
-    finish_job(&tx, tenant, job, "failed", &report)?;
+    finish_job(&tx, tenant, job, "failed", &report, &[])?;
     tx.commit()?;
     log_outcome(&report);
     Ok(Outcome {
@@ -136,15 +139,20 @@ pub fn refuse(
 
 /// Records a job's outcome inside the transaction that decided it. Every job
 /// ends here, so whatever must commit with its final state is added once.
+///
+/// The job's mail (its report, as `notify` says, and the invitations of
+/// `invitations`: keys of users it created whose row asked for one) is
+/// queued here, so it commits with the job or not at all.
 pub(crate) fn finish_job(
     tx: &rusqlite::Transaction<'_>,
     tenant: &Tenant,
     id: i64,
     state: &str,
     report: &JobReport,
+    invitations: &[String],
 ) -> Result<(), ImportError> {
-    let _ = tenant;
     jobs::finish(tx, id, state, report.status.as_str(), &report.ledger_json())?;
+    crate::mail::queue::job_finished(tx, tenant, id, report, invitations)?;
     Ok(())
 }
 

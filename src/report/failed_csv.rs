@@ -47,26 +47,100 @@ pub fn group(errors: &[crate::store::jobs::StoredError]) -> Vec<FailedRow> {
 /// `wrong_field_count` row) widen the header with empty names, so `row` and
 /// `error` always stay the last two columns.
 pub fn write<W: Write>(out: W, columns: &[String], rows: &[FailedRow]) -> csv::Result<()> {
-    let width = rows
-        .iter()
+    write_while(out, columns, rows, width(columns, rows), |_| true)
+}
+
+/// How many cells wide the CSV is before `row` and `error`.
+pub fn width(columns: &[String], rows: &[FailedRow]) -> usize {
+    rows.iter()
         .map(|r| r.cells.len())
         .chain([columns.len()])
         .max()
-        .unwrap_or(0);
-    let mut w = csv::WriterBuilder::new().flexible(false).from_writer(out);
+        .unwrap_or(0)
+}
+
+/// The CSV exactly as [`write`] makes it, cut at a row boundary so that it
+/// holds at most `max_bytes` (the header is always kept). `rows` may be the
+/// first rows only, with `width` that of all of them (see [`width`]), so that
+/// the result is a prefix of the whole CSV. Returns the bytes and how many
+/// rows they hold.
+pub fn write_capped(
+    columns: &[String],
+    rows: &[FailedRow],
+    width: usize,
+    max_bytes: u64,
+) -> (Vec<u8>, usize) {
+    let mut buf = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
+    // Writing into memory cannot fail.
+    let _ = write_while(&mut buf, columns, rows, width, |len| {
+        ends.push(len);
+        ends.len() == 1 || len as u64 <= max_bytes
+    });
+    // ends[0] is the header; ends[i] the end of row i.
+    let kept = ends.len().saturating_sub(1);
+    let kept = if ends.last().is_some_and(|&e| e as u64 > max_bytes) && kept > 0 {
+        buf.truncate(ends[kept - 1]);
+        kept - 1
+    } else {
+        kept
+    };
+    (buf, kept)
+}
+
+/// Counts the bytes passed through to `inner`.
+struct Counting<W> {
+    inner: W,
+    count: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.count.set(self.count.get() + n);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes the header, then rows while `go_on` (given the bytes written so
+/// far after each record) says so.
+fn write_while<W: Write>(
+    out: W,
+    columns: &[String],
+    rows: &[FailedRow],
+    width: usize,
+    mut go_on: impl FnMut(usize) -> bool,
+) -> csv::Result<()> {
+    let count = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut w = csv::WriterBuilder::new()
+        .flexible(false)
+        .from_writer(Counting {
+            inner: out,
+            count: count.clone(),
+        });
     let mut record: Vec<String> = Vec::with_capacity(width + 2);
     record.extend(columns.iter().map(|c| neutralise(c).into_owned()));
     record.resize(width, String::new());
     record.push("row".into());
     record.push("error".into());
     w.write_record(&record)?;
-    for r in rows {
-        record.clear();
-        record.extend(r.cells.iter().map(|c| neutralise(c).into_owned()));
-        record.resize(width, String::new());
-        record.push(r.row.to_string());
-        record.push(neutralise(&r.messages.join("; ")).into_owned());
-        w.write_record(&record)?;
+    w.flush()?;
+    if go_on(count.get()) {
+        for r in rows {
+            record.clear();
+            record.extend(r.cells.iter().map(|c| neutralise(c).into_owned()));
+            record.resize(width, String::new());
+            record.push(r.row.to_string());
+            record.push(neutralise(&r.messages.join("; ")).into_owned());
+            w.write_record(&record)?;
+            w.flush()?;
+            if !go_on(count.get()) {
+                break;
+            }
+        }
     }
     w.flush()?;
     Ok(())
@@ -95,6 +169,32 @@ mod tests {
             text,
             "user_id,first_name,'@x,row,error\nU1,\"'=HYPERLINK(\"\"x\"\")\",'+1,3,\"first_name \"\"=HYPERLINK\"\" starts with '='\"\n"
         );
+    }
+
+    #[test]
+    fn capped_output_ends_at_a_row_boundary() {
+        let rows: Vec<FailedRow> = (2..12)
+            .map(|n| FailedRow {
+                row: n,
+                cells: vec![format!("U{n}"), "multi\nline".into()],
+                messages: vec!["m".into()],
+            })
+            .collect();
+        let cols = ["user_id".to_string(), "first_name".to_string()];
+        let mut full = Vec::new();
+        write(&mut full, &cols, &rows).unwrap();
+        let w = width(&cols, &rows);
+        let (all, n) = write_capped(&cols, &rows, w, full.len() as u64);
+        assert_eq!((all.as_slice(), n), (full.as_slice(), 10));
+        let (cut, n) = write_capped(&cols, &rows, w, full.len() as u64 - 1);
+        assert_eq!(n, 9);
+        assert!(full.starts_with(&cut) && cut.ends_with(b"10,m\n"));
+        // Given only the first rows, the same prefix.
+        let (cut2, _) = write_capped(&cols, &rows[..9], w, full.len() as u64 - 1);
+        assert_eq!(cut2, cut);
+        let (header_only, n) = write_capped(&cols, &rows, w, 1);
+        assert_eq!(n, 0);
+        assert_eq!(header_only, b"user_id,first_name,row,error\n");
     }
 
     #[test]

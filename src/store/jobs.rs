@@ -243,3 +243,33 @@ pub fn mark_approved(conn: &Connection, id: i64) -> Result<(), StoreError> {
     )?;
     Ok(())
 }
+
+/// As [`errors`], one at a time in order, without holding them all (a
+/// job's mail reads a few million failed rows this way).
+pub fn for_each_error(
+    conn: &Connection,
+    id: i64,
+    mut f: impl FnMut(StoredError),
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT row, key, field, code, message, cells FROM job_errors WHERE job_id = ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([id])?;
+    while let Some(r) = rows.next()? {
+        let cells: String = r.get(5)?;
+        f(StoredError {
+            error: RowError {
+                row: r.get::<_, i64>(0)? as u64,
+                key: r.get(1)?,
+                field: r.get(2)?,
+                code: r.get(3)?,
+                message: r.get(4)?,
+            },
+            cells: serde_json::from_str(&cells).map_err(|source| StoreError::Json {
+                column: "cells",
+                source,
+            })?,
+        });
+    }
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! The SQLite store (WAL): users, roles, the job ledger and its row errors.
+//! The SQLite store (WAL): users, roles, the job ledger and its row errors,
+//! the mail outbox.
 //! [`Store::open`] sets the pragmas every connection uses and applies the
 //! numbered migrations in `migrations/` once. Readers (the CLI while the
 //! daemon runs) use [`Store::open_read_only`]. This module must never know
@@ -6,6 +7,7 @@
 //! caller chooses.
 
 pub mod jobs;
+pub mod outbox;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init", include_str!("migrations/001_init.sql")),
     ("002_daemon", include_str!("migrations/002_daemon.sql")),
+    ("003_outbox", include_str!("migrations/003_outbox.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,265 @@
+//! Delivers the outbox. Each pass claims queued messages (with a lease, so
+//! the daemon and `userdrop mail flush` never send one at once), hands each
+//! to the transport and records the outcome right away: sent as soon as the
+//! server accepted it; otherwise tried again after a backoff that doubles
+//! from `retry_initial` to `retry_max`; or, once a failed attempt is past
+//! the message's `give_up_after`, marked `failed` with a loud error log
+//! (`userdrop mail retry ID` queues it again). State lives in SQLite only,
+//! so a restart carries on where the last process stopped. This module
+//! must never compose or change a message, and never log a credential.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, MailConfig};
+use crate::mail::transport::Transport;
+use crate::store::outbox::{self, Claimed};
+use crate::store::{Store, StoreError};
+
+/// How long a claimed message is held by its sender. Longer than any
+/// attempt can take (every SMTP command has a 30 s timeout), so that only a
+/// sender that died loses its claim.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// Messages claimed at a time.
+const BATCH: i64 = 20;
+
+/// The longest the daemon's sender sleeps without looking at the outbox:
+/// other processes (`userdrop import`, `mail retry`) queue messages without
+/// waking it.
+const POLL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the store task failed: {0}")]
+    Task(String),
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub sent: usize,
+    /// Failed this time, queued for a later attempt.
+    pub retrying: usize,
+    /// Given up on this time.
+    pub failed: usize,
+}
+
+/// The wait before the attempt after `attempts` failed ones.
+pub fn backoff(mail: &MailConfig, attempts: i64) -> Duration {
+    let doublings = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    mail.retry_initial
+        .saturating_mul(1u32 << doublings)
+        .min(mail.retry_max)
+}
+
+type Shared = Arc<Mutex<Store>>;
+
+async fn blocking<T: Send + 'static>(
+    store: &Shared,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, SenderError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    })
+    .await
+    .map_err(|e| SenderError::Task(e.to_string()))?
+    .map_err(SenderError::from)
+}
+
+async fn open(db: &Path) -> Result<Shared, SenderError> {
+    let db = db.to_path_buf();
+    let store = tokio::task::spawn_blocking(move || Store::open(&db))
+        .await
+        .map_err(|e| SenderError::Task(e.to_string()))??;
+    Ok(Arc::new(Mutex::new(store)))
+}
+
+/// One pass over the outbox: every due message (or, with `everything`,
+/// every queued one not held by another sender) is attempted once.
+pub async fn deliver(db: &Path, mail: &MailConfig, everything: bool) -> Result<Pass, SenderError> {
+    let store = open(db).await?;
+    deliver_with(&store, mail, everything, None).await
+}
+
+async fn deliver_with(
+    store: &Shared,
+    mail: &MailConfig,
+    everything: bool,
+    cancel: Option<&CancellationToken>,
+) -> Result<Pass, SenderError> {
+    let mut pass = Pass::default();
+    // Built lazily: a pass with nothing to send reads no secret.
+    let mut transport: Option<Result<Transport, String>> = None;
+    let mut after = 0i64;
+    loop {
+        if cancel.is_some_and(|c| c.is_cancelled()) {
+            break;
+        }
+        let now = outbox::now_ms();
+        let lease_until = now + LEASE.as_millis() as i64;
+        let batch = blocking(store, move |s| {
+            outbox::claim(&s.conn, now, lease_until, everything, after, BATCH)
+        })
+        .await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        let t = transport.get_or_insert_with(|| {
+            Transport::build(mail).map_err(|e| {
+                let msg = format!("{e:#}");
+                tracing::error!(error = %msg, "the mail transport cannot be set up");
+                msg
+            })
+        });
+        let t = t.clone();
+        let mut batch = batch.into_iter();
+        while let Some(m) = batch.next() {
+            let result = match &t {
+                Ok(t) => t
+                    .send(m.id, &m.envelope_from, &m.recipients, &m.message)
+                    .await
+                    .map_err(|e| error_text(&e)),
+                Err(e) => Err(e.clone()),
+            };
+            record(store, mail, &m, result, &mut pass).await?;
+            if cancel.is_some_and(|c| c.is_cancelled()) {
+                // Hand the rest back at once rather than when their lease ends.
+                let rest: Vec<i64> = batch.by_ref().map(|m| m.id).collect();
+                blocking(store, move |s| {
+                    for id in rest {
+                        outbox::release(&s.conn, id)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                break;
+            }
+        }
+    }
+    Ok(pass)
+}
+
+/// The error and its causes on one line.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
+}
+
+async fn record(
+    store: &Shared,
+    mail: &MailConfig,
+    m: &Claimed,
+    result: Result<(), String>,
+    pass: &mut Pass,
+) -> Result<(), SenderError> {
+    let now = outbox::now_ms();
+    let id = m.id;
+    match result {
+        Ok(()) => {
+            blocking(store, move |s| outbox::mark_sent(&s.conn, id, now)).await?;
+            pass.sent += 1;
+            tracing::info!(outbox = id, tenant = %m.tenant, job = m.job, kind = %m.kind,
+                to = %m.recipients.join(", "), subject = %m.subject, "mail sent");
+        }
+        Err(error) if now >= m.expires_at => {
+            let e = error.clone();
+            blocking(store, move |s| outbox::mark_failed(&s.conn, id, now, &e)).await?;
+            pass.failed += 1;
+            tracing::error!(outbox = id, tenant = %m.tenant, job = m.job, kind = %m.kind,
+                to = %m.recipients.join(", "), subject = %m.subject, attempts = m.attempts + 1,
+                error = %error,
+                "GAVE UP on a message after smtp.give_up_after: it was NOT delivered; fix the cause, then `userdrop mail retry {id}`");
+        }
+        Err(error) => {
+            let wait = backoff(mail, m.attempts + 1);
+            let next = now
+                .saturating_add(wait.as_millis() as i64)
+                .min(m.expires_at.max(now));
+            let e = error.clone();
+            blocking(store, move |s| {
+                outbox::mark_retry(&s.conn, id, now, next, &e)
+            })
+            .await?;
+            pass.retrying += 1;
+            tracing::warn!(outbox = id, tenant = %m.tenant, job = m.job, attempts = m.attempts + 1,
+                retry_in = %humantime::format_duration(Duration::from_millis((next - now) as u64)),
+                error = %error, "mail not delivered; will retry");
+        }
+    }
+    Ok(())
+}
+
+/// The daemon's mail task: delivers due messages, then sleeps until the
+/// next one is due, `wake` is notified (a job queued mail), the config
+/// changes, or `cancel`. Runs until cancelled; errors are logged, never
+/// fatal (the outbox keeps everything).
+pub async fn run(
+    db: PathBuf,
+    mut config: watch::Receiver<Arc<Config>>,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut store: Option<Shared> = None;
+    let mut config_open = true;
+    tracing::info!(db = %db.display(), "mail sender started");
+    while !cancel.is_cancelled() {
+        let mail = config.borrow_and_update().mail.clone();
+        let mut wait = POLL;
+        let shared = match &store {
+            Some(s) => Ok(s.clone()),
+            None => open(&db).await.inspect(|s| store = Some(s.clone())),
+        };
+        match shared {
+            Err(e) => {
+                tracing::error!(error = %e, "mail sender: the store cannot be opened; trying again");
+                wait = Duration::from_secs(5);
+            }
+            Ok(s) => match deliver_with(&s, &mail, false, Some(&cancel)).await {
+                Err(e) => {
+                    tracing::error!(error = %e, "mail sender: a pass failed; trying again");
+                    wait = Duration::from_secs(5);
+                    store = None;
+                }
+                Ok(_) => match blocking(&s, |s| outbox::next_due(&s.conn)).await {
+                    Ok(Some(due)) => {
+                        let ms = due.saturating_sub(outbox::now_ms()).max(0) as u64;
+                        wait = wait.min(Duration::from_millis(ms));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "mail sender: reading the outbox failed");
+                        wait = Duration::from_secs(5);
+                    }
+                },
+            },
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            changed = config.changed(), if config_open => {
+                if changed.is_err() {
+                    config_open = false;
+                }
+            }
+        }
+    }
+    tracing::info!("mail sender stopped");
+}
