@@ -797,23 +797,11 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
 impl Serve {
     /// Waits for a log line with this message after the first `n` seen.
     fn wait_for_any_after(&mut self, n: usize, message: &str) {
-        if self.seen[n..]
+        if !self.seen[n..]
             .iter()
             .any(|v| v["fields"]["message"] == message)
         {
-            return;
-        }
-        let deadline = std::time::Instant::now() + JOB_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let v = self
-                .log
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {message:?} log line within {JOB_TIMEOUT:?}"));
-            self.seen.push(v.clone());
-            if v["fields"]["message"] == message {
-                return;
-            }
+            self.wait_for_message(|m| m == message, message);
         }
     }
 

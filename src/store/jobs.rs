@@ -200,27 +200,8 @@ pub fn list(
 }
 
 pub fn errors(conn: &Connection, id: i64) -> Result<Vec<StoredError>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT row, key, field, code, message, cells FROM job_errors WHERE job_id = ?1 ORDER BY seq",
-    )?;
-    let mut rows = stmt.query([id])?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let cells: String = r.get(5)?;
-        out.push(StoredError {
-            error: RowError {
-                row: r.get::<_, i64>(0)? as u64,
-                key: r.get(1)?,
-                field: r.get(2)?,
-                code: r.get(3)?,
-                message: r.get(4)?,
-            },
-            cells: serde_json::from_str(&cells).map_err(|source| StoreError::Json {
-                column: "cells",
-                source,
-            })?,
-        });
-    }
+    for_each_error(conn, id, |e| out.push(e))?;
     Ok(out)
 }
 
