@@ -495,6 +495,15 @@ fn jobs_approve(c: &Config, id: i64) -> Result<ExitCode> {
         approved: true,
     };
     let outcome = import::run(&mut store, t, &path, &opts)?;
+    if job.archived_at.is_some() {
+        // The daemon's job: its results/ say "held"; write the new outcome
+        // under the same names (the .bak/ copy stays where it is).
+        let job = jobs::get(&store.conn, id)?.ok_or_else(|| anyhow!("job {id} vanished"))?;
+        if let Some((report, errors)) = crate::report::ledger::stored_report(&store.conn, &job)? {
+            crate::archive::archive(&c.tenant_root(&job.tenant), &job, &report, &errors)
+                .with_context(|| format!("updating results/ of job {id}"))?;
+        }
+    }
     print_report(&outcome.report, false)?;
     Ok(exit_for(outcome.report.status))
 }

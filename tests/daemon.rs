@@ -972,3 +972,38 @@ async fn a_failed_row_uploaded_over_sftp_is_mailed_by_the_daemon() {
     serve.signal("TERM");
     assert!(serve.wait_exit().success());
 }
+
+/// A sync that would remove too many users is held by the daemon, archived
+/// like any job, and `jobs approve` applies the `.bak/` copy and rewrites
+/// the job's results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_sync_job_is_archived_and_approve_applies_it_and_updates_results() {
+    let env = Env::new("mode = \"sync\"\nmax_missing_percent = 10");
+    let before = env.write("before.csv", users_csv(20, "h"));
+    assert!(env.import(&before, &[]).status.success());
+    let config = env.config.clone();
+    let root = config.tenant_root(TENANT);
+    std::fs::create_dir_all(&root).unwrap();
+    let target = root.join("users.csv");
+    std::fs::write(&target, users_csv(5, "h")).unwrap();
+    set_old(&target, Duration::from_secs(60));
+    let mut d = Running::start(config.clone(), false, Paths::default()).await;
+    let done = d.next_done("the start-up sweep's held sync").await;
+    d.stop().await;
+    assert_eq!(done.status, Status::Held);
+    assert_eq!(users_of(&config, TENANT), 20, "nothing applied while held");
+    assert_eq!(summary(&root, done.job)["status"], "held");
+
+    let out = env.run(&["jobs", "approve", &done.job.to_string()]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    assert_eq!(users_of(&config, TENANT), 20, "deactivated, not deleted");
+    let s = summary(&root, done.job);
+    assert_eq!(s["status"], "ok", "results/ shows the approved outcome");
+    // 15 users are absent; one of them (U17) was disabled already.
+    assert_eq!(s["counts"]["deactivated"], 14);
+    assert_eq!(
+        names_in(&root.join(".bak")).len(),
+        1,
+        "the .bak/ copy stays"
+    );
+}
