@@ -162,8 +162,13 @@ impl Jobs {
 
     /// Queues the ledger's unfinished jobs (before any new file, so a crash
     /// between a job row and its claim is carried on, not claimed twice).
-    fn resume(&mut self) -> Result<usize, StoreError> {
-        let list = jobs::resumable(&lock(&self.store).conn)?;
+    /// The query waits for the store, which a long import may hold: it runs
+    /// on the blocking pool, not on the loop's thread.
+    async fn resume(&mut self) -> Result<usize, StoreError> {
+        let store = self.store.clone();
+        let list = tokio::task::spawn_blocking(move || jobs::resumable(&lock(&store).conn))
+            .await
+            .expect("listing unfinished jobs does not panic")?;
         let n = list.len();
         for j in list {
             self.push(&j.tenant, Work::Resume { job: j.id });
@@ -242,7 +247,7 @@ impl Daemon {
             wake_mail.clone(),
             cancel.clone(),
         ));
-        let resumed = jobs.resume()?;
+        let resumed = jobs.resume().await?;
         if resumed > 0 {
             tracing::info!(jobs = resumed, "carrying on unfinished jobs");
         }
@@ -331,7 +336,7 @@ impl Daemon {
                 }
                 _ = sleep_until(tick), if tick.is_some() => {
                     tracing::debug!("scheduled sweep");
-                    if let Err(e) = jobs.resume() {
+                    if let Err(e) = jobs.resume().await {
                         tracing::error!("cannot list unfinished jobs: {e}");
                     }
                     sweep_all(&config, &uploads, &mut jobs, &mut settler, Source::Schedule, paths.watcher);
