@@ -1007,3 +1007,30 @@ async fn a_held_sync_job_is_archived_and_approve_applies_it_and_updates_results(
         "the .bak/ copy stays"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_bak_and_results_by_their_stamp_at_start() {
+    let env = Env::new("");
+    let mut config = env.config.clone();
+    config.retention_days = 30;
+    let root = config.tenant_root(TENANT);
+    for d in [".bak", "results"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let old = root.join(".bak/20200101T000000Z-1_users.csv");
+    let old_summary = root.join("results/20200101T000000Z-1_users.summary.json");
+    let today = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let recent = root.join(format!(".bak/{today}-2_users.csv"));
+    for p in [&old, &old_summary, &recent] {
+        std::fs::write(p, "x").unwrap();
+    }
+    // An upload's mtime may be years old: the stamp decides, not the mtime.
+    set_old(&recent, Duration::from_secs(86_400 * 400));
+    let d = Running::start(config, false, Paths::default()).await;
+    assert!(
+        !old.exists() && !old_summary.exists(),
+        "older than retention_days: removed"
+    );
+    assert!(recent.exists(), "a recent stamp stays, whatever its mtime");
+    d.stop().await;
+}
