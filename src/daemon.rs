@@ -559,6 +559,15 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
             );
         }
     }
+    // Before anything is announced: a signal sent as soon as the daemon says
+    // it listens must find the handlers in place.
+    let signal_err = |source| DaemonError::Io {
+        what: "installing signal handlers".into(),
+        source,
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
     let addr = config.sftp.listen;
     let listener = TcpListener::bind(addr)
         .await
@@ -574,13 +583,6 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
 
     let cancel = CancellationToken::new();
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
-    let signal_err = |source| DaemonError::Io {
-        what: "installing signal handlers".into(),
-        source,
-    };
-    let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
     let stop = cancel.clone();
     tokio::spawn(async move {
         loop {
