@@ -97,6 +97,10 @@ impl UploadSink for Sink {
         lock(&self.uploads).opened(tenant, path, SystemTime::now());
     }
 
+    fn open_failed(&self, tenant: &str, path: &Path) {
+        lock(&self.uploads).open_failed(tenant, path);
+    }
+
     fn event(&self, event: UploadEvent) {
         match &event {
             UploadEvent::Complete { tenant, path } => lock(&self.uploads).completed(tenant, path),

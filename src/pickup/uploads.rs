@@ -33,6 +33,10 @@ struct Mark {
     /// Open write handles (two sessions may write the same name).
     #[serde(default)]
     writers: u32,
+    /// When a new upload began over an incomplete one: since when it was
+    /// incomplete, to restore if the new open fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incomplete_since: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -90,9 +94,35 @@ impl Uploads {
             state: State::Writing,
             since: secs(now),
             writers: 0,
+            incomplete_since: None,
         });
+        if m.state == State::Incomplete {
+            m.incomplete_since = Some(m.since);
+        }
         m.state = State::Writing;
         m.writers += 1;
+        self.save();
+    }
+
+    /// The open announced by [`Uploads::opened`] failed: the file is as it
+    /// was before (absent from the marks, or incomplete since before).
+    pub fn open_failed(&mut self, tenant: &str, path: &Path) {
+        let k = key(tenant, path);
+        let Some(m) = self.marks.get_mut(&k) else {
+            return;
+        };
+        m.writers = m.writers.saturating_sub(1);
+        if m.writers == 0 {
+            match m.incomplete_since.take() {
+                Some(since) => {
+                    m.state = State::Incomplete;
+                    m.since = since;
+                }
+                None => {
+                    self.marks.remove(&k);
+                }
+            }
+        }
         self.save();
     }
 
@@ -118,11 +148,13 @@ impl Uploads {
             state: State::Incomplete,
             since: secs(now),
             writers: 1,
+            incomplete_since: None,
         });
         m.writers = m.writers.saturating_sub(1);
         if m.writers == 0 {
             m.state = State::Incomplete;
             m.since = secs(now);
+            m.incomplete_since = None;
         }
         self.save();
     }
@@ -218,6 +250,28 @@ mod tests {
         assert!(!u.blocks("acme", "users.csv"));
         let u = Uploads::load(dir.path(), now);
         assert!(!u.blocks("acme", "users.csv"));
+    }
+
+    #[test]
+    fn a_failed_open_leaves_the_marks_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let mut u = Uploads::load(dir.path(), now);
+        let p = Path::new("users.csv");
+        u.opened("acme", p, now);
+        u.open_failed("acme", p);
+        assert!(!u.blocks("acme", "users.csv"));
+        u.opened("acme", p, now);
+        u.incomplete("acme", p, now);
+        let later = now + Duration::from_secs(100);
+        u.opened("acme", p, later);
+        u.open_failed("acme", p);
+        assert_eq!(u.state("acme", "users.csv"), Some(State::Incomplete));
+        assert_eq!(
+            u.expired(Duration::from_secs(60), later).len(),
+            1,
+            "incomplete since the first time, not since the failed open"
+        );
     }
 
     #[test]

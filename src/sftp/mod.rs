@@ -39,19 +39,24 @@ pub enum UploadEvent {
     Incomplete { tenant: String, path: PathBuf },
 }
 
-/// Where the server reports uploads. `opened` runs before the reply to the
-/// OPEN leaves, so a sink that records it durably knows of every upload
-/// whose bytes can reach the disk, even if the process is killed mid-way.
+/// Where the server reports uploads. `opened` runs before the file is
+/// opened (a truncating open already changes it) and before the reply, so a
+/// sink that records it durably knows of every upload whose bytes can reach
+/// the disk, even if the process is killed mid-way. Every `opened` is
+/// followed by `open_failed`, or by a Complete / Incomplete event.
 /// Implementations must be quick: they run on the session's task.
 pub trait UploadSink: Send + Sync + 'static {
-    /// A file with a final (non-temp) name was opened for writing.
+    /// A file with a final (non-temp) name is being opened for writing.
     fn opened(&self, tenant: &str, path: &Path);
+    /// The open announced by `opened` failed: nothing was written.
+    fn open_failed(&self, tenant: &str, path: &Path);
     fn event(&self, event: UploadEvent);
 }
 
 /// A plain channel sink: events only (tests, the standalone example).
 impl UploadSink for tokio::sync::mpsc::UnboundedSender<UploadEvent> {
     fn opened(&self, _tenant: &str, _path: &Path) {}
+    fn open_failed(&self, _tenant: &str, _path: &Path) {}
     fn event(&self, event: UploadEvent) {
         let _ = self.send(event);
     }

@@ -433,27 +433,41 @@ impl russh_sftp::server::Handler for SftpSession {
         if pflags.contains(OpenFlags::TRUNCATE) {
             flags |= OFlags::TRUNC;
         }
+        // Reported before the file is opened (a truncating open already
+        // changes it), and taken back if no write handle results.
+        let tracked = write && !jail::is_temp_path(&rel);
+        if tracked {
+            self.events.opened(&self.tenant.name, &rel);
+        }
         let root = self.root.clone();
         let r = rel.clone();
-        let file = blocking(move || root.open_file(&r, flags, 0o640))
+        let opened = blocking(move || root.open_file(&r, flags, 0o640))
             .await
-            .map_err(io_reply)?;
-        if write {
-            tracing::debug!(tenant = %self.tenant.name, path = %rel.display(), "open for write");
-            if !jail::is_temp_path(&rel) {
-                // Before the reply: the client cannot write before it is known.
-                self.events.opened(&self.tenant.name, &rel);
+            .map_err(io_reply)
+            .and_then(|file| {
+                self.insert_handle(OpenHandle::File {
+                    file: Arc::new(file),
+                    rel: rel.clone(),
+                    write,
+                    append,
+                    failed: false,
+                    pending: VecDeque::new(),
+                })
+            });
+        match opened {
+            Ok(handle) => {
+                if write {
+                    tracing::debug!(tenant = %self.tenant.name, path = %rel.display(), "open for write");
+                }
+                Ok(Handle { id, handle })
+            }
+            Err(e) => {
+                if tracked {
+                    self.events.open_failed(&self.tenant.name, &rel);
+                }
+                Err(e)
             }
         }
-        let handle = self.insert_handle(OpenHandle::File {
-            file: Arc::new(file),
-            rel,
-            write,
-            append,
-            failed: false,
-            pending: VecDeque::new(),
-        })?;
-        Ok(Handle { id, handle })
     }
 
     async fn read(&mut self, id: u32, handle: String, offset: u64, len: u32) -> Reply<Data> {
