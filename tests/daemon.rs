@@ -665,8 +665,8 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
     let config_path = serve_config(&env, "");
     let root = env.root(TENANT);
     std::fs::create_dir_all(&root).unwrap();
-    // Each file: its own users; sizes vary so kills land in every step.
-    let file = |i: usize| -> (String, String) {
+    // Each content: its own users; sizes vary so kills land in every step.
+    let content = |i: usize| -> String {
         let rows = [40, 400, 4_000, 12_000][i % 4];
         let body = users_csv(rows, &format!("k{i}"))
             .lines()
@@ -676,20 +676,40 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
                     l.to_string()
                 } else {
                     l.replacen(",user.", &format!(",f{i}.user."), 1)
-                        .replace("U0", &format!("F{i:02}U0"))
+                        .replace("U0", &format!("F{i:03}U0"))
                 }
             })
             .collect::<Vec<_>>()
             .join("\n");
-        (format!("file{i:02}.csv"), body + "\n")
+        body + "\n"
     };
-    // Dropped the way a host does it: written aside, renamed into place.
+    let rows_of = |i: usize| [40, 400, 4_000, 12_000][i % 4];
+    // Host drops: written aside, renamed into place (file00.csv, …).
     let drop_file = |i: usize| {
-        let (name, body) = file(i);
-        let tmp = env.path(&format!("{name}.tmp"));
-        std::fs::write(&tmp, body).unwrap();
+        let tmp = env.path(&format!("file{i:02}.tmp"));
+        std::fs::write(&tmp, content(i)).unwrap();
         set_old(&tmp, Duration::from_secs(30));
-        std::fs::rename(&tmp, root.join(&name)).unwrap();
+        std::fs::rename(&tmp, root.join(format!("file{i:02}.csv"))).unwrap();
+    };
+    // SFTP uploads (contents 100, 101, …), throttled on odd runs so that
+    // kills cut uploads mid-file; a failed upload is retried under a new
+    // name, as a client would after an error.
+    let sftp_put = |c: usize, name: &str, throttle: bool| -> Command {
+        let local = env.path(&format!("sftp{c}.local"));
+        std::fs::write(&local, content(c)).unwrap();
+        let batch = env.path(&format!("{name}.batch"));
+        std::fs::write(&batch, format!("put {} {name}\n", local.display())).unwrap();
+        let mut cmd = Command::new("sftp");
+        cmd.args(crate::sftp::ssh_common())
+            .args(crate::sftp::key_auth(&env))
+            .env("HOME", &env.home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if throttle {
+            cmd.args(["-l", "6000"]);
+        }
+        cmd
     };
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut rand = move |n: u64| {
@@ -698,9 +718,12 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
         rng ^= rng << 17;
         rng % n
     };
-    let mut next = 0;
-    let mut resumed_runs = 0;
-    for _ in 0..KILLS {
+    crate::sftp::require("sftp", "openssh-client");
+    let (mut next, mut resumed_runs) = (0, 0);
+    // SFTP: (name, content) whose client said OK / said it failed.
+    let (mut sftp_ok, mut sftp_failed) = (Vec::new(), Vec::new());
+    let (mut content_no, mut attempt) = (100, 0);
+    for run in 0..KILLS {
         let mut serve = Serve::start(&config_path);
         for _ in 0..rand(3) + 1 {
             if next < FILES {
@@ -708,10 +731,29 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
                 next += 1;
             }
         }
-        // A random moment: the job is being claimed, applied or archived.
+        let name = format!("sftp{content_no}_{attempt}.csv");
+        let mut client = sftp_put(content_no, &name, run % 2 == 1)
+            .arg("-P")
+            .arg(serve.port.to_string())
+            .arg("-b")
+            .arg(env.path(&format!("{name}.batch")))
+            .arg(format!("{ACME_USER}@127.0.0.1"))
+            .spawn()
+            .expect("start sftp");
+        // A random moment: a job is being claimed, applied or archived, an
+        // upload is half-way.
         std::thread::sleep(Duration::from_millis(rand(400)));
         let _ = serve.child.kill();
         let _ = serve.child.wait();
+        let ok = client.wait().unwrap().success();
+        if ok {
+            sftp_ok.push((name, content_no));
+            content_no += 1;
+            attempt = 0;
+        } else {
+            sftp_failed.push((name, content_no));
+            attempt += 1;
+        }
         while let Ok(v) = serve.log.recv_timeout(Duration::from_secs(5)) {
             serve.seen.push(v);
         }
@@ -719,30 +761,63 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
         resumed_runs += usize::from(said("carrying on unfinished jobs"));
     }
     // The kills must have hit jobs in flight (between the job row and the
-    // archive), or this test proves nothing.
+    // archive) and uploads in flight, or this test proves nothing.
     assert!(
         resumed_runs >= 5,
         "too few kills landed mid-job: {resumed_runs} of {KILLS} restarts found a job to carry on"
     );
-    eprintln!("crash harness: {KILLS} kills, {resumed_runs} restarts carried on a job");
+    assert!(
+        sftp_failed.len() >= 3,
+        "too few kills cut an upload: {sftp_failed:?}"
+    );
+    eprintln!(
+        "crash harness: {KILLS} kills, {resumed_runs} restarts carried on a job, {} uploads cut, {} completed",
+        sftp_failed.len(),
+        sftp_ok.len()
+    );
     while next < FILES {
         drop_file(next);
         next += 1;
     }
-    // The last run is not killed: wait until every file is archived.
+    // The last run is not killed: one more upload, then wait until every
+    // host file and every upload whose client said OK is archived.
     let mut serve = Serve::start(&config_path);
-    let archived = |config: &Config| -> i64 {
+    let name = format!("sftp{content_no}_{attempt}.csv");
+    let out = sftp_key(
+        &env,
+        serve.port,
+        &format!("put {} {name}\n", {
+            let local = env.path(&format!("sftp{content_no}.local"));
+            std::fs::write(&local, content(content_no)).unwrap();
+            local.display().to_string()
+        }),
+        &[],
+    )
+    .await;
+    assert_ok(&out, "the last upload");
+    sftp_ok.push((name, content_no));
+    let expected: Vec<String> = (0..FILES)
+        .map(|i| format!("file{i:02}.csv"))
+        .chain(sftp_ok.iter().map(|(n, _)| n.clone()))
+        .collect();
+    let missing = |config: &Config| -> usize {
         let store = Store::open_read_only(&config.db_path()).unwrap();
-        store
+        let unarchived: i64 = store
             .conn
             .query_row(
-                "SELECT count(*) FROM jobs WHERE archived_at IS NOT NULL",
+                "SELECT count(*) FROM jobs WHERE archived_at IS NULL",
                 [],
                 |r| r.get(0),
             )
-            .unwrap()
+            .unwrap();
+        let all = jobs::list(&store.conn, None, 10_000).unwrap();
+        unarchived as usize
+            + expected
+                .iter()
+                .filter(|n| !all.iter().any(|j| &j.file == *n))
+                .count()
     };
-    while archived(&env.config) < FILES as i64 {
+    while missing(&env.config) > 0 {
         let n = serve.seen.len();
         serve.wait_for_any_after(n, "archived");
     }
@@ -755,22 +830,52 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
     for j in &all {
         per_file.entry(j.file.clone()).or_default().push(j);
     }
-    assert_eq!(per_file.len(), FILES, "every file has a job");
-    // The same files through a clean, never-killed pipeline.
+    let content_of = |name: &str| -> usize {
+        if let Some(i) = name.strip_prefix("file") {
+            return i[..2].parse().unwrap();
+        }
+        sftp_ok
+            .iter()
+            .chain(&sftp_failed)
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| *c)
+            .unwrap_or_else(|| panic!("a job for a file nobody dropped: {name}"))
+    };
+    // The same contents through a clean, never-killed pipeline, once each.
     let clean = Env::new("");
+    let mut clean_counts = std::collections::BTreeMap::new();
     for (name, list) in &per_file {
-        assert_eq!(list.len(), 1, "{name}: exactly one job: {list:?}");
+        let c = content_of(name);
         let j = list[0];
+        assert_eq!(list.len(), 1, "{name}: exactly one job: {list:?}");
         assert_eq!(j.state, "applied", "{name}");
         assert!(j.archived_at.is_some(), "{name}");
         let got: serde_json::Value = serde_json::from_str(j.report.as_deref().unwrap()).unwrap();
-        let i: usize = name[4..6].parse().unwrap();
-        let local = clean.write(name, file(i).1);
-        let out = clean.import(&local, &["--json"]);
-        let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // Never a partial upload: every job read the whole content.
         assert_eq!(
-            got["counts"], want["counts"],
-            "{name}: counts of a clean run"
+            got["counts"]["rows"],
+            rows_of(c),
+            "{name}: rows of the whole file"
+        );
+        let want = clean_counts.entry(c).or_insert_with(|| {
+            let local = clean.write(&format!("c{c}.csv"), content(c));
+            let out = clean.import(&local, &["--json"]);
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["counts"].clone()
+        });
+        if name.starts_with("file") {
+            assert_eq!(&got["counts"], want, "{name}: counts of a clean run");
+        }
+    }
+    for (name, _) in &sftp_ok {
+        assert!(
+            per_file.contains_key(name),
+            "{name}: uploaded OK but never processed"
+        );
+    }
+    for i in 0..FILES {
+        assert!(
+            per_file.contains_key(&format!("file{i:02}.csv")),
+            "file{i:02}.csv: no job"
         );
     }
     let users: i64 = store
@@ -787,12 +892,18 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
         names_in(&env.config.spool_dir(TENANT)).is_empty(),
         "nothing left in spool/"
     );
+    // Left in the inbox: only uploads cut off (incomplete, never imported).
     let left: Vec<String> = names_in(&root)
         .into_iter()
         .filter(|n| n != ".bak" && n != "results")
         .collect();
-    assert!(left.is_empty(), "inbox not empty: {left:?}");
-    assert_eq!(names_in(&root.join(".bak")).len(), FILES);
+    for n in &left {
+        assert!(
+            sftp_failed.iter().any(|(f, _)| f == n) && !per_file.contains_key(n),
+            "left in the inbox: {n}"
+        );
+    }
+    assert_eq!(names_in(&root.join(".bak")).len(), per_file.len());
 }
 
 impl Serve {
