@@ -30,7 +30,7 @@ use crate::pickup::watcher::{self, Seen, Settler, Watcher};
 use crate::pickup::{sweep, Swept};
 use crate::sftp::{SftpError, SftpServer, UploadEvent, UploadSink};
 use crate::store::{jobs, Store, StoreError};
-use crate::worker::{self, Done, WorkerError};
+use crate::worker::{self, lock, Done, WorkerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -110,12 +110,6 @@ impl UploadSink for Sink {
         }
         let _ = self.tx.send(event);
     }
-}
-
-/// A poisoned lock only means a job panicked; the data is still whole (an
-/// SQLite transaction rolls back on unwind).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 type Finished = (String, Result<Option<Done>, WorkerError>);

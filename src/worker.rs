@@ -84,8 +84,9 @@ pub fn process(
 }
 
 /// A poisoned lock only means a job panicked; an SQLite transaction rolls
-/// back on unwind, so the store is whole.
-fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+/// back on unwind and the upload marks are saved whole, so the data is
+/// whole. The daemon uses the same.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -115,7 +116,7 @@ fn claim(
     // for writing meanwhile (a new upload over a queued file) waits for it,
     // and one that opened it before is seen here. Its completion queues the
     // file again.
-    let marks = uploads.lock().unwrap_or_else(|e| e.into_inner());
+    let marks = lock(uploads);
     if marks.blocks(tenant, name) {
         tracing::debug!(
             tenant,

@@ -87,15 +87,27 @@ impl Uploads {
         u
     }
 
-    pub fn opened(&mut self, tenant: &str, path: &Path, now: SystemTime) {
-        let m = self.marks.entry(key(tenant, path)).or_insert_with(|| Mark {
+    /// The mark of this upload, made with these values if there is none.
+    fn mark(
+        &mut self,
+        tenant: &str,
+        path: &Path,
+        state: State,
+        now: SystemTime,
+        writers: u32,
+    ) -> &mut Mark {
+        self.marks.entry(key(tenant, path)).or_insert_with(|| Mark {
             tenant: tenant.to_string(),
             path: path.to_string_lossy().into_owned(),
-            state: State::Writing,
+            state,
             since: secs(now),
-            writers: 0,
+            writers,
             incomplete_since: None,
-        });
+        })
+    }
+
+    pub fn opened(&mut self, tenant: &str, path: &Path, now: SystemTime) {
+        let m = self.mark(tenant, path, State::Writing, now, 0);
         if m.state == State::Incomplete {
             m.incomplete_since = Some(m.since);
         }
@@ -142,14 +154,8 @@ impl Uploads {
     }
 
     pub fn incomplete(&mut self, tenant: &str, path: &Path, now: SystemTime) {
-        let m = self.marks.entry(key(tenant, path)).or_insert_with(|| Mark {
-            tenant: tenant.to_string(),
-            path: path.to_string_lossy().into_owned(),
-            state: State::Incomplete,
-            since: secs(now),
-            writers: 1,
-            incomplete_since: None,
-        });
+        // Without an `opened` first (a temp name): one writer, now gone.
+        let m = self.mark(tenant, path, State::Incomplete, now, 1);
         m.writers = m.writers.saturating_sub(1);
         if m.writers == 0 {
             m.state = State::Incomplete;
