@@ -3,7 +3,7 @@
 //! tests run `Daemon` on 127.0.0.1:0 and wait on its `Done` events; the
 //! signal tests run the real `userdrop serve` and read its JSON log.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
@@ -97,14 +97,13 @@ fn users_of(config: &Config, tenant: &str) -> i64 {
         .unwrap()
 }
 
+/// The names in `dir`, sorted. A directory that does not exist is a failed
+/// test, not an empty list: "spool empty" must not pass on a wrong path.
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -243,10 +242,10 @@ async fn the_scheduler_alone_picks_a_file_up_on_its_tick() {
     let until = userdrop::pickup::scheduler::until_next(&config.schedule, chrono::Utc::now())
         .unwrap()
         .saturating_sub(Duration::from_secs(2));
-    tokio::time::advance(until).await;
-    for _ in 0..50 {
-        tokio::task::yield_now().await;
-    }
+    // A paused clock only moves on once every task is idle and no blocking
+    // work is in flight: when this sleep returns, anything the daemon would
+    // do before the tick has been done.
+    tokio::time::sleep(until).await;
     assert!(target.exists(), "taken before the scheduler's tick");
     assert!(d.done.try_recv().is_err(), "a job ran before the tick");
     // Paused time jumps to the tick as soon as everything waits; a day of
@@ -502,6 +501,15 @@ impl Serve {
         assert!(ok, "kill -{sig}");
     }
 
+    /// Waits for the exit and keeps every log line in `seen`.
+    fn wait_exit_keeping_log(&mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().unwrap();
+        while let Ok(v) = self.log.recv_timeout(JOB_TIMEOUT) {
+            self.seen.push(v);
+        }
+        status
+    }
+
     fn wait_exit(mut self) -> std::process::ExitStatus {
         let deadline = std::time::Instant::now() + JOB_TIMEOUT;
         loop {
@@ -626,24 +634,91 @@ async fn sighup_adds_a_tenant_without_dropping_a_connected_session() {
     assert!(serve.wait_exit().success(), "SIGTERM: a clean exit");
 }
 
+/// A client that logs in, lists the inbox, says "connected", then waits;
+/// once told (a line on stdin) it tries to list again and says whether the
+/// server had closed the connection.
+const IDLE_SCRIPT: &str = r#"
+import sys, paramiko
+host, port, user, password = sys.argv[1:5]
+t = paramiko.Transport((host, int(port)))
+t.connect(username=user, password=password)
+s = paramiko.SFTPClient.from_transport(t)
+s.listdir(".")
+print("connected", flush=True)
+sys.stdin.readline()
+try:
+    s.listdir(".")
+    print("still open", flush=True)
+except Exception:
+    print("closed", flush=True)
+"#;
+
+fn idle_client(port: u16) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            IDLE_SCRIPT,
+            "127.0.0.1",
+            &port.to_string(),
+            ACME_USER,
+            ACME_PASS,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "connected");
+    (child, out)
+}
+
+/// SIGTERM while a long job runs: the daemon lets that job finish (the
+/// signal is logged before the job's end, so it did wait), files still
+/// queued behind it stay in the inbox untouched for the next start, an
+/// idle SFTP session does not keep the daemon alive and finds its
+/// connection closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_a_job_lets_it_finish_and_leaves_nothing_half_done() {
+async fn sigterm_during_a_job_waits_for_it_leaves_queued_files_and_closes_sessions() {
+    require_paramiko();
     let env = SftpEnv::new("", "");
     let config_path = serve_config(&env, "");
-    let rows = 60_000;
+    let rows = 300_000;
     let root = env.root(TENANT);
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("big.csv"), users_csv(rows, "t")).unwrap();
-    set_old(&root.join("big.csv"), Duration::from_secs(60));
+    set_old(&root.join("big.csv"), Duration::from_secs(120));
+    // Queued behind big.csv (one tenant's jobs run one at a time).
+    let queued = ["q1.csv", "q2.csv", "q3.csv"];
+    for (i, q) in queued.iter().enumerate() {
+        let body = format!("user_id,email\nQ{i},q{i}@example.com\n");
+        std::fs::write(root.join(q), body).unwrap();
+        set_old(&root.join(q), Duration::from_secs(60 - i as u64));
+    }
     let mut serve = Serve::start(&config_path);
+    let (mut idle, mut idle_out) = idle_client(serve.port);
     serve.wait_for("claimed", &[("file", "big.csv")]);
+    serve.wait_for("applying", &[]);
     serve.signal("TERM");
-    let status = serve.wait_exit();
+    let n = serve.seen.len();
+    let status = serve.wait_exit_keeping_log();
     assert!(status.success(), "exit after SIGTERM: {status}");
+    let log = &serve.seen;
+    let at = |m: &str| log.iter().position(|v| v["fields"]["message"] == m);
+    let term = at("SIGTERM: stopping").expect("the SIGTERM line");
+    let finished = log
+        .iter()
+        .position(|v| v["fields"]["message"] == "job finished" && v["fields"]["file"] == "big.csv")
+        .expect("big.csv's job finished line");
+    assert!(
+        term < finished && n <= finished,
+        "the job was still running at SIGTERM, and the daemon waited for it"
+    );
 
     let store = Store::open_read_only(&env.config.db_path()).unwrap();
     let all = jobs::list(&store.conn, None, 10).unwrap();
-    assert_eq!(all.len(), 1, "one job");
+    assert_eq!(all.len(), 1, "one job, none for the queued files: {all:?}");
     assert_eq!(all[0].state, "applied");
     assert!(all[0].archived_at.is_some(), "archived before exit");
     assert_eq!(users_of(&env.config, TENANT), rows as i64);
@@ -652,6 +727,67 @@ async fn sigterm_during_a_job_lets_it_finish_and_leaves_nothing_half_done() {
         "spool empty"
     );
     assert_eq!(names_in(&root.join(".bak")).len(), 1);
+    for q in queued {
+        assert!(root.join(q).exists(), "{q}: queued files stay in the inbox");
+    }
+    // The idle session did not hold the exit up, and is closed.
+    idle.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    idle_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "closed");
+    let _ = idle.wait();
+
+    // The next start takes the queued files, oldest first, once each.
+    let mut serve = Serve::start(&config_path);
+    for q in queued {
+        serve.wait_for("archived", &[("file", q)]);
+    }
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+    let store = Store::open_read_only(&env.config.db_path()).unwrap();
+    let mut all = jobs::list(&store.conn, None, 10).unwrap();
+    all.sort_by_key(|j| j.id);
+    let files: Vec<&str> = all.iter().map(|j| j.file.as_str()).collect();
+    assert_eq!(files, ["big.csv", "q1.csv", "q2.csv", "q3.csv"]);
+    assert_eq!(users_of(&env.config, TENANT), rows as i64 + 3);
+}
+
+/// `data_dir` and `[sftp] listen` change only on restart: a SIGHUP that
+/// changes them is logged, and the daemon goes on with the old ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_keeps_data_dir_and_listen_until_a_restart() {
+    let env = SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let mut serve = Serve::start(&config_path);
+    let other = env.path("elsewhere");
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let old_dir = env.config.data_dir.to_string_lossy().into_owned();
+    assert!(text.contains(&old_dir) && text.contains("127.0.0.1:0"));
+    std::fs::write(
+        &config_path,
+        text.replace(&old_dir, &other.to_string_lossy())
+            .replace("127.0.0.1:0", "127.0.0.1:1"),
+    )
+    .unwrap();
+    serve.signal("HUP");
+    serve.wait_for("data_dir changes only on restart; keeping the old one", &[]);
+    serve.wait_for("[sftp] listen changes only on restart", &[]);
+    serve.wait_for("configuration reloaded", &[]);
+    env.write("after.local", users_csv(2, "a"));
+    let out = sftp_key(&env, serve.port, "put after.local after.csv\n", &[]).await;
+    assert_ok(&out, "an upload to the old port after the reload");
+    serve.wait_for("archived", &[("file", "after.csv")]);
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+    assert_eq!(
+        users_of(&env.config, TENANT),
+        2,
+        "imported into the old store"
+    );
+    assert!(
+        !other.exists(),
+        "the new data_dir is not used before a restart"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -666,9 +802,12 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
     let root = env.root(TENANT);
     std::fs::create_dir_all(&root).unwrap();
     // Each content: its own users; sizes vary so kills land in every step.
+    // Every third content also has two failing rows, so that a job, its
+    // failure mail and its errors.csv are exercised under the kills.
+    let base_rows = |i: usize| [40, 400, 4_000, 12_000][i % 4];
+    let failing = |i: usize| i % 3 == 2;
     let content = |i: usize| -> String {
-        let rows = [40, 400, 4_000, 12_000][i % 4];
-        let body = users_csv(rows, &format!("k{i}"))
+        let body = users_csv(base_rows(i), &format!("k{i}"))
             .lines()
             .enumerate()
             .map(|(n, l)| {
@@ -681,9 +820,14 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        body + "\n"
+        let bad = if failing(i) {
+            format!("F{i:03}X1,not-an-email,Bad,Row,true,,\nF{i:03}X2,x{i}@example.com,Bad,Row,maybe,,\n")
+        } else {
+            String::new()
+        };
+        body + "\n" + &bad
     };
-    let rows_of = |i: usize| [40, 400, 4_000, 12_000][i % 4];
+    let rows_of = |i: usize| base_rows(i) + if failing(i) { 2 } else { 0 };
     // Host drops: written aside, renamed into place (file00.csv, …).
     let drop_file = |i: usize| {
         let tmp = env.path(&format!("file{i:02}.tmp"));
@@ -844,26 +988,69 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
     // The same contents through a clean, never-killed pipeline, once each.
     let clean = Env::new("");
     let mut clean_counts = std::collections::BTreeMap::new();
+    let mut by_content = std::collections::BTreeMap::<usize, Vec<&jobs::JobRow>>::new();
+    let report_of = |j: &jobs::JobRow| -> serde_json::Value {
+        serde_json::from_str(j.report.as_deref().unwrap()).unwrap()
+    };
     for (name, list) in &per_file {
         let c = content_of(name);
         let j = list[0];
         assert_eq!(list.len(), 1, "{name}: exactly one job: {list:?}");
         assert_eq!(j.state, "applied", "{name}");
         assert!(j.archived_at.is_some(), "{name}");
-        let got: serde_json::Value = serde_json::from_str(j.report.as_deref().unwrap()).unwrap();
+        let got = report_of(j);
         // Never a partial upload: every job read the whole content.
         assert_eq!(
             got["counts"]["rows"],
             rows_of(c),
             "{name}: rows of the whole file"
         );
-        let want = clean_counts.entry(c).or_insert_with(|| {
+        assert_eq!(
+            got["counts"]["failed"],
+            if failing(c) { 2 } else { 0 },
+            "{name}: failed rows"
+        );
+        clean_counts.entry(c).or_insert_with(|| {
             let local = clean.write(&format!("c{c}.csv"), content(c));
             let out = clean.import(&local, &["--json"]);
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["counts"].clone()
         });
-        if name.starts_with("file") {
-            assert_eq!(&got["counts"], want, "{name}: counts of a clean run");
+        by_content.entry(c).or_default().push(j);
+        check_archived(&env, j, content(c).as_bytes());
+    }
+    // Each content's first job applied it as a clean run does. A later job
+    // of the same content can only be an upload whose client saw the
+    // connection cut after the server had it whole, retried under a new
+    // name: it finds every row unchanged. A second apply of one file (or a
+    // resumed job applied twice) shows here as counts that differ.
+    for (c, list) in &mut by_content {
+        list.sort_by_key(|j| j.id);
+        assert_eq!(
+            &report_of(list[0])["counts"],
+            &clean_counts[c],
+            "{}: counts of a clean run",
+            list[0].file
+        );
+        for later in &list[1..] {
+            let counts = &report_of(later)["counts"];
+            assert!(
+                *c >= 100
+                    && list[..list.len() - 1]
+                        .iter()
+                        .all(|j| sftp_failed.iter().any(|(n, _)| n == &j.file)),
+                "content {c} imported twice, and not by a retried upload: {list:?}"
+            );
+            for k in ["added", "updated", "deleted", "deactivated"] {
+                assert_eq!(
+                    counts[k], 0,
+                    "{}: a second import of content {c} changed users",
+                    later.file
+                );
+            }
+            assert_eq!(
+                counts["unchanged"],
+                rows_of(*c) - if failing(*c) { 2 } else { 0 }
+            );
         }
     }
     for (name, _) in &sftp_ok {
@@ -878,16 +1065,24 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
             "file{i:02}.csv: no job"
         );
     }
-    let users: i64 = store
-        .conn
-        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
-        .unwrap();
-    let clean_users: i64 = clean
-        .store()
-        .conn
-        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(users, clean_users, "the store holds what a clean run holds");
+    // Every user, field by field, as the clean run has them.
+    let export = |config_path: &Path| {
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(config_path)
+            .args(["users", "export", "--tenant", TENANT])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+        out.stdout
+    };
+    let (got, want) = (export(&config_path), export(&clean.config_path));
+    assert!(
+        got == want,
+        "the users differ from a clean run's ({} vs {} bytes exported)",
+        got.len(),
+        want.len()
+    );
     assert!(
         names_in(&env.config.spool_dir(TENANT)).is_empty(),
         "nothing left in spool/"
@@ -904,6 +1099,168 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
         );
     }
     assert_eq!(names_in(&root.join(".bak")).len(), per_file.len());
+    assert_eq!(
+        names_in(&root.join("results")).len(),
+        per_file.len()
+            + all
+                .iter()
+                .filter(|j| report_of(j)["counts"]["failed"] != 0)
+                .count(),
+        "results/: a summary per job and an errors.csv per job with failed rows, nothing else"
+    );
+    check_failure_mail_once(&env, &config_path, &all);
+}
+
+/// A job's `.bak/` copy holds exactly the bytes it read, and its `results/`
+/// are complete: the summary of its outcome, and the failed rows (as `jobs
+/// show --failed-csv` prints them) when rows failed.
+fn check_archived(env: &SftpEnv, j: &jobs::JobRow, content: &[u8]) {
+    let root = env.root(TENANT);
+    let tag = format!("-{}_", j.id);
+    let bak: Vec<String> = names_in(&root.join(".bak"))
+        .into_iter()
+        .filter(|n| n.contains(&tag) && n.ends_with(&format!("_{}", j.file)))
+        .collect();
+    assert_eq!(bak.len(), 1, "{}: one .bak/ copy: {bak:?}", j.file);
+    assert!(
+        std::fs::read(root.join(".bak").join(&bak[0])).unwrap() == content,
+        "{}: the .bak/ copy is the file as it came",
+        j.file
+    );
+    let report: serde_json::Value = serde_json::from_str(j.report.as_deref().unwrap()).unwrap();
+    let s = summary(&root, j.id);
+    assert_eq!(
+        s["counts"], report["counts"],
+        "{}: results/ summary",
+        j.file
+    );
+    assert_eq!(
+        s["status"], report["status"],
+        "{}: results/ summary",
+        j.file
+    );
+    let errors: Vec<String> = names_in(&root.join("results"))
+        .into_iter()
+        .filter(|n| n.contains(&tag) && n.ends_with(".errors.csv"))
+        .collect();
+    if report["counts"]["failed"] == 0 {
+        assert!(
+            errors.is_empty(),
+            "{}: errors.csv without failed rows",
+            j.file
+        );
+        return;
+    }
+    assert_eq!(errors.len(), 1, "{}: one errors.csv", j.file);
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(env.path("userdrop.toml"))
+        .args(["jobs", "show", &j.id.to_string(), "--failed-csv"])
+        .output()
+        .unwrap();
+    // `jobs show` exits as the job's status does: 1 for failed rows.
+    assert_eq!(out.status.code(), Some(1), "{}", crate::util::stderr(&out));
+    assert!(
+        std::fs::read(root.join("results").join(&errors[0])).unwrap() == out.stdout,
+        "{}: results/ errors.csv is the job's failed rows",
+        j.file
+    );
+}
+
+/// Each job with failed rows committed exactly one failure message with
+/// its outcome, and none without; once delivered, each is one `.eml`
+/// carrying the Message-ID the outbox recorded. A message whose sender was
+/// killed mid-send is still leased: the lease is ended here (as time would
+/// end it) and `mail flush` delivers the rest.
+fn check_failure_mail_once(env: &SftpEnv, config_path: &Path, all: &[jobs::JobRow]) {
+    use mail_parser::MessageParser;
+    {
+        let store = Store::open(&env.config.db_path()).unwrap();
+        store
+            .conn
+            .execute("UPDATE outbox SET lease_until = NULL", [])
+            .unwrap();
+    }
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(config_path)
+        .args(["mail", "flush"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mail flush: {}",
+        crate::util::stderr(&out)
+    );
+    let store = Store::open_read_only(&env.config.db_path()).unwrap();
+    let mut stmt = store
+        .conn
+        .prepare("SELECT id, job_id, kind, state, message_id FROM outbox ORDER BY id")
+        .unwrap();
+    let rows: Vec<(i64, Option<i64>, String, String, String)> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let dir = env.config.data_dir.join("mail");
+    let emls: Vec<String> = names_in(&dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
+        .collect();
+    assert_eq!(
+        emls.len(),
+        rows.len(),
+        "one .eml per outbox message: {emls:?}"
+    );
+    let mut failing = 0;
+    for j in all {
+        let report: serde_json::Value = serde_json::from_str(j.report.as_deref().unwrap()).unwrap();
+        let mine: Vec<_> = rows.iter().filter(|r| r.1 == Some(j.id)).collect();
+        if report["counts"]["failed"] == 0 {
+            assert!(
+                mine.is_empty(),
+                "{}: mail for a job without failures",
+                j.file
+            );
+            continue;
+        }
+        failing += 1;
+        assert_eq!(
+            mine.len(),
+            1,
+            "{}: exactly one failure message: {mine:?}",
+            j.file
+        );
+        let (id, _, kind, state, message_id) = mine[0];
+        assert_eq!(
+            (kind.as_str(), state.as_str()),
+            ("failure", "sent"),
+            "{}",
+            j.file
+        );
+        let bytes = std::fs::read(dir.join(format!("{id}.eml"))).unwrap();
+        let m = MessageParser::default()
+            .parse(&bytes)
+            .expect("a valid .eml");
+        assert_eq!(
+            m.message_id().map(|s| format!("<{s}>")).as_deref(),
+            Some(message_id.as_str()),
+            "{}: the Message-ID the outbox kept",
+            j.file
+        );
+        assert!(
+            m.subject().unwrap_or_default().contains(&j.file),
+            "{}: {:?}",
+            j.file,
+            m.subject()
+        );
+    }
+    assert!(
+        failing >= 5,
+        "too few jobs with failed rows to prove anything: {failing}"
+    );
 }
 
 impl Serve {
@@ -1145,4 +1502,61 @@ async fn retention_prunes_bak_and_results_by_their_stamp_at_start() {
     );
     assert!(recent.exists(), "a recent stamp stays, whatever its mtime");
     d.stop().await;
+}
+
+/// Retention is not only a start-up chore: a daemon that runs for months
+/// prunes on its scheduler ticks too.
+#[tokio::test(start_paused = true)]
+async fn retention_also_prunes_on_a_scheduler_tick() {
+    let env = Env::new("");
+    let mut config = env.config.clone();
+    config.retention_days = 30;
+    let root = config.tenant_root(TENANT);
+    let paths = Paths {
+        sftp_events: false,
+        watcher: false,
+        scheduler: true,
+    };
+    let d = Running::start(config.clone(), false, paths).await;
+    // Planted after the start-up housekeeping: only a tick can prune them.
+    let old = root.join(".bak/20200101T000000Z-1_users.csv");
+    let old_summary = root.join("results/20200101T000000Z-1_users.summary.json");
+    for p in [&old, &old_summary] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "x").unwrap();
+    }
+    let until =
+        userdrop::pickup::scheduler::until_next(&config.schedule, chrono::Utc::now()).unwrap();
+    // Paused time moves on only when the daemon is idle (blocking work
+    // included): each sleep returns after everything due has been done.
+    tokio::time::sleep(until.saturating_sub(Duration::from_secs(2))).await;
+    assert!(old.exists(), "pruned before any tick");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        !old.exists() && !old_summary.exists(),
+        "older than retention_days: removed by the tick"
+    );
+    d.stop().await;
+}
+
+/// A file without an extension matches no `accept` pattern: refused with a
+/// report saying what to upload, kept in `.bak/`, nothing imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_without_an_extension_is_refused_not_imported() {
+    let env = Env::new("");
+    let config = env.config.clone();
+    let root = config.tenant_root(TENANT);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("users"), users_csv(3, "x")).unwrap();
+    set_old(&root.join("users"), Duration::from_secs(60));
+    let mut d = Running::start(config.clone(), false, Paths::default()).await;
+    let done = d.next_done("a file without extension").await;
+    d.stop().await;
+    assert_eq!(done.file, "users");
+    assert_eq!(done.status, Status::Rejected);
+    let s = summary(&root, done.job);
+    assert_eq!(s["file_error"]["code"], "unsupported_file_type", "{s}");
+    assert_eq!(users_of(&config, TENANT), 0, "nothing imported");
+    assert!(!root.join("users").exists());
+    assert_eq!(names_in(&root.join(".bak")).len(), 1);
 }

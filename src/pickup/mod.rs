@@ -92,9 +92,30 @@ mod tests {
         let mut up = Uploads::load(data.path(), SystemTime::now());
         up.opened("acme", Path::new("uploading.csv"), SystemTime::now());
         let s = sweep(root, "acme", &up, Duration::from_secs(5), SystemTime::now());
-        let mut ready = s.ready.clone();
-        ready.sort();
-        assert_eq!(ready, vec!["a.xlsx", "b.csv"]);
+        assert_eq!(s.ready, vec!["a.xlsx", "b.csv"]);
         assert_eq!(s.young, vec!["fresh.csv"]);
+    }
+
+    #[test]
+    fn a_sweep_takes_a_backlog_oldest_first_not_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let now = SystemTime::now();
+        // Names in the reverse of their arrival order, and one tie broken
+        // by name.
+        for (n, age) in [
+            ("a.csv", 10),
+            ("b.csv", 30),
+            ("c.csv", 20),
+            ("d.csv", 40),
+            ("e.csv", 30),
+        ] {
+            let f = std::fs::File::create(root.join(n)).unwrap();
+            f.set_modified(now - Duration::from_secs(age)).unwrap();
+        }
+        let data = tempfile::tempdir().unwrap();
+        let up = Uploads::load(data.path(), now);
+        let s = sweep(root, "acme", &up, Duration::from_secs(5), now);
+        assert_eq!(s.ready, vec!["d.csv", "b.csv", "e.csv", "c.csv", "a.csv"]);
     }
 }
