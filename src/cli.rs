@@ -157,6 +157,9 @@ pub enum UsersAction {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// Overrides the embedded default's SFTP listen address.
+pub const SFTP_LISTEN_ENV: &str = "USERDROP_SFTP_LISTEN";
+
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
         2
@@ -178,7 +181,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Passwd => passwd(),
         Command::Serve => {
-            let c = Config::load(config_path)?;
+            let mut c = Config::load(config_path)?;
+            // The embedded default's fixed port may be taken on this machine:
+            // USERDROP_SFTP_LISTEN moves it (a config file says `[sftp] listen`).
+            if config_path.is_none() {
+                if let Some(v) = std::env::var_os(SFTP_LISTEN_ENV) {
+                    let v = v.to_string_lossy();
+                    c.sftp.listen = v.parse().map_err(|_| {
+                        usage(format!(
+                            "{SFTP_LISTEN_ENV}={v:?} is not an address and port like 127.0.0.1:2222"
+                        ))
+                    })?;
+                }
+            }
             init_tracing(c.log_format, "info");
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

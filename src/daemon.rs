@@ -40,7 +40,7 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sftp(#[from] SftpError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         #[source]
@@ -544,6 +544,24 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
     use tokio::signal::unix::{signal, SignalKind};
 
     let embedded = config_path.is_none();
+    // Before anything is announced: a signal sent as soon as the daemon says
+    // it listens must find the handlers in place.
+    let signal_err = |source| DaemonError::Io {
+        what: "installing signal handlers".into(),
+        source,
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
+    // Bound before the demo account is made: a port already taken must not
+    // swallow the one-time password.
+    let addr = config.sftp.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen { addr, source })?;
     if embedded {
         let io = |source| DaemonError::Io {
             what: "preparing the demo account".into(),
@@ -557,22 +575,6 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
             );
         }
     }
-    // Before anything is announced: a signal sent as soon as the daemon says
-    // it listens must find the handlers in place.
-    let signal_err = |source| DaemonError::Io {
-        what: "installing signal handlers".into(),
-        source,
-    };
-    let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
-    let addr = config.sftp.listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| DaemonError::Listen { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| DaemonError::Listen { addr, source })?;
     println!(
         "userdrop: SFTP listening on {local}; data in {}",
         config.data_dir.display()
@@ -592,6 +594,8 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
                     match Config::load(config_path.as_deref()) {
                         Ok(mut c) => {
                             if embedded {
+                                // USERDROP_SFTP_LISTEN stays as it was.
+                                c.sftp.listen = addr;
                                 if let Err(e) = crate::demo::ensure_account(&mut c) {
                                     tracing::error!("reload: the demo account: {e}");
                                 }

@@ -67,6 +67,7 @@ fn kill_during_apply(env: &Env, file: &Path, wal_bytes: u64) -> bool {
 
 #[test]
 fn sigkill_mid_import_leaves_nothing_or_everything() {
+    let _heavy = crate::util::heavy();
     let env = Env::new("");
     let rows = 400_000;
     let file = env.write("big.csv", users_csv(rows, "a"));

@@ -184,7 +184,7 @@ async fn sftp_upload_is_applied_archived_and_its_results_visible_over_sftp() {
 async fn a_file_copied_in_by_the_host_is_taken_once_it_settles_not_while_it_grows() {
     let env = Env::new("");
     let mut config = env.config.clone();
-    config.settle = Duration::from_secs(2);
+    config.settle = Duration::from_secs(4);
     let paths = Paths {
         scheduler: false,
         ..Paths::default()
@@ -193,15 +193,22 @@ async fn a_file_copied_in_by_the_host_is_taken_once_it_settles_not_while_it_grow
     let data = users_csv(400, "w");
     let bytes = data.as_bytes();
     let target = config.tenant_root(TENANT).join("users.csv");
-    // Written in 8 pieces, 250 ms apart (cut mid-row): never still for 2 s
-    // (the margin is wide so that a loaded machine does not pause that long).
+    // Written in 8 pieces, 100 ms apart (cut mid-row): never still for 4 s.
+    // The margin (40x) is wide so that a loaded machine does not stall this
+    // thread that long; each gap is measured, and a stall says so.
     let mut f = std::fs::File::create(&target).unwrap();
     let piece = bytes.len() / 8 + 1;
     for chunk in bytes.chunks(piece) {
         use std::io::Write;
         f.write_all(chunk).unwrap();
         f.flush().unwrap();
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        let gap = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            gap.elapsed() < config.settle,
+            "this machine stalled the writer for {:?}, longer than settle: the test cannot tell",
+            gap.elapsed()
+        );
         assert!(
             matches!(
                 d.done.try_recv(),
@@ -681,6 +688,7 @@ fn idle_client(port: u16) -> (Child, BufReader<std::process::ChildStdout>) {
 /// connection closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_job_waits_for_it_leaves_queued_files_and_closes_sessions() {
+    let _heavy = crate::util::heavy();
     require_paramiko();
     let env = SftpEnv::new("", "");
     let config_path = serve_config(&env, "");
@@ -795,6 +803,7 @@ async fn sighup_keeps_data_dir_and_listen_until_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
+    let _heavy = crate::util::heavy();
     const FILES: usize = 36;
     const KILLS: usize = 32;
     let env = SftpEnv::new("", "");
@@ -1308,13 +1317,18 @@ impl Serve {
 async fn embedded_default_serve_prints_a_password_and_imports_the_sample_upload() {
     crate::sftp::require("sshpass", "sshpass");
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin());
-    cmd.current_dir(dir.path());
-    let mut serve = Serve::spawn(cmd);
+    let embedded =
+        userdrop::config::Config::parse(userdrop::config::EMBEDDED_DEFAULT, "embedded").unwrap();
     assert_eq!(
-        serve.port, 2222,
+        embedded.sftp.listen.to_string(),
+        "127.0.0.1:2222",
         "the embedded default listens on 127.0.0.1:2222"
     );
+    // That port may be taken here: USERDROP_SFTP_LISTEN moves it.
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir.path())
+        .env("USERDROP_SFTP_LISTEN", "127.0.0.1:0");
+    let mut serve = Serve::spawn(cmd);
     let password = serve
         .banner
         .lines()
@@ -1340,7 +1354,7 @@ async fn embedded_default_serve_prints_a_password_and_imports_the_sample_upload(
             "-o",
             "PubkeyAuthentication=no",
             "-P",
-            "2222",
+            &serve.port.to_string(),
             "-b",
         ])
         .arg(&batch)
@@ -1367,11 +1381,58 @@ async fn embedded_default_serve_prints_a_password_and_imports_the_sample_upload(
 
     // Started again: the same account, no new password.
     let mut cmd = Command::new(bin());
-    cmd.current_dir(dir.path());
+    cmd.current_dir(dir.path())
+        .env("USERDROP_SFTP_LISTEN", "127.0.0.1:0");
     let serve = Serve::spawn(cmd);
     assert!(!serve.banner.contains("password"), "{}", serve.banner);
     serve.signal("TERM");
     assert!(serve.wait_exit().success());
+}
+
+/// The demo password is printed once: a first start on a port that is
+/// already taken must fail before making the account, so that the next
+/// start still shows it.
+#[test]
+fn a_busy_port_does_not_swallow_the_one_time_demo_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = Command::new(bin())
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("USERDROP_CONFIG")
+        .env("USERDROP_SFTP_LISTEN", &addr)
+        .output()
+        .unwrap();
+    let err = crate::util::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!crate::util::stdout(&out).contains("password"));
+    assert_eq!(err.matches("cannot listen on").count(), 1, "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "the cause once: {err}");
+    assert!(!dir.path().join("userdrop-data/demo-account.phc").exists());
+    drop(busy);
+
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir.path())
+        .env("USERDROP_SFTP_LISTEN", "127.0.0.1:0");
+    let serve = Serve::spawn(cmd);
+    assert!(
+        serve.banner.contains("user demo  password "),
+        "{}",
+        serve.banner
+    );
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+
+    let out = Command::new(bin())
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("USERDROP_CONFIG")
+        .env("USERDROP_SFTP_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad address is a usage error");
+    assert!(crate::util::stderr(&out).contains("USERDROP_SFTP_LISTEN=\"nowhere\""));
 }
 
 #[test]

@@ -309,3 +309,28 @@ impl Env {
         }
     }
 }
+
+/// Held by the tests that load both cores for many seconds (the kill -9
+/// harness, the crash test's large imports, the SIGTERM test's long job), so
+/// that two of them never run at once and starve each other's timing. Not a
+/// `MutexGuard`: async tests hold it across their awaits.
+pub struct Heavy(());
+
+static HEAVY_BUSY: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+static HEAVY_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+pub fn heavy() -> Heavy {
+    let mut busy = HEAVY_BUSY.lock().unwrap_or_else(|p| p.into_inner());
+    while *busy {
+        busy = HEAVY_FREED.wait(busy).unwrap_or_else(|p| p.into_inner());
+    }
+    *busy = true;
+    Heavy(())
+}
+
+impl Drop for Heavy {
+    fn drop(&mut self) {
+        *HEAVY_BUSY.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        HEAVY_FREED.notify_one();
+    }
+}
