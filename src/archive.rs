@@ -1,5 +1,5 @@
 //! Where a processed file and its outcome end up in the tenant root, so the
-//! customer sees them over SFTP (SPEC §2): the original in
+//! customer sees them over SFTP (docs/behaviour.md#bak-and-results): the original in
 //! `.bak/<stamp>_<name>`, the outcome in `results/<stamp>_<stem>.summary.json`
 //! and, when rows failed, `results/<stamp>_<stem>.errors.csv`; and pruning
 //! both after `retention_days`. `<stamp>` is the job's UTC start time plus

@@ -1,4 +1,4 @@
-//! The `userdrop` command line (SPEC §9): clap definitions and the small
+//! The `userdrop` command line (docs/behaviour.md#command-line): clap definitions and the small
 //! glue that turns each command into library calls and prints the result.
 //! Exit codes: 0 ok, 1 the file or job failed, 2 usage or config error. This
 //! is the only module that uses `anyhow`; it must never hold business rules.

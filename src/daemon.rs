@@ -1,6 +1,6 @@
 //! `userdrop serve`: wires the SFTP server, the pickup paths, the workers
-//! and the mail sender ([`crate::mail::sender`]) into one process (SPEC §4,
-//! §8, §10).
+//! and the mail sender ([`crate::mail::sender`]) into one process (docs/architecture.md#data-flow,
+//! docs/behaviour.md#the-daemon-start-shutdown-reload).
 //!
 //! One task owns the state (the queue, the settle candidates, the config)
 //! and reacts to events: SFTP uploads, watcher notifications, settle and

@@ -1,4 +1,4 @@
-//! The embedded default's demo account (SPEC §10): `userdrop serve` with no
+//! The embedded default's demo account (docs/behaviour.md#the-embedded-default): `userdrop serve` with no
 //! config gives the `demo` tenant an account `demo` whose password is
 //! generated on first start and printed once. Only its argon2id hash is
 //! kept, in `<data_dir>/demo-account.phc` (mode 0600); later starts reuse it

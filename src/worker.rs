@@ -1,4 +1,4 @@
-//! The job state machine of the daemon (SPEC §4, DESIGN "Data flow"): one
+//! The job state machine of the daemon (docs/architecture.md#the-job-state-machine): one
 //! queued file becomes one job, exactly once, across crashes.
 //!
 //! claim: the job row is committed (state `received`, its spool path fixed)

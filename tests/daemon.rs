@@ -1452,7 +1452,7 @@ fn the_systemd_unit_is_hardened_checks_its_config_and_reloads_with_sighup() {
     }
 }
 
-/// The whole path of SPEC §8 through the daemon: a file with a failed row,
+/// The whole path of a failure mail (docs/behaviour.md#mail) through the daemon: a file with a failed row,
 /// uploaded over SFTP, ends as one message (here the `file` transport) with
 /// the row attached; a clean file sends nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

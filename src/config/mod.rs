@@ -24,7 +24,7 @@ use raw::{RawConfig, RawInvitation, RawSftp, RawSmtp, RawTenant};
 pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 
 /// What `userdrop` runs on when neither `--config` nor `USERDROP_CONFIG` is
-/// given (SPEC §10).
+/// given (docs/behaviour.md#the-embedded-default).
 pub const EMBEDDED_DEFAULT: &str = include_str!("embedded_default.toml");
 
 /// Every problem found in a configuration.

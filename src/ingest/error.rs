@@ -1,7 +1,7 @@
 //! The two kinds of failure an imported file can meet, written for the
 //! customer who has to fix the file: a file-level [`FileError`] refuses the
 //! whole file (nothing is written), a [`RowError`] fails one spreadsheet row
-//! and the rest of the file goes on. Codes are the stable strings of SPEC §6;
+//! and the rest of the file goes on. Codes are the stable strings of docs/formats.md#reason-codes;
 //! they never change once published, because customers' automation matches
 //! on them. This module must never format a message that needs the reader to
 //! know userdrop's internals.
@@ -42,7 +42,7 @@ impl FileError {
     }
 }
 
-/// File-level reason codes (SPEC §6), plus `unknown_column` for tenants that
+/// File-level reason codes (docs/formats.md#file-level-codes), plus `unknown_column` for tenants that
 /// set `unknown_columns = "error"`, and `unreadable` for I/O failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileErrorCode {

@@ -1,4 +1,4 @@
-//! Maps a file's header row to the tenant's fields (SPEC §5): which column
+//! Maps a file's header row to the tenant's fields (docs/formats.md#header-row): which column
 //! holds which field, which columns mean nothing to us, and whether the file
 //! can be imported at all. A missing required column or two columns for one
 //! field refuse the whole file, naming the columns so the customer knows what

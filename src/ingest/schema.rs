@@ -1,5 +1,5 @@
 //! The fields a users file can carry and the header names accepted for each
-//! (PossibleNames, SPEC §6), merged with a tenant's extra names and its own
+//! (PossibleNames, docs/formats.md#header-names-per-field), merged with a tenant's extra names and its own
 //! fields. A `Schema` is built once per tenant when the config is validated,
 //! so a name that would map to two fields is a config error, not a surprise
 //! at import time. This module must never look at a file's contents.

@@ -1,4 +1,4 @@
-//! One row at a time: checks every rule of SPEC §6 that a row can be judged
+//! One row at a time: checks every rule of docs/formats.md#field-rules that a row can be judged
 //! on alone and turns the cells into normalised values ([`ValidRow`]), or
 //! into every [`RowError`] the row has, so the customer fixes them all in one
 //! go. Rules that need other rows or the store (duplicates, `reports_to`,

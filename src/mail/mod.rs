@@ -1,4 +1,4 @@
-//! Mail: the failure reports, success summaries and invitations of SPEC §8,
+//! Mail: the failure reports, success summaries and invitations of docs/behaviour.md#mail,
 //! and their durable delivery.
 //!
 //! - [`template`]: the invitation templates (`{first_name}` …), parsed once

@@ -1,4 +1,4 @@
-//! How files reach processing (SPEC §4): four paths into one [`queue`].
+//! How files reach processing (docs/behaviour.md#pickup): four paths into one [`queue`].
 //! SFTP completion events arrive from the server through the daemon; the
 //! [`watcher`] notices files placed by other means and waits for them to
 //! settle; the [`scheduler`] and the start-up [`sweep`] list every inbox.

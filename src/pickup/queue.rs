@@ -1,4 +1,4 @@
-//! The one queue every pickup path feeds (SPEC §4): SFTP completions, the
+//! The one queue every pickup path feeds (docs/behaviour.md#pickup): SFTP completions, the
 //! watcher, the scheduler's sweeps and the start-up sweep all push here, and
 //! the daemon's dispatcher takes from here. Its rules: a file waits once
 //! however many paths report it; jobs of one tenant run one at a time in

@@ -1,4 +1,4 @@
-//! The scheduler's time (SPEC §4, path 3): when the next sweep is due. The
+//! The scheduler's time (docs/behaviour.md#the-scheduler): when the next sweep is due. The
 //! cron expression is read in UTC. The daemon sleeps on tokio's clock, so a
 //! test that pauses time drives the schedule without waiting; [`Clock`]
 //! turns tokio's clock into wall time for the cron arithmetic. This module

@@ -1,4 +1,4 @@
-//! Pickup path 2 (SPEC §4): files placed in a tenant root by other means
+//! Pickup path 2 (docs/behaviour.md#the-watcher): files placed in a tenant root by other means
 //! than SFTP (a local copy, rsync, a shared volume). [`Watcher`] turns
 //! filesystem notifications (notify: inotify on Linux) on every tenant root
 //! into candidate names; [`Settler`] holds each candidate until its size and

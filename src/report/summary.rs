@@ -1,4 +1,4 @@
-//! A job's outcome: the stable JSON object of SPEC §9 (`import --json`,
+//! A job's outcome: the stable JSON object of docs/behaviour.md#the-json-outcome (`import --json`,
 //! `jobs show --json`, `results/*.summary.json`) and its human rendering.
 //! Field names here are a published interface: add fields, never rename or
 //! remove one. This module must never query the store or read files.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// The read-only directories of every tenant root (SPEC §2, §3).
+/// The read-only directories of every tenant root (docs/behaviour.md#bak-and-results).
 pub const PROTECTED_DIRS: [&str; 2] = [".bak", "results"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

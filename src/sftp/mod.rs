@@ -1,4 +1,4 @@
-//! The embedded SFTP server (SPEC §3), built on russh + russh-sftp: the
+//! The embedded SFTP server (docs/behaviour.md#the-sftp-server), built on russh + russh-sftp: the
 //! only way customers hand files to userdrop.
 //!
 //! Its role: authenticate accounts (argon2id passwords, authorized keys),
