@@ -1,0 +1,374 @@
+//! `[tenants.NAME]`: how a tenant's files are read and applied, its SFTP
+//! accounts and its extra fields. Checks only: it must never create the
+//! tenant's directories.
+
+use std::collections::HashSet;
+
+use super::check::Check;
+use super::raw::RawTenant;
+use super::*;
+
+pub(super) fn valid_tenant_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+pub(super) fn check_tenant(
+    c: &mut Check,
+    name: &str,
+    mut r: RawTenant,
+    account_names: &mut HashSet<String>,
+    mail: &MailConfig,
+) -> Option<Tenant> {
+    // Problems are listed in the order of this function: keep it stable,
+    // operators read them top to bottom.
+    let k = |key: &str| format!("tenants.{name}.{key}");
+    let before = c.problems.len();
+    let failed_import_email =
+        check_recipients(c, &k("failed_import_email"), r.failed_import_email.take());
+    let invitation = r
+        .invitation
+        .take()
+        .and_then(|i| super::mail::check_invitation(c, &k("invitation"), i));
+    let applying = check_applying(c, &k, &r);
+    let reading = check_reading(c, &k, &r);
+    let notify = c.choice(
+        &k("notify"),
+        r.notify.as_deref(),
+        &[
+            ("failures", Notify::Failures),
+            ("always", Notify::Always),
+            ("never", Notify::Never),
+        ],
+    );
+    let (accept, accept_set) = check_accept(c, &k("accept"), r.accept.take());
+    let max_file_size = c.size(&k("max_file_size"), r.max_file_size.as_deref(), "1GiB");
+    let accounts = check_accounts(c, &k, r.accounts, account_names);
+    let schema = check_fields(c, name, applying.key, r.fields);
+
+    if c.problems.len() != before {
+        return None;
+    }
+    Some(Tenant {
+        name: name.to_string(),
+        failed_import_email,
+        mode: applying.mode,
+        missing: applying.missing,
+        max_missing_percent: applying.max_missing_percent,
+        on_error: applying.on_error,
+        delimiter: reading.delimiter,
+        encoding: reading.encoding,
+        fallback_encoding: reading.fallback_encoding,
+        date_format: reading.date_format,
+        role_separator: reading.role_separator,
+        unknown_columns: reading.unknown_columns,
+        notify,
+        accept,
+        accept_set,
+        max_file_size,
+        accounts,
+        schema: schema?,
+        outgoing: Outgoing {
+            from: mail.from.clone(),
+            reply_to: mail.reply_to.clone(),
+            max_attachment_bytes: mail.max_attachment_bytes,
+            give_up_after: mail.give_up_after,
+        },
+        invitation,
+    })
+}
+
+/// Where failed rows are mailed: at least one address, each one valid.
+fn check_recipients(c: &mut Check, key: &str, value: Option<raw::OneOrMany>) -> Vec<String> {
+    let list = value.map(|v| v.into_vec()).unwrap_or_default();
+    if list.is_empty() {
+        c.problems.push(format!(
+            "{key}: at least one address is needed, so that failed rows reach someone"
+        ));
+    }
+    for a in &list {
+        c.address(key, a);
+    }
+    list
+}
+
+/// How a tenant's rows are applied and reported.
+struct Applying {
+    mode: Mode,
+    missing: Missing,
+    max_missing_percent: f64,
+    on_error: OnError,
+    key: KeyField,
+}
+
+fn check_applying(c: &mut Check, k: &dyn Fn(&str) -> String, r: &RawTenant) -> Applying {
+    let mode = c.choice(
+        &k("mode"),
+        r.mode.as_deref(),
+        &[
+            ("upsert", Mode::Upsert),
+            ("insert", Mode::Insert),
+            ("sync", Mode::Sync),
+        ],
+    );
+    let missing = c.choice(
+        &k("missing"),
+        r.missing.as_deref(),
+        &[
+            ("deactivate", Missing::Deactivate),
+            ("delete", Missing::Delete),
+        ],
+    );
+    if r.missing.is_some() && mode != Mode::Sync {
+        c.problems.push(format!(
+            "{}: `missing` only applies with mode = \"sync\"",
+            k("missing")
+        ));
+    }
+    let max_missing_percent = r.max_missing_percent.unwrap_or(10.0);
+    if !(0.0..=100.0).contains(&max_missing_percent) {
+        c.problems.push(format!(
+            "{} = {max_missing_percent} must be between 0 and 100",
+            k("max_missing_percent")
+        ));
+    }
+    let on_error = c.choice(
+        &k("on_error"),
+        r.on_error.as_deref(),
+        &[
+            ("skip_rows", OnError::SkipRows),
+            ("reject_file", OnError::RejectFile),
+        ],
+    );
+    let key = c.choice(
+        &k("key"),
+        r.key.as_deref(),
+        &[
+            ("user_id", KeyField::UserId),
+            ("email", KeyField::Email),
+            ("mobile_number", KeyField::MobileNumber),
+        ],
+    );
+    Applying {
+        mode,
+        missing,
+        max_missing_percent,
+        on_error,
+        key,
+    }
+}
+
+/// How a tenant's files are read: delimiter, encodings, dates, roles,
+/// columns nobody asked for.
+struct Reading {
+    delimiter: Delimiter,
+    encoding: Option<&'static encoding_rs::Encoding>,
+    fallback_encoding: &'static encoding_rs::Encoding,
+    date_format: String,
+    role_separator: String,
+    unknown_columns: UnknownColumns,
+}
+
+fn check_reading(c: &mut Check, k: &dyn Fn(&str) -> String, r: &RawTenant) -> Reading {
+    let delimiter = c.choice(
+        &k("delimiter"),
+        r.delimiter.as_deref(),
+        &[
+            ("auto", Delimiter::Auto),
+            ("comma", Delimiter::Fixed(b',')),
+            ("semicolon", Delimiter::Fixed(b';')),
+            ("pipe", Delimiter::Fixed(b'|')),
+            ("tab", Delimiter::Fixed(b'\t')),
+            ("hyphen", Delimiter::Fixed(b'-')),
+        ],
+    );
+    let encoding = check_encoding(c, &k("encoding"), r.encoding.as_deref());
+    let fallback_encoding =
+        check_encoding(c, &k("fallback_encoding"), r.fallback_encoding.as_deref())
+            .unwrap_or(encoding_rs::WINDOWS_1252);
+    let date_format = r
+        .date_format
+        .clone()
+        .unwrap_or_else(|| "%Y-%m-%d".to_string());
+    if chrono::format::StrftimeItems::new(&date_format)
+        .parse()
+        .is_err()
+        || !date_format.contains('%')
+    {
+        c.problems.push(format!(
+            "{} = {date_format:?} is not a date format like \"%Y-%m-%d\" or \"%d/%m/%Y\"",
+            k("date_format")
+        ));
+    }
+    let role_separator = r.role_separator.clone().unwrap_or_else(|| "|".to_string());
+    if role_separator.is_empty() || role_separator.trim().is_empty() {
+        c.problems.push(format!(
+            "{}: the separator cannot be empty or blank",
+            k("role_separator")
+        ));
+    }
+    let unknown_columns = c.choice(
+        &k("unknown_columns"),
+        r.unknown_columns.as_deref(),
+        &[
+            ("ignore", UnknownColumns::Ignore),
+            ("error", UnknownColumns::Error),
+        ],
+    );
+    Reading {
+        delimiter,
+        encoding,
+        fallback_encoding,
+        date_format,
+        role_separator,
+        unknown_columns,
+    }
+}
+
+/// An encoding label, or `None` for "auto" (and for a bad label, which is
+/// recorded).
+fn check_encoding(
+    c: &mut Check,
+    key: &str,
+    value: Option<&str>,
+) -> Option<&'static encoding_rs::Encoding> {
+    let v = value?;
+    if v == "auto" {
+        return None;
+    }
+    let enc = encoding_rs::Encoding::for_label(v.as_bytes());
+    if enc.is_none() {
+        c.problems.push(format!(
+            "{key} = {v:?} is not an encoding label (examples: \"windows-1252\", \"iso-8859-15\", \"utf-8\")"
+        ));
+    }
+    enc
+}
+
+/// Which file names may become a job: globs, matched lower-cased.
+fn check_accept(
+    c: &mut Check,
+    key: &str,
+    value: Option<Vec<String>>,
+) -> (Vec<String>, globset::GlobSet) {
+    let accept = value.unwrap_or_else(|| vec!["*.csv".to_string(), "*.txt".to_string()]);
+    let mut builder = globset::GlobSetBuilder::new();
+    for pattern in &accept {
+        match globset::Glob::new(&pattern.to_lowercase()) {
+            Ok(g) => {
+                builder.add(g);
+            }
+            Err(e) => c
+                .problems
+                .push(format!("{key}: {pattern:?} is not a file pattern ({e})")),
+        }
+    }
+    let set = builder
+        .build()
+        .unwrap_or_else(|_| globset::GlobSet::empty());
+    (accept, set)
+}
+
+/// The tenant's SFTP accounts: names unique across all tenants, argon2id
+/// hashes, public key lines, and a way to log in.
+fn check_accounts(
+    c: &mut Check,
+    k: &dyn Fn(&str) -> String,
+    raw: Vec<raw::RawAccount>,
+    account_names: &mut HashSet<String>,
+) -> Vec<Account> {
+    let mut accounts = Vec::new();
+    for a in raw {
+        let ak = k(&format!("accounts.{}", a.name));
+        if a.name.is_empty()
+            || a.name.len() > 64
+            || !a
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        {
+            c.problems.push(format!(
+                "{ak}: an account name uses letters, digits, `-`, `_`, `.` and `@` (at most 64)"
+            ));
+        }
+        if !account_names.insert(a.name.clone()) {
+            c.problems.push(format!(
+                "{ak}: the account name is used twice; SFTP logins must be unique across all tenants"
+            ));
+        }
+        if let Some(h) = &a.password_hash {
+            match argon2::PasswordHash::new(h) {
+                Ok(p) if p.algorithm.as_str() == "argon2id" => {}
+                _ => c.problems.push(format!(
+                    "{ak}.password_hash is not an argon2id hash; make one with `userdrop passwd`"
+                )),
+            }
+        }
+        for line in &a.authorized_keys {
+            let mut parts = line.split_whitespace();
+            let ok = matches!(
+                (parts.next(), parts.next()),
+                (Some(kind), Some(_)) if kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-")
+            );
+            if !ok {
+                c.problems.push(format!(
+                    "{ak}.authorized_keys: {:?} is not a public key line like \"ssh-ed25519 AAAA… comment\"",
+                    line.chars().take(40).collect::<String>()
+                ));
+            }
+        }
+        if a.password_hash.is_none() && a.authorized_keys.is_empty() {
+            c.problems.push(format!(
+                "{ak}: give the account a password_hash or authorized_keys, or it can never log in"
+            ));
+        }
+        accounts.push(Account {
+            name: a.name,
+            password_hash: a.password_hash,
+            authorized_keys: a.authorized_keys,
+        });
+    }
+    accounts
+}
+
+/// The tenant's own fields and extra header names, built into its schema.
+fn check_fields(
+    c: &mut Check,
+    name: &str,
+    key: KeyField,
+    fields: BTreeMap<String, raw::RawField>,
+) -> Option<Schema> {
+    let extra: Vec<(String, FieldSettings)> = fields
+        .into_iter()
+        .map(|(fname, f)| {
+            let max_len = f.max_len.and_then(|m| {
+                if m < 1 {
+                    c.problems.push(format!(
+                        "tenants.{name}.fields.{fname}.max_len must be at least 1"
+                    ));
+                    None
+                } else {
+                    Some(m as usize)
+                }
+            });
+            (
+                fname,
+                FieldSettings {
+                    possible_names: f.possible_names,
+                    required: f.required,
+                    max_len,
+                },
+            )
+        })
+        .collect();
+    match Schema::build(key, &extra) {
+        Ok(s) => Some(s),
+        Err(ps) => {
+            c.problems
+                .extend(ps.into_iter().map(|p| format!("tenants.{name}.{p}")));
+            None
+        }
+    }
+}
