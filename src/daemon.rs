@@ -114,6 +114,12 @@ impl UploadSink for Sink {
 
 type Finished = (String, Result<Option<Done>, WorkerError>);
 
+/// The running SFTP server: its reload handle and its task.
+type SftpTask = (
+    crate::sftp::Reloader,
+    tokio::task::JoinHandle<Result<(), SftpError>>,
+);
+
 /// What the loop needs to start jobs.
 struct Jobs {
     queue: Queue,
@@ -155,6 +161,86 @@ impl Jobs {
                 });
                 let _ = tx.send((item.tenant, r));
             });
+        }
+    }
+
+    /// An SFTP upload completed: a file in the tenant root becomes a job
+    /// (uploads into subfolders are not imported).
+    fn on_upload(&mut self, ev: UploadEvent) {
+        if let UploadEvent::Complete { tenant, path } = ev {
+            if let Some(name) = path.to_str().filter(|p| !p.contains('/')) {
+                self.push_file(&tenant, name.to_string(), Source::Sftp);
+            }
+        }
+    }
+
+    /// Files the watcher saw that have been still for `settle`: each one
+    /// not being uploaded and not a temp name becomes a job.
+    fn on_settled(&mut self, config: &Arc<Config>, settler: &mut Settler) {
+        let ready = settler.ready(Instant::now(), |(t, n)| {
+            watcher::stat(&config.tenant_root(t).join(n))
+        });
+        for (tenant, name) in ready {
+            let blocked = lock(&self.uploads).blocks(&tenant, &name);
+            if !blocked && !crate::sftp::jail::is_temp_name(&name) {
+                self.push_file(&tenant, name, Source::Watcher);
+            }
+        }
+    }
+
+    /// The scheduler's tick: unfinished jobs, then every inbox, then the
+    /// housekeeping (expired incomplete uploads, retention).
+    async fn on_tick(&mut self, config: &Arc<Config>, settler: &mut Settler, settle_young: bool) {
+        tracing::debug!("scheduled sweep");
+        if let Err(e) = self.resume().await {
+            tracing::error!("cannot list unfinished jobs: {e}");
+        }
+        self.sweep_all(config, settler, Source::Schedule, settle_young);
+        housekeeping(config, &self.uploads).await;
+    }
+
+    /// Queues every settled file of every inbox, oldest first; files still
+    /// changing go to the settler when the watcher runs.
+    fn sweep_all(
+        &mut self,
+        config: &Config,
+        settler: &mut Settler,
+        source: Source,
+        settle_young: bool,
+    ) {
+        let now = SystemTime::now();
+        for (tenant, root) in roots(config) {
+            let Swept { ready, young } =
+                sweep(&root, &tenant, &lock(&self.uploads), config.settle, now);
+            for name in ready {
+                self.push_file(&tenant, name, source);
+            }
+            if settle_young {
+                for name in young {
+                    let st = watcher::stat(&root.join(&name));
+                    settler.note((tenant.clone(), name), st, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// After a stop: no new job starts; the running ones finish and are
+    /// reported.
+    async fn finish_running(
+        &mut self,
+        finished: &mut mpsc::UnboundedReceiver<Finished>,
+        done: &broadcast::Sender<Done>,
+    ) {
+        tracing::info!(
+            running = self.queue.running(),
+            "shutting down: letting running jobs finish"
+        );
+        while self.queue.running() > 0 {
+            let Some((tenant, r)) = finished.recv().await else {
+                break;
+            };
+            self.queue.done(&tenant);
+            report(done, r);
         }
     }
 
@@ -232,7 +318,7 @@ impl Daemon {
         let mut jobs = Jobs {
             queue: Queue::new(config.workers),
             store: Arc::new(Mutex::new(store)),
-            uploads: uploads.clone(),
+            uploads,
             finished: finished_tx,
         };
         // The mail sender sees the current config (SIGHUP) and is woken as
@@ -252,40 +338,16 @@ impl Daemon {
 
         let (up_tx, mut up_rx) = mpsc::unbounded_channel();
         let sftp = match listener {
-            Some(l) => {
-                let server = SftpServer::new(&config)?;
-                let reloader = server.reloader();
-                let sink = Sink {
-                    uploads: uploads.clone(),
-                    tx: up_tx,
-                };
-                let task = tokio::spawn(server.run(l, sink, cancel.clone()));
-                Some((reloader, task))
-            }
+            Some(l) => Some(start_sftp(&config, l, &jobs.uploads, up_tx, &cancel)?),
             None => None,
         };
 
         let mut settler = Settler::new(config.settle);
-        let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Seen>();
-        let mut fs_watcher = if paths.watcher {
-            let mut w = Watcher::new(seen_tx)?;
-            w.set_roots(&roots(&config));
-            Some(w)
-        } else {
-            drop(seen_tx);
-            None
-        };
+        let (mut fs_watcher, mut seen_rx) = start_watcher(paths.watcher, &config)?;
 
         // Start-up sweep: after the watcher is on, so nothing falls between.
-        sweep_all(
-            &config,
-            &uploads,
-            &mut jobs,
-            &mut settler,
-            Source::Startup,
-            paths.watcher,
-        );
-        housekeeping(&config, &uploads).await;
+        jobs.sweep_all(&config, &mut settler, Source::Startup, paths.watcher);
+        housekeeping(&config, &jobs.uploads).await;
         jobs.dispatch(&config);
 
         let clock = Clock::start();
@@ -308,12 +370,8 @@ impl Daemon {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(ev) = up_rx.recv() => {
-                    if let UploadEvent::Complete { tenant, path } = ev {
-                        // Only files in the tenant root are imported.
-                        let name = path.to_str().filter(|p| !p.contains('/'));
-                        if let (true, Some(name)) = (paths.sftp_events, name) {
-                            jobs.push_file(&tenant, name.to_string(), Source::Sftp);
-                        }
+                    if paths.sftp_events {
+                        jobs.on_upload(ev);
                     }
                 }
                 Some(seen) = seen_rx.recv() => {
@@ -321,24 +379,10 @@ impl Daemon {
                     settler.note(seen, st, Instant::now());
                 }
                 _ = sleep_until(settle_at), if settle_at.is_some() => {
-                    let c = config.clone();
-                    let ready = settler.ready(Instant::now(), |(t, n)| {
-                        watcher::stat(&c.tenant_root(t).join(n))
-                    });
-                    for (tenant, name) in ready {
-                        let blocked = lock(&uploads).blocks(&tenant, &name);
-                        if !blocked && !crate::sftp::jail::is_temp_name(&name) {
-                            jobs.push_file(&tenant, name, Source::Watcher);
-                        }
-                    }
+                    jobs.on_settled(&config, &mut settler);
                 }
                 _ = sleep_until(tick), if tick.is_some() => {
-                    tracing::debug!("scheduled sweep");
-                    if let Err(e) = jobs.resume().await {
-                        tracing::error!("cannot list unfinished jobs: {e}");
-                    }
-                    sweep_all(&config, &uploads, &mut jobs, &mut settler, Source::Schedule, paths.watcher);
-                    housekeeping(&config, &uploads).await;
+                    jobs.on_tick(&config, &mut settler, paths.watcher).await;
                     tick = next_tick(&config);
                 }
                 Some(new) = reloads.recv() => {
@@ -355,17 +399,7 @@ impl Daemon {
             jobs.dispatch(&config);
         }
 
-        tracing::info!(
-            running = jobs.queue.running(),
-            "shutting down: letting running jobs finish"
-        );
-        while jobs.queue.running() > 0 {
-            let Some((tenant, r)) = finished.recv().await else {
-                break;
-            };
-            jobs.queue.done(&tenant);
-            report(&done, r);
-        }
+        jobs.finish_running(&mut finished, &done).await;
         if let Err(e) = mailer.await {
             tracing::error!("mail sender task: {e}");
         }
@@ -427,27 +461,37 @@ fn ensure_roots(config: &Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn sweep_all(
+/// The file watcher over every inbox, when it runs, and what it sees.
+fn start_watcher(
+    on: bool,
     config: &Config,
-    uploads: &Mutex<Uploads>,
-    jobs: &mut Jobs,
-    settler: &mut Settler,
-    source: Source,
-    settle_young: bool,
-) {
-    let now = SystemTime::now();
-    for (tenant, root) in roots(config) {
-        let Swept { ready, young } = sweep(&root, &tenant, &lock(uploads), config.settle, now);
-        for name in ready {
-            jobs.push_file(&tenant, name, source);
-        }
-        if settle_young {
-            for name in young {
-                let st = watcher::stat(&root.join(&name));
-                settler.note((tenant.clone(), name), st, Instant::now());
-            }
-        }
+) -> Result<(Option<Watcher>, mpsc::UnboundedReceiver<Seen>), DaemonError> {
+    let (tx, rx) = mpsc::unbounded_channel::<Seen>();
+    if !on {
+        return Ok((None, rx));
     }
+    let mut w = Watcher::new(tx)?;
+    w.set_roots(&roots(config));
+    Ok((Some(w), rx))
+}
+
+/// Starts the SFTP server on `listener`; its upload reports update the marks
+/// and reach the loop on `events`.
+fn start_sftp(
+    config: &Config,
+    listener: TcpListener,
+    uploads: &Arc<Mutex<Uploads>>,
+    events: mpsc::UnboundedSender<UploadEvent>,
+    cancel: &CancellationToken,
+) -> Result<SftpTask, DaemonError> {
+    let server = SftpServer::new(config)?;
+    let reloader = server.reloader();
+    let sink = Sink {
+        uploads: uploads.clone(),
+        tx: events,
+    };
+    let task = tokio::spawn(server.run(listener, sink, cancel.clone()));
+    Ok((reloader, task))
 }
 
 /// Removes incomplete uploads older than `incomplete_ttl` and prunes
@@ -497,10 +541,7 @@ async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
 fn reload(
     old: &Arc<Config>,
     new: Config,
-    sftp: &Option<(
-        crate::sftp::Reloader,
-        tokio::task::JoinHandle<Result<(), SftpError>>,
-    )>,
+    sftp: &Option<SftpTask>,
     fs_watcher: &mut Option<Watcher>,
     jobs: &mut Jobs,
     settler: &mut Settler,
