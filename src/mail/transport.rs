@@ -171,7 +171,7 @@ impl Transport {
                     .collect::<Result<Vec<_>, _>>()?;
                 let envelope = Envelope::new(from, to)
                     .map_err(|_| SendError::Address("(no recipient)".to_string()))?;
-                t.send_raw(&envelope, message).await?;
+                t.send_raw(&envelope, wire_body(message)).await?;
                 Ok(())
             }
             Transport::File(dir) => {
@@ -188,6 +188,14 @@ impl Transport {
             }
         }
     }
+}
+
+/// What to hand to the SMTP client so that the server receives `message`
+/// byte for byte: the client ends DATA with `CRLF . CRLF`, whose first CRLF
+/// ends the message's last line, so a message that already ends with one
+/// would arrive with an extra empty line.
+fn wire_body(message: &[u8]) -> &[u8] {
+    message.strip_suffix(b"\r\n").unwrap_or(message)
 }
 
 /// `<dir>/<id>.eml`, atomically: temp file, fsync, rename, fsync the dir.
