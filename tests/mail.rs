@@ -1158,95 +1158,112 @@ fn starttls_is_required_a_server_without_it_gets_nothing_and_the_message_stays_q
     assert_eq!(secure.count(), 1);
 }
 
-#[test]
-fn permanent_smtp_rejections_are_retried_on_the_doubling_schedule_not_dropped() {
+/// A server that refuses the first three attempts at `stage` with a
+/// permanent `code` reply: each refusal leaves the message queued, due again
+/// after 1 h, 2 h, then 3 h (doubling from retry_initial, capped at
+/// retry_max); the fourth attempt delivers it, once, with the Message-ID it
+/// was queued with.
+fn a_permanent_refusal_is_retried_on_the_doubling_schedule(stage: &str, code: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(tmp.path(), "ca");
     let password_file = tmp.path().join("smtp-password");
     std::fs::write(&password_file, "S3cret-pass\n").unwrap();
     let hour = 3_600_000i64;
-    for (stage, code) in [("rcpt", "550"), ("data", "554"), ("auth", "535")] {
-        let auth = stage == "auth";
-        // The first three attempts are refused with a 5xx, then accepted.
-        let smtp = Smtp::start(
-            &tmp.path().join(stage),
-            SmtpOptions {
-                tls: auth.then_some(&ca),
-                auth: auth.then_some("userdrop:S3cret-pass"),
-                reject: Some((stage, 3)),
-                ..Default::default()
-            },
-        );
-        let mut extra = "retry_initial = \"1h\"\nretry_max = \"3h\"\n".to_string();
-        if auth {
-            extra.push_str(&format!(
+    let auth = stage == "auth";
+    let ca = auth.then(|| TestCa::new(tmp.path(), "ca"));
+    // The first three attempts are refused with a 5xx, then accepted.
+    let smtp = Smtp::start(
+        &tmp.path().join(stage),
+        SmtpOptions {
+            tls: ca.as_ref(),
+            auth: auth.then_some("userdrop:S3cret-pass"),
+            reject: Some((stage, 3)),
+            ..Default::default()
+        },
+    );
+    let mut extra = "retry_initial = \"1h\"\nretry_max = \"3h\"\n".to_string();
+    if let Some(ca) = &ca {
+        extra.push_str(&format!(
                 "security = \"tls\"\nusername = \"userdrop\"\npassword_file = {password_file:?}\nca_file = {:?}\n",
                 ca.ca
             ));
-        }
-        let env = Env::with_root(&smtp_toml(smtp.port, &extra), "");
-        let file = env.write("users.csv", failing_file(4));
-        assert_eq!(env.import(&file, &[]).status.code(), Some(1));
-        let queued = the_message(&env);
+    }
+    let env = Env::with_root(&smtp_toml(smtp.port, &extra), "");
+    let file = env.write("users.csv", failing_file(4));
+    assert_eq!(env.import(&file, &[]).status.code(), Some(1));
+    let queued = the_message(&env);
 
-        // Each refusal keeps it queued; the next attempt is due 1 h, 2 h,
-        // then 3 h later (doubling, capped at retry_max).
-        let mut refused = Vec::new();
-        for (attempt, wait) in [(1, hour), (2, 2 * hour), (3, 3 * hour)] {
-            let before = userdrop::store::outbox::now_ms();
-            let out = flush(&env);
-            let after = userdrop::store::outbox::now_ms();
-            assert_eq!(out.status.code(), Some(1), "{stage}: {}", stdout(&out));
-            assert!(
-                stdout(&out).contains("will retry 1"),
-                "{stage}: {}",
-                stdout(&out)
-            );
-            let m = the_message(&env);
-            assert_eq!(
-                (m.state.as_str(), m.attempts),
-                ("queued", attempt),
-                "{stage}"
-            );
-            let err = m.last_error.clone().unwrap_or_default();
-            assert!(err.contains(code), "{stage}: {err}");
-            assert!(
-                (before + wait..=after + wait).contains(&m.next_attempt_at),
-                "{stage}: attempt {attempt} due in {} ms, not {wait}",
-                m.next_attempt_at - before
-            );
-            if stage == "data" {
-                refused.push(smtp.next_rejected());
-            }
-        }
+    // Each refusal keeps it queued; the next attempt is due 1 h, 2 h,
+    // then 3 h later (doubling, capped at retry_max).
+    let mut refused = Vec::new();
+    for (attempt, wait) in [(1, hour), (2, 2 * hour), (3, 3 * hour)] {
+        let before = userdrop::store::outbox::now_ms();
         let out = flush(&env);
+        let after = userdrop::store::outbox::now_ms();
+        assert_eq!(out.status.code(), Some(1), "{stage}: {}", stdout(&out));
         assert!(
-            out.status.success(),
-            "{stage}: {}{}",
-            stdout(&out),
-            stderr(&out)
+            stdout(&out).contains("will retry 1"),
+            "{stage}: {}",
+            stdout(&out)
         );
-        let got = smtp.next_message();
         let m = the_message(&env);
-        assert_eq!((m.state.as_str(), m.attempts), ("sent", 4), "{stage}");
-        assert_eq!(smtp.count(), 1, "{stage}");
-        // Every attempt carried the message as queued: one Message-ID.
-        assert_eq!(format!("<{}>", got.message_id()), queued.message_id);
-        for r in &refused {
-            assert_eq!(r.message_id(), got.message_id());
-            same_bytes(&r.bytes, &got.bytes);
-        }
-        let seen = smtp.seen.borrow().clone();
-        if auth {
-            let outcomes: Vec<&String> = seen.iter().filter(|l| l.starts_with("auth ")).collect();
-            assert_eq!(
-                outcomes,
-                ["auth rejected", "auth rejected", "auth rejected", "auth ok"],
-                "{seen:?}"
-            );
-            assert!(!stderr(&out).contains("S3cret"), "a password in the logs");
+        assert_eq!(
+            (m.state.as_str(), m.attempts),
+            ("queued", attempt),
+            "{stage}"
+        );
+        let err = m.last_error.clone().unwrap_or_default();
+        assert!(err.contains(code), "{stage}: {err}");
+        assert!(
+            (before + wait..=after + wait).contains(&m.next_attempt_at),
+            "{stage}: attempt {attempt} due in {} ms, not {wait}",
+            m.next_attempt_at - before
+        );
+        if stage == "data" {
+            refused.push(smtp.next_rejected());
         }
     }
+    let out = flush(&env);
+    assert!(
+        out.status.success(),
+        "{stage}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let got = smtp.next_message();
+    let m = the_message(&env);
+    assert_eq!((m.state.as_str(), m.attempts), ("sent", 4), "{stage}");
+    assert_eq!(smtp.count(), 1, "{stage}");
+    // Every attempt carried the message as queued: one Message-ID.
+    assert_eq!(format!("<{}>", got.message_id()), queued.message_id);
+    for r in &refused {
+        assert_eq!(r.message_id(), got.message_id());
+        same_bytes(&r.bytes, &got.bytes);
+    }
+    let seen = smtp.seen.borrow().clone();
+    if auth {
+        let outcomes: Vec<&String> = seen.iter().filter(|l| l.starts_with("auth ")).collect();
+        assert_eq!(
+            outcomes,
+            ["auth rejected", "auth rejected", "auth rejected", "auth ok"],
+            "{seen:?}"
+        );
+        assert!(!stderr(&out).contains("S3cret"), "a password in the logs");
+    }
+}
+
+#[test]
+fn a_5xx_at_rcpt_is_retried_on_the_doubling_schedule_not_dropped() {
+    a_permanent_refusal_is_retried_on_the_doubling_schedule("rcpt", "550");
+}
+
+#[test]
+fn a_5xx_after_data_is_retried_with_the_same_message_id_not_dropped() {
+    a_permanent_refusal_is_retried_on_the_doubling_schedule("data", "554");
+}
+
+#[test]
+fn an_auth_rejection_is_retried_on_the_doubling_schedule_not_dropped() {
+    a_permanent_refusal_is_retried_on_the_doubling_schedule("auth", "535");
 }
 
 /// The kinds of the messages in the outbox, oldest first.

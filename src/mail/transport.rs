@@ -218,3 +218,21 @@ pub fn write_eml(dir: &Path, id: i64, bytes: &[u8]) -> Result<(), SendError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::wire_body;
+
+    #[test]
+    fn the_data_terminator_supplies_the_last_line_end_and_nothing_more() {
+        // lettre appends CRLF . CRLF: the server then stores exactly the input.
+        assert_eq!(
+            wire_body(b"Subject: x\r\n\r\nbody\r\n"),
+            b"Subject: x\r\n\r\nbody"
+        );
+        // Only one line end is the terminator's; an empty last line stays.
+        assert_eq!(wire_body(b"body\r\n\r\n"), b"body\r\n");
+        assert_eq!(wire_body(b"body"), b"body");
+        assert_eq!(wire_body(b""), b"");
+    }
+}

@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import functools
 import json
+import logging
 import os
 import socket
 import ssl
@@ -171,6 +172,7 @@ def main():
 
     # Over implicit TLS, AUTH without STARTTLS is encrypted all the same.
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
 
     def factory():
         kwargs = dict(hostname="userdrop-test", ident="userdrop test SMTP")
