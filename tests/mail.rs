@@ -3,7 +3,10 @@
 //! `openssl` for STARTTLS / TLS), the real binary (`import`, `mail`,
 //! `mail flush`, `mail retry`) and the daemon's sender task in-process.
 //! Received messages are read back with mail-parser. No peer is mocked,
-//! and a missing one fails the test naming what to install.
+//! and a missing one fails the test naming what to install. The server
+//! binds a port the kernel picks and reports it (an outage is a port it
+//! holds bound but not listening), reports every SMTP command it gets, and
+//! can refuse the first attempts at RCPT, DATA or AUTH with a 5xx.
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
@@ -1205,6 +1208,7 @@ fn a_permanent_refusal_is_retried_on_the_doubling_schedule(stage: &str, code: &s
             "{stage}: {}",
             stdout(&out)
         );
+        assert!(!stderr(&out).contains("S3cret"), "a password in the logs");
         let m = the_message(&env);
         assert_eq!(
             (m.state.as_str(), m.attempts),
