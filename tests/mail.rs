@@ -3,8 +3,12 @@
 //! `openssl` for STARTTLS / TLS), the real binary (`import`, `mail`,
 //! `mail flush`, `mail retry`) and the daemon's sender task in-process.
 //! Received messages are read back with mail-parser. No peer is mocked,
-//! and a missing one fails the test naming what to install.
+//! and a missing one fails the test naming what to install. The server
+//! binds a port the kernel picks and reports it (an outage is a port it
+//! holds bound but not listening), reports every SMTP command it gets, and
+//! can refuse the first attempts at RCPT, DATA or AUTH with a 5xx.
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,20 +27,27 @@ const PEER_WAIT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------
 // Peers
 
-/// The SMTP server of `tests/peers/smtp_server.py`.
+/// The SMTP server of `tests/peers/smtp_server.py`. It binds a port the
+/// kernel picks and reports it: no test guesses a free port.
 struct Smtp {
     child: Child,
     port: u16,
     dir: PathBuf,
     events: Receiver<String>,
+    /// Every line the server printed and the test has read, in order.
+    seen: RefCell<Vec<String>>,
 }
 
 #[derive(Default)]
 struct SmtpOptions<'a> {
-    port: u16,
     starttls: Option<&'a TestCa>,
     tls: Option<&'a TestCa>,
     auth: Option<&'a str>,
+    /// `("rcpt" | "data" | "auth", n)`: the first n attempts are refused
+    /// with a permanent (5xx) reply at that stage.
+    reject: Option<(&'a str, u32)>,
+    /// Bound but not listening (connections refused) until [`Smtp::up`].
+    down: bool,
 }
 
 impl Smtp {
@@ -53,8 +64,7 @@ impl Smtp {
         let mut cmd = Command::new("python3");
         cmd.arg(repo().join("tests/peers/smtp_server.py"))
             .arg("--dir")
-            .arg(dir)
-            .args(["--port", &o.port.to_string()]);
+            .arg(dir);
         if let Some(ca) = o.starttls {
             cmd.arg("--starttls").arg(&ca.cert).arg(&ca.key);
         }
@@ -63,6 +73,12 @@ impl Smtp {
         }
         if let Some(a) = o.auth {
             cmd.args(["--auth", a]);
+        }
+        if let Some((stage, n)) = o.reject {
+            cmd.args(["--reject", &format!("{stage}:{n}")]);
+        }
+        if o.down {
+            cmd.arg("--down");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -80,32 +96,77 @@ impl Smtp {
                 }
             }
         });
-        let first = events
-            .recv_timeout(PEER_WAIT)
-            .expect("the SMTP server printed its port");
-        let port = first
-            .strip_prefix("port ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the SMTP server: {first}"));
-        Smtp {
+        let mut smtp = Smtp {
             child,
-            port,
+            port: 0,
             dir: dir.to_path_buf(),
             events,
+            seen: RefCell::new(Vec::new()),
+        };
+        let first = smtp.wait_for("its port", |l| l.starts_with("port "));
+        smtp.port = first["port ".len()..]
+            .parse()
+            .unwrap_or_else(|_| panic!("unexpected port line from the SMTP server: {first}"));
+        if !o.down {
+            smtp.wait_for("listening", |l| l == "up");
+        }
+        smtp
+    }
+
+    /// Reads the server's lines until one matches `pred`; returns it.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PEER_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.events.recv_timeout(left).unwrap_or_else(|e| {
+                panic!(
+                    "the SMTP server did not report {what} ({e}); it said: {:?}",
+                    self.seen.borrow()
+                )
+            });
+            self.seen.borrow_mut().push(line.clone());
+            if pred(&line) {
+                return line;
+            }
         }
     }
 
-    /// Waits for the next message the server receives.
-    fn next_message(&self) -> Received {
-        let line = self
-            .events
-            .recv_timeout(PEER_WAIT)
-            .expect("the SMTP server received a message");
-        let path = PathBuf::from(line.strip_prefix("message ").expect("a message line"));
-        Received::read(&path)
+    /// Starts listening on the port bound at start (`down: true`).
+    fn up(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("the server's stdin");
+        stdin
+            .write_all(b"up\n")
+            .and_then(|_| stdin.flush())
+            .unwrap();
+        self.wait_for("listening", |l| l == "up");
     }
 
-    /// Messages received so far (files in its directory).
+    /// Waits for the next message the server accepts.
+    fn next_message(&self) -> Received {
+        let line = self.wait_for("a message", |l| l.starts_with("message "));
+        Received::read(Path::new(&line["message ".len()..]))
+    }
+
+    /// Waits for the next message the server refuses at the end of DATA.
+    fn next_rejected(&self) -> Received {
+        let line = self.wait_for("a refused message", |l| l.starts_with("rejected "));
+        Received::read(Path::new(&line["rejected ".len()..]))
+    }
+
+    /// The SMTP commands received so far (of the lines read by now).
+    fn commands(&self) -> Vec<String> {
+        while let Ok(line) = self.events.try_recv() {
+            self.seen.borrow_mut().push(line);
+        }
+        self.seen
+            .borrow()
+            .iter()
+            .filter_map(|l| l.strip_prefix("command ").map(str::to_string))
+            .collect()
+    }
+
+    /// Messages accepted so far (files in its directory).
     fn count(&self) -> usize {
         received_files(&self.dir).len()
     }
@@ -155,12 +216,20 @@ impl Received {
             mail_from: meta["mail_from"].as_str().unwrap().to_string(),
         }
     }
-}
 
-/// A port nothing listens on (yet): an SMTP server that is down.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    /// The header section, as received (up to the first empty line).
+    fn head(&self) -> String {
+        let text = String::from_utf8_lossy(&self.bytes);
+        let end = text.find("\r\n\r\n").expect("a header section");
+        text[..end].to_string()
+    }
+
+    fn message_id(&self) -> String {
+        parse(&self.bytes)
+            .message_id()
+            .expect("a Message-ID")
+            .to_string()
+    }
 }
 
 /// A CA and a server certificate it signed for 127.0.0.1 / localhost.
@@ -586,10 +655,22 @@ fn implicit_tls_with_a_password_from_the_environment_delivers() {
 #[test]
 fn mail_queued_while_smtp_is_down_is_delivered_exactly_once_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let env = Env::with_root(&smtp_toml(port, ""), "");
+    // Down: its port is bound (no other process can take it) but refuses
+    // connections until `up`.
+    let mut smtp = Smtp::start(
+        &tmp.path().join("inbox"),
+        SmtpOptions {
+            down: true,
+            ..Default::default()
+        },
+    );
+    let env = Env::with_root(&smtp_toml(smtp.port, ""), "");
     let file = env.write("users.csv", failing_file(6));
     assert_eq!(env.import(&file, &[]).status.code(), Some(1));
+    let queued = outbox(&env);
+    let id = queued[0]["id"].as_i64().unwrap();
+    let message_id = queued[0]["message_id"].as_str().unwrap().to_string();
+    let rendered = env.run(&["mail", "show", &id.to_string()]).stdout;
 
     // SMTP is down: each process tries, fails, leaves the message queued.
     for attempt in 1..=2 {
@@ -599,19 +680,20 @@ fn mail_queued_while_smtp_is_down_is_delivered_exactly_once_across_restarts() {
         assert_eq!(m["state"], "queued");
         assert_eq!(m["attempts"], attempt);
         assert!(m["next_attempt_at"].is_string());
+        let err = m["last_error"].as_str().unwrap().to_lowercase();
+        assert!(err.contains("refused"), "{err}");
     }
+    assert_eq!(smtp.commands(), Vec::<String>::new());
 
     // SMTP comes up: delivered, and only once however often senders run.
-    let smtp = Smtp::start(
-        &tmp.path().join("inbox"),
-        SmtpOptions {
-            port,
-            ..Default::default()
-        },
-    );
+    smtp.up();
     let out = flush(&env);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    smtp.next_message();
+    let got = smtp.next_message();
+    // The resend is the message rendered when the job ended: same bytes,
+    // same Message-ID.
+    same_bytes(&got.bytes, &rendered);
+    assert_eq!(format!("<{}>", got.message_id()), message_id);
     for _ in 0..2 {
         let out = flush(&env);
         assert!(out.status.success());
@@ -624,13 +706,23 @@ fn mail_queued_while_smtp_is_down_is_delivered_exactly_once_across_restarts() {
 #[test]
 fn the_daemon_sender_waits_out_an_outage_and_a_restart_then_delivers_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let mut smtp = Smtp::start(
+        &tmp.path().join("inbox"),
+        SmtpOptions {
+            down: true,
+            ..Default::default()
+        },
+    );
     let env = Env::with_root(
-        &smtp_toml(port, "retry_initial = \"50ms\"\nretry_max = \"200ms\"\n"),
+        &smtp_toml(
+            smtp.port,
+            "retry_initial = \"50ms\"\nretry_max = \"200ms\"\n",
+        ),
         "",
     );
     let file = env.write("users.csv", failing_file(6));
     assert_eq!(env.import(&file, &[]).status.code(), Some(1));
+    let rendered = last_message(&env);
     let db = env.config.db_path();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -660,15 +752,10 @@ fn the_daemon_sender_waits_out_an_outage_and_a_restart_then_delivers_once() {
     rt.block_on(task).unwrap();
 
     // SMTP comes up; a new daemon starts and delivers it.
-    let smtp = Smtp::start(
-        &tmp.path().join("inbox"),
-        SmtpOptions {
-            port,
-            ..Default::default()
-        },
-    );
+    smtp.up();
     let (task, _tx, wake, cancel) = start(&rt);
-    smtp.next_message();
+    let got = smtp.next_message();
+    same_bytes(&got.bytes, &rendered);
     wait_for_outbox(&db, "the message marked sent", |rows| {
         rows[0]["state"] == "sent"
     });
@@ -682,10 +769,17 @@ fn the_daemon_sender_waits_out_an_outage_and_a_restart_then_delivers_once() {
 }
 
 #[test]
-fn expiry_gives_up_loudly_and_mail_retry_queues_it_again() {
+fn expiry_gives_up_loudly_and_mail_retry_resends_it_with_the_same_message_id() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let env = Env::with_root(&smtp_toml(port, "give_up_after = \"1ms\"\n"), "");
+    // The first attempt is refused after DATA (the server saw the message).
+    let smtp = Smtp::start(
+        &tmp.path().join("inbox"),
+        SmtpOptions {
+            reject: Some(("data", 1)),
+            ..Default::default()
+        },
+    );
+    let env = Env::with_root(&smtp_toml(smtp.port, "give_up_after = \"1ms\"\n"), "");
     let file = env.write("users.csv", failing_file(4));
     assert_eq!(env.import(&file, &[]).status.code(), Some(1));
 
@@ -694,9 +788,14 @@ fn expiry_gives_up_loudly_and_mail_retry_queues_it_again() {
     assert!(stdout(&out).contains("gave up 1"), "{}", stdout(&out));
     let log = stderr(&out);
     assert!(log.contains("ERROR") && log.contains("GAVE UP"), "{log}");
+    let first = smtp.next_rejected();
     let failed = json(&env.run(&["mail", "--json", "--state", "failed"]));
     let id = failed[0]["id"].as_i64().expect("one failed message");
     assert!(failed[0]["failed_at"].is_string());
+    assert!(
+        failed[0]["last_error"].as_str().unwrap().contains("554"),
+        "{failed:?}"
+    );
     assert_eq!(
         json(&env.run(&["mail", "--json", "--state", "queued"])),
         serde_json::json!([])
@@ -704,20 +803,16 @@ fn expiry_gives_up_loudly_and_mail_retry_queues_it_again() {
     // A failed message is not tried again by itself.
     assert!(stdout(&flush(&env)).starts_with("sent 0, will retry 0, gave up 0; 0 queued"));
 
-    let smtp = Smtp::start(
-        &tmp.path().join("inbox"),
-        SmtpOptions {
-            port,
-            ..Default::default()
-        },
-    );
     let out = env.run(&["mail", "retry", &id.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(outbox(&env)[0]["state"], "queued");
     let out = flush(&env);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    smtp.next_message();
+    let again = smtp.next_message();
     assert_eq!(outbox(&env)[0]["state"], "sent");
+    // `mail retry` resends the same message: same Message-ID, same bytes.
+    assert_eq!(again.message_id(), first.message_id());
+    same_bytes(&again.bytes, &first.bytes);
     // A sent message cannot be queued again (it would arrive twice).
     let out = env.run(&["mail", "retry", &id.to_string()]);
     assert_eq!(out.status.code(), Some(2));
@@ -951,5 +1046,406 @@ fn invitation_templates_are_checked_with_the_config() {
         "smtp.ca_file does not apply",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+}
+
+/// Asserts two messages are the same bytes, showing where they differ.
+fn same_bytes(got: &[u8], want: &[u8]) {
+    if got != want {
+        let at = got.iter().zip(want).take_while(|(a, b)| a == b).count();
+        let show = |b: &[u8]| {
+            String::from_utf8_lossy(&b[at.saturating_sub(40)..(at + 40).min(b.len())]).into_owned()
+        };
+        panic!(
+            "different messages ({} and {} bytes), from byte {at}: {:?} vs {:?}",
+            got.len(),
+            want.len(),
+            show(got),
+            show(want)
+        );
+    }
+}
+
+/// The one message in the outbox, read from the store.
+fn the_message(env: &Env) -> userdrop::store::outbox::Entry {
+    let store = userdrop::store::Store::open_read_only(&env.config.db_path()).unwrap();
+    let mut list = userdrop::store::outbox::list(&store.conn, None, 10).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    list.remove(0)
+}
+
+/// Rewrites the config's `[smtp] port` (the test moves to another server).
+fn point_at(env: &Env, from: u16, to: u16) {
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    let line = format!("port = {from}\n");
+    assert!(text.contains(&line), "{text}");
+    std::fs::write(
+        &env.config_path,
+        text.replace(&line, &format!("port = {to}\n")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn starttls_is_required_a_server_without_it_gets_nothing_and_the_message_stays_queued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(tmp.path(), "ca");
+    // aiosmtpd without a TLS context: STARTTLS is not offered at all.
+    let plain = Smtp::start(&tmp.path().join("plain"), SmtpOptions::default());
+    let env = Env::with_root(
+        &smtp_toml(
+            plain.port,
+            &format!("security = \"starttls\"\nca_file = {:?}\n", ca.ca),
+        ),
+        "",
+    );
+    let file = env.write("users.csv", failing_file(4));
+    assert_eq!(env.import(&file, &[]).status.code(), Some(1));
+
+    for attempt in 1..=2 {
+        let out = flush(&env);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(stdout(&out).contains("will retry 1"), "{}", stdout(&out));
+        // The client talked to the server, then hung up.
+        plain.wait_for("the client hanging up", |l| l == "disconnect");
+        let m = &outbox(&env)[0];
+        assert_eq!(m["state"], "queued");
+        assert_eq!(m["attempts"], attempt);
+        let err = m["last_error"].as_str().unwrap();
+        assert!(err.to_lowercase().contains("tls"), "{err}");
+    }
+    // It greeted the server and sent nothing else in clear text: no sender,
+    // no recipient, no message.
+    let commands = plain.commands();
+    assert!(commands.iter().any(|c| c == "EHLO"), "{commands:?}");
+    for verb in ["MAIL", "RCPT", "DATA", "AUTH"] {
+        assert!(
+            !commands.iter().any(|c| c == verb),
+            "{verb} in {commands:?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&plain.dir).unwrap().count(), 0);
+    // `userdrop mail` shows it queued, with the reason.
+    let out = env.run(&["mail"]);
+    let list = stdout(&out);
+    assert!(
+        list.contains("queued") && list.contains("last error:"),
+        "{list}"
+    );
+
+    // The same message goes out once the server offers STARTTLS.
+    let secure = Smtp::start(
+        &tmp.path().join("secure"),
+        SmtpOptions {
+            starttls: Some(&ca),
+            ..Default::default()
+        },
+    );
+    point_at(&env, plain.port, secure.port);
+    let out = flush(&env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let got = secure.next_message();
+    assert_eq!(
+        parse(&got.bytes).subject(),
+        Some("acme: users.csv — 2 of 4 rows failed")
+    );
+    let commands = secure.commands();
+    let tls = commands.iter().position(|c| c == "STARTTLS");
+    let mail = commands.iter().position(|c| c == "MAIL");
+    assert!(tls.is_some() && tls < mail, "{commands:?}");
+    let m = &outbox(&env)[0];
+    assert_eq!(
+        (m["state"].as_str(), m["attempts"].as_i64()),
+        (Some("sent"), Some(3))
+    );
+    assert_eq!(secure.count(), 1);
+}
+
+/// A server that refuses the first three attempts at `stage` with a
+/// permanent `code` reply: each refusal leaves the message queued, due again
+/// after 1 h, 2 h, then 3 h (doubling from retry_initial, capped at
+/// retry_max); the fourth attempt delivers it, once, with the Message-ID it
+/// was queued with.
+fn a_permanent_refusal_is_retried_on_the_doubling_schedule(stage: &str, code: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let password_file = tmp.path().join("smtp-password");
+    std::fs::write(&password_file, "S3cret-pass\n").unwrap();
+    let hour = 3_600_000i64;
+    let auth = stage == "auth";
+    let ca = auth.then(|| TestCa::new(tmp.path(), "ca"));
+    // The first three attempts are refused with a 5xx, then accepted.
+    let smtp = Smtp::start(
+        &tmp.path().join(stage),
+        SmtpOptions {
+            tls: ca.as_ref(),
+            auth: auth.then_some("userdrop:S3cret-pass"),
+            reject: Some((stage, 3)),
+            ..Default::default()
+        },
+    );
+    let mut extra = "retry_initial = \"1h\"\nretry_max = \"3h\"\n".to_string();
+    if let Some(ca) = &ca {
+        extra.push_str(&format!(
+                "security = \"tls\"\nusername = \"userdrop\"\npassword_file = {password_file:?}\nca_file = {:?}\n",
+                ca.ca
+            ));
+    }
+    let env = Env::with_root(&smtp_toml(smtp.port, &extra), "");
+    let file = env.write("users.csv", failing_file(4));
+    assert_eq!(env.import(&file, &[]).status.code(), Some(1));
+    let queued = the_message(&env);
+
+    // Each refusal keeps it queued; the next attempt is due 1 h, 2 h,
+    // then 3 h later (doubling, capped at retry_max).
+    let mut refused = Vec::new();
+    for (attempt, wait) in [(1, hour), (2, 2 * hour), (3, 3 * hour)] {
+        let before = userdrop::store::outbox::now_ms();
+        let out = flush(&env);
+        let after = userdrop::store::outbox::now_ms();
+        assert_eq!(out.status.code(), Some(1), "{stage}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("will retry 1"),
+            "{stage}: {}",
+            stdout(&out)
+        );
+        assert!(!stderr(&out).contains("S3cret"), "a password in the logs");
+        let m = the_message(&env);
+        assert_eq!(
+            (m.state.as_str(), m.attempts),
+            ("queued", attempt),
+            "{stage}"
+        );
+        let err = m.last_error.clone().unwrap_or_default();
+        assert!(err.contains(code), "{stage}: {err}");
+        assert!(
+            (before + wait..=after + wait).contains(&m.next_attempt_at),
+            "{stage}: attempt {attempt} due in {} ms, not {wait}",
+            m.next_attempt_at - before
+        );
+        if stage == "data" {
+            refused.push(smtp.next_rejected());
+        }
+    }
+    let out = flush(&env);
+    assert!(
+        out.status.success(),
+        "{stage}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let got = smtp.next_message();
+    let m = the_message(&env);
+    assert_eq!((m.state.as_str(), m.attempts), ("sent", 4), "{stage}");
+    assert_eq!(smtp.count(), 1, "{stage}");
+    // Every attempt carried the message as queued: one Message-ID.
+    assert_eq!(format!("<{}>", got.message_id()), queued.message_id);
+    for r in &refused {
+        assert_eq!(r.message_id(), got.message_id());
+        same_bytes(&r.bytes, &got.bytes);
+    }
+    let seen = smtp.seen.borrow().clone();
+    if auth {
+        let outcomes: Vec<&String> = seen.iter().filter(|l| l.starts_with("auth ")).collect();
+        assert_eq!(
+            outcomes,
+            ["auth rejected", "auth rejected", "auth rejected", "auth ok"],
+            "{seen:?}"
+        );
+        assert!(!stderr(&out).contains("S3cret"), "a password in the logs");
+    }
+}
+
+#[test]
+fn a_5xx_at_rcpt_is_retried_on_the_doubling_schedule_not_dropped() {
+    a_permanent_refusal_is_retried_on_the_doubling_schedule("rcpt", "550");
+}
+
+#[test]
+fn a_5xx_after_data_is_retried_with_the_same_message_id_not_dropped() {
+    a_permanent_refusal_is_retried_on_the_doubling_schedule("data", "554");
+}
+
+#[test]
+fn an_auth_rejection_is_retried_on_the_doubling_schedule_not_dropped() {
+    a_permanent_refusal_is_retried_on_the_doubling_schedule("auth", "535");
+}
+
+/// The kinds of the messages in the outbox, oldest first.
+fn kinds(env: &Env) -> Vec<String> {
+    let mut list = outbox(env);
+    list.reverse();
+    list.iter()
+        .map(|m| m["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const INVITATION: &str = r#"
+[invitation]
+subject = "Welcome to {tenant}, {first_name}"
+body = "Hello {first_name},\n\nset up your account: {link}\n"
+link = "https://app.example.com/invite?user={user_id}"
+"#;
+
+/// `rows` valid users U1..; those in `invite` ask for an invitation.
+fn invite_file(rows: usize, invite: &[usize], extra: &str) -> String {
+    let mut s = String::from("userId,email,firstName,lastName,notifyIfNewUser\n");
+    for i in 1..=rows {
+        s.push_str(&format!(
+            "U{i},user{i}@example.com,First{i},Last{i},{}\n",
+            invite.contains(&i)
+        ));
+    }
+    s.push_str(extra);
+    s
+}
+
+#[test]
+fn every_message_carries_auto_submitted_on_the_wire() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(&tmp.path().join("inbox"), SmtpOptions::default());
+    let env = Env::with_root(
+        &smtp_toml(smtp.port, ""),
+        &format!("mode = \"sync\"\nnotify = \"always\"\n{INVITATION}"),
+    );
+    // A good file (a summary, and an invitation for U1), a refused file,
+    // a held sync and a file with a failed row: every kind of message.
+    env.import(&env.write("users.csv", invite_file(20, &[1], "")), &[]);
+    let mut xlsx = b"PK\x03\x04".to_vec();
+    xlsx.extend_from_slice(&[0u8; 64]);
+    env.import(&env.write("users.csv", &xlsx), &[]);
+    env.import(&env.write("users.csv", invite_file(2, &[], "")), &[]);
+    env.import(
+        &env.write(
+            "users.csv",
+            invite_file(20, &[], "U99,not-an-email,A,B,false\n"),
+        ),
+        &[],
+    );
+    assert_eq!(
+        kinds(&env),
+        ["success", "invitation", "failure", "failure", "failure"]
+    );
+    let out = flush(&env);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let mut subjects = Vec::new();
+    for _ in 0..5 {
+        let got = smtp.next_message();
+        let head = got.head();
+        let auto: Vec<&str> = head
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("auto-submitted:"))
+            .collect();
+        assert_eq!(auto, ["Auto-Submitted: auto-generated"], "{head}");
+        subjects.push(parse(&got.bytes).subject().unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        subjects,
+        [
+            "acme: users.csv imported — 20 rows",
+            "Welcome to acme, First1",
+            "acme: users.csv not imported — not a CSV file",
+            "acme: users.csv on hold — it would remove 18 of 20 users",
+            "acme: users.csv — 1 of 21 rows failed",
+        ]
+    );
+    assert_eq!(smtp.count(), 5);
+}
+
+#[test]
+fn a_rejected_or_held_job_invites_nobody() {
+    // on_error = "reject_file": one bad row and nobody is created, so nobody
+    // is invited, even the valid new user who asked.
+    let env = Env::new(&format!("on_error = \"reject_file\"\n{INVITATION}"));
+    let out = env.import(
+        &env.write(
+            "users.csv",
+            invite_file(1, &[1], "U2,not-an-email,A,B,true\n"),
+        ),
+        &["--json"],
+    );
+    assert_eq!(json(&out)["status"], "rejected");
+    assert_eq!(kinds(&env), ["failure"]);
+    assert!(flush(&env).status.success());
+    let sent = std::fs::read_dir(env.config.data_dir.join("mail"))
+        .unwrap()
+        .count();
+    assert_eq!(sent, 1, "only the report is sent");
+    // The same user in a file without the bad row is created and invited.
+    let out = env.import(
+        &env.write("users.csv", invite_file(1, &[1], "")),
+        &["--json"],
+    );
+    assert_eq!(json(&out)["status"], "ok");
+    assert_eq!(kinds(&env), ["failure", "invitation"]);
+
+    // A held sync: the new user who asked is not invited while it is held;
+    // approving the job creates the user and invites them.
+    let env = Env::new(&format!("mode = \"sync\"\n{INVITATION}"));
+    env.import(&env.write("users.csv", invite_file(20, &[], "")), &[]);
+    assert_eq!(kinds(&env), Vec::<String>::new());
+    let out = env.import(
+        &env.write(
+            "users.csv",
+            invite_file(2, &[], "U99,u99@example.com,New,User,true\n"),
+        ),
+        &["--json"],
+    );
+    let report = json(&out);
+    assert_eq!(report["status"], "held");
+    assert_eq!(kinds(&env), ["failure"]);
+    assert!(flush(&env).status.success());
+    let sent = std::fs::read_dir(env.config.data_dir.join("mail"))
+        .unwrap()
+        .count();
+    assert_eq!(sent, 1, "only the hold notice is sent");
+    let job = report["job"].as_i64().unwrap().to_string();
+    let out = env.run(&["jobs", "approve", &job]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(kinds(&env), ["failure", "invitation"]);
+    assert_eq!(
+        outbox(&env)[0]["to"],
+        serde_json::json!(["u99@example.com"])
+    );
+}
+
+#[test]
+fn invitations_do_not_depend_on_notify() {
+    for notify in ["never", "failures", "always"] {
+        let env = Env::new(&format!("notify = \"{notify}\"\n{INVITATION}"));
+        // All rows good: U1 asked to be invited, U2 did not.
+        let out = env.import(&env.write("users.csv", invite_file(2, &[1], "")), &[]);
+        assert!(out.status.success(), "{notify}: {}", stderr(&out));
+        let expected: &[&str] = match notify {
+            "always" => &["success", "invitation"],
+            _ => &["invitation"],
+        };
+        assert_eq!(kinds(&env), expected, "notify = {notify}");
+        // Rows failed: the valid new user who asked is invited all the same.
+        let out = env.import(
+            &env.write(
+                "users.csv",
+                invite_file(0, &[], "U3,u3@example.com,C,D,true\nU4,bad,E,F,true\n"),
+            ),
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1), "{notify}");
+        let mut expected = expected.to_vec();
+        if notify != "never" {
+            expected.push("failure");
+        }
+        expected.push("invitation");
+        assert_eq!(kinds(&env), expected, "notify = {notify}");
+
+        // Delivered: the invitations reach U1 and U3.
+        assert!(flush(&env).status.success());
+        let mut invited = Vec::new();
+        for m in outbox(&env).iter().filter(|m| m["kind"] == "invitation") {
+            assert_eq!(m["state"], "sent");
+            let id = m["id"].as_i64().unwrap();
+            let bytes = std::fs::read(env.config.data_dir.join(format!("mail/{id}.eml"))).unwrap();
+            invited.extend(addresses(parse(&bytes).to()));
+        }
+        invited.sort();
+        assert_eq!(invited, ["u3@example.com", "user1@example.com"], "{notify}");
     }
 }

@@ -263,3 +263,50 @@ pub async fn run(
     }
     tracing::info!("mail sender stopped");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Transport as TransportConfig;
+
+    fn mail(initial: Duration, max: Duration) -> MailConfig {
+        MailConfig {
+            transport: TransportConfig::File {
+                dir: PathBuf::from("/nonexistent"),
+            },
+            from: "noreply@example.com".into(),
+            reply_to: None,
+            max_attachment_bytes: 1 << 20,
+            give_up_after: Duration::from_secs(3 * 86_400),
+            retry_initial: initial,
+            retry_max: max,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_retry_initial_and_stops_at_retry_max() {
+        let secs = Duration::from_secs;
+        // The defaults: 30 s, doubling, capped at 30 min.
+        let m = mail(secs(30), secs(1800));
+        let got: Vec<u64> = (1..=9).map(|n| backoff(&m, n).as_secs()).collect();
+        assert_eq!(got, [30, 60, 120, 240, 480, 960, 1800, 1800, 1800]);
+        // No attempt yet counts as the first: never shorter than the start.
+        assert_eq!(backoff(&m, 0), secs(30));
+        assert_eq!(backoff(&m, -5), secs(30));
+        // However many attempts, the wait stays at the cap (no overflow).
+        for n in [31, 32, 63, 64, 1_000, i64::MAX] {
+            assert_eq!(backoff(&m, n), secs(1800), "after {n} attempts");
+        }
+        // A cap that is not a power-of-two multiple is reached, not skipped.
+        let m = mail(Duration::from_millis(100), Duration::from_millis(350));
+        let got: Vec<u128> = (1..=5).map(|n| backoff(&m, n).as_millis()).collect();
+        assert_eq!(got, [100, 200, 350, 350, 350]);
+        // Equal bounds: a constant wait.
+        let m = mail(secs(60), secs(60));
+        assert!((1..50).all(|n| backoff(&m, n) == secs(60)));
+        // Huge bounds saturate instead of panicking.
+        let m = mail(secs(365 * 86_400), Duration::MAX);
+        assert_eq!(backoff(&m, 2), secs(2 * 365 * 86_400));
+        assert!(backoff(&m, i64::MAX) >= secs(365 * 86_400) * (1 << 30));
+    }
+}

@@ -171,7 +171,7 @@ impl Transport {
                     .collect::<Result<Vec<_>, _>>()?;
                 let envelope = Envelope::new(from, to)
                     .map_err(|_| SendError::Address("(no recipient)".to_string()))?;
-                t.send_raw(&envelope, message).await?;
+                t.send_raw(&envelope, wire_body(message)).await?;
                 Ok(())
             }
             Transport::File(dir) => {
@@ -188,6 +188,14 @@ impl Transport {
             }
         }
     }
+}
+
+/// What to hand to the SMTP client so that the server receives `message`
+/// byte for byte: the client ends DATA with `CRLF . CRLF`, whose first CRLF
+/// ends the message's last line, so a message that already ends with one
+/// would arrive with an extra empty line.
+fn wire_body(message: &[u8]) -> &[u8] {
+    message.strip_suffix(b"\r\n").unwrap_or(message)
 }
 
 /// `<dir>/<id>.eml`, atomically: temp file, fsync, rename, fsync the dir.
@@ -209,4 +217,22 @@ pub fn write_eml(dir: &Path, id: i64, bytes: &[u8]) -> Result<(), SendError> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wire_body;
+
+    #[test]
+    fn the_data_terminator_supplies_the_last_line_end_and_nothing_more() {
+        // lettre appends CRLF . CRLF: the server then stores exactly the input.
+        assert_eq!(
+            wire_body(b"Subject: x\r\n\r\nbody\r\n"),
+            b"Subject: x\r\n\r\nbody"
+        );
+        // Only one line end is the terminator's; an empty last line stays.
+        assert_eq!(wire_body(b"body\r\n\r\n"), b"body\r\n");
+        assert_eq!(wire_body(b"body"), b"body");
+        assert_eq!(wire_body(b""), b"");
+    }
 }
