@@ -312,7 +312,11 @@ fn the_valid_base_file_imports_over_the_stored_users() {
     );
     let codes: Vec<&str> = r.errors.iter().map(|e| e.code.as_str()).collect();
     assert_eq!(codes, ["unknown_reports_to"]);
-    assert_eq!(users::count(&store.conn, TENANT).unwrap(), 8);
+    assert_eq!(
+        users::count(&store.conn, TENANT).unwrap(),
+        7,
+        "8 stored, U5 deleted"
+    );
 }
 
 /// A Windows-1252 file whose bytes are not UTF-8: decoded, never replaced
