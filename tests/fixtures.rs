@@ -247,6 +247,10 @@ fn run_case(dir: &Path) -> Vec<String> {
         problems.push(format!("expected.json lacks {missing:?}"));
         return problems;
     }
+    if expected.get("users").is_none() && expected.get("user_count").is_none() {
+        problems.push("expected.json pins no stored users (`users` or `user_count`)".into());
+        return problems;
+    }
     if !dir.join("input.csv").exists() {
         problems.push("no input.csv".into());
         return problems;
