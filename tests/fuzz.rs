@@ -582,13 +582,42 @@ fn model(setup: Setup, rows: &[Row], stored: &Users) -> (Expected, Users) {
         }
     }
     // A row refused because another user held its address is tried again
-    // while anything moves (the file applies as a whole, in any order).
+    // while anything moves (the file applies as a whole, in any order);
+    // users who swap addresses in a ring move together.
     loop {
-        let before = deferred.len();
-        deferred.retain(|&i| !write(&mut users, i));
-        if deferred.is_empty() || deferred.len() == before {
-            break;
+        loop {
+            let before = deferred.len();
+            deferred.retain(|&i| !write(&mut users, i));
+            if deferred.is_empty() || deferred.len() == before {
+                break;
+            }
         }
+        // key of a waiting row → key of the holder of the address it wants
+        let waits: BTreeMap<String, String> = deferred
+            .iter()
+            .filter_map(|&i| {
+                let r = &rows[i];
+                let want = email_text(r.email).to_lowercase();
+                let holder = users
+                    .iter()
+                    .find(|(_, u)| u.email.to_lowercase() == want)?
+                    .0
+                    .clone();
+                Some((key(r).unwrap(), holder))
+            })
+            .collect();
+        let ring = waits.keys().find(|start| {
+            let mut at = *start;
+            (0..waits.len()).any(|_| match waits.get(at) {
+                Some(next) => {
+                    at = next;
+                    next == *start
+                }
+                None => false,
+            })
+        });
+        let Some(start) = ring.cloned() else { break };
+        users.get_mut(&start).unwrap().email = format!("\u{1}parked:{start}");
     }
     for i in deferred {
         errors[i].push("duplicate_email");
@@ -772,6 +801,12 @@ fn model_corners() {
         row(Some(2), Email::Of(1), false),
         row(Some(1), Email::Of(9), false),
     ];
+    // Three users swap addresses in a ring.
+    let ring = [
+        row(Some(1), Email::Of(2), false),
+        row(Some(2), Email::Of(3), false),
+        row(Some(3), Email::Of(1), false),
+    ];
     // An address of a stored user not in the file.
     let taken = [row(Some(9), Email::Of(3), false)];
     // A deleted user's address reused, the DELETE after the reuse.
@@ -792,7 +827,7 @@ fn model_corners() {
             max_missing_percent: 0,
         },
     ] {
-        for rows in [&chain[..], &taken[..], &freed[..], &[][..]] {
+        for rows in [&chain[..], &ring[..], &taken[..], &freed[..], &[][..]] {
             check_against_model(setup, rows);
         }
     }
@@ -807,4 +842,7 @@ fn model_corners() {
     );
     let (e, u) = model(sync(Mode::SyncDelete, 100), &chain, &base_users());
     assert_eq!((e.status, e.deleted, u.len()), (Status::Ok, 6, 2), "{e:?}");
+    let (e, u) = model(sync(Mode::Upsert, 0), &ring, &base_users());
+    assert_eq!((e.status, e.updated), (Status::Ok, 3), "{e:?}");
+    assert_eq!(u["U3"].email, "u1@example.com");
 }
