@@ -32,7 +32,10 @@ fn import_json_has_the_documented_shape() {
         "encoding",
         "delimiter",
         "ignored_columns",
+        "columns",
         "counts",
+        "reasons",
+        "held",
         "errors",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
@@ -45,6 +48,13 @@ fn import_json_has_the_documented_shape() {
     assert_eq!(v["encoding"], "utf-8");
     assert_eq!(v["delimiter"], ",");
     assert_eq!(v["ignored_columns"], serde_json::json!(["notes"]));
+    assert_eq!(
+        v["columns"],
+        serde_json::json!(["userId", "email", "roles", "notes"]),
+        "the header cells as received"
+    );
+    assert_eq!(v["reasons"], serde_json::json!({"invalid_email": 1}));
+    assert_eq!(v["held"], Value::Null, "only a held sync has `held`");
     assert_eq!(
         v["counts"],
         serde_json::json!({"rows": 2, "added": 1, "updated": 0, "unchanged": 0, "deleted": 0,
@@ -64,6 +74,11 @@ fn import_json_has_the_documented_shape() {
     // jobs show --json returns the same object.
     let id = v["job"].as_i64().unwrap();
     let shown = env.run(&["jobs", "show", &id.to_string(), "--json"]);
+    assert_eq!(
+        shown.status.code(),
+        Some(1),
+        "the job's rows failed → exit 1"
+    );
     assert_eq!(json(&shown), v);
 }
 
@@ -82,6 +97,7 @@ fn a_refused_file_exits_1_with_a_file_error() {
         .unwrap()
         .contains("name, mail"));
     let listed = env.run(&["jobs", "--json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
     assert_eq!(json(&listed)[0]["status"], "rejected");
 }
 
@@ -98,8 +114,10 @@ fn dry_run_writes_nothing() {
     );
     assert_eq!(v["counts"]["added"], 20);
     let listed = env.run(&["jobs", "--json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
     assert_eq!(json(&listed), serde_json::json!([]));
     let export = env.run(&["users", "export", "--tenant", TENANT]);
+    assert!(export.status.success(), "{}", stderr(&export));
     assert_eq!(stdout(&export).lines().count(), 1, "header only");
 }
 
@@ -227,11 +245,13 @@ fn export_imports_back_unchanged() {
         "domain lower-cased:\n{text}"
     );
     let again = env.import(&exported, &["--json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     let v = json(&again);
     assert_eq!(v["status"], "ok", "{v}");
     assert_eq!(v["counts"]["unchanged"], 2, "{v}");
     assert_eq!(v["counts"]["updated"], 0, "{v}");
     let export2 = env.run(&["users", "export", "--tenant", TENANT]);
+    assert!(export2.status.success(), "{}", stderr(&export2));
     assert_eq!(stdout(&export2), text);
 }
 
@@ -252,6 +272,12 @@ fn held_sync_job_is_applied_by_approve() {
     let v = json(&out);
     assert_eq!(v["status"], "held");
     assert_eq!(v["file_error"]["code"], "too_many_deletes");
+    assert_eq!(
+        v["held"],
+        serde_json::json!({"would_touch": 14, "of_users": 20, "percent": 70.0,
+                           "max_missing_percent": 10.0}),
+        "held says why: {v}"
+    );
     assert_eq!(
         v["counts"]["deactivated"], 14,
         "what would happen (user 17 is already disabled): {v}"
@@ -278,7 +304,9 @@ fn held_sync_job_is_applied_by_approve() {
         stdout(&approve),
         stderr(&approve)
     );
-    let shown = json(&env.run(&["jobs", "show", &id, "--json"]));
+    let shown = env.run(&["jobs", "show", &id, "--json"]);
+    assert!(shown.status.success(), "approved → ok: {}", stdout(&shown));
+    let shown = json(&shown);
     assert_eq!(shown["status"], "ok");
     assert_eq!(shown["counts"]["deactivated"], 14);
     let again = env.run(&["jobs", "approve", &id]);
@@ -291,7 +319,9 @@ fn approve_refuses_when_a_newer_file_was_applied() {
     let all = env.write("all.csv", users_csv(20, "x"));
     assert!(env.import(&all, &[]).status.success());
     let part = env.write("part.csv", users_csv(3, "x"));
-    let held = json(&env.import(&part, &["--json"]));
+    let held = env.import(&part, &["--json"]);
+    assert_eq!(held.status.code(), Some(1), "held → exit 1");
+    let held = json(&held);
     assert_eq!(held["status"], "held");
     assert!(env.import(&all, &[]).status.success());
     let out = env.run(&["jobs", "approve", &held["job"].to_string()]);
@@ -307,6 +337,7 @@ fn approve_refuses_when_a_newer_file_was_applied() {
 fn template_lists_the_tenant_fields() {
     let env = Env::new("key = \"email\"\n[fields.department]\npossible_names = [\"Dept\"]\n");
     let out = env.run(&["template", "--tenant", TENANT]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let header = stdout(&out);
     assert!(
         header.starts_with("email,user_id,first_name,last_name,"),
@@ -374,8 +405,21 @@ fn jobs_show_failed_csv_matches_the_row_errors() {
         "users.csv",
         "userId,email,firstName\nU1,a@example.com,=1+1\nU2,b@example.com,Bo\n",
     );
-    env.import(&file, &[]);
+    let imported = env.import(&file, &["--json"]);
+    assert_eq!(imported.status.code(), Some(1), "a row failed → exit 1");
+    let v = json(&imported);
+    assert_eq!(
+        (v["job"].as_i64(), v["status"].as_str()),
+        (Some(1), Some("rows_failed"))
+    );
+    assert_eq!(v["counts"]["added"], 1, "{v}");
     let out = env.run(&["jobs", "show", "1", "--failed-csv"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "like `jobs show`, exit 1 for a job whose rows failed: {}",
+        stderr(&out)
+    );
     assert_eq!(
         stdout(&out),
         "userId,email,firstName,row,error\nU1,a@example.com,'=1+1,2,\"first_name \"\"=1+1\"\" starts with '=', which spreadsheets run as a formula; remove that character\"\n"
@@ -405,4 +449,126 @@ fn host_key_is_generated_once_and_printed_for_pinning() {
     );
     let again = env.run(&["host-key"]);
     assert_eq!(stdout(&again), text, "the key is reused, not regenerated");
+}
+
+/// An [`Env`] whose config has two tenants, `acme` and `beta`.
+fn two_tenants() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let text = crate::util::config_text_tenants(dir.path(), "", &[(TENANT, ""), ("beta", "")]);
+    let config_path = dir.path().join("userdrop.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let config = userdrop::config::Config::parse(&text, "test config").unwrap();
+    Env {
+        dir,
+        config_path,
+        config,
+    }
+}
+
+fn job_ids(out: &std::process::Output) -> Vec<(i64, String)> {
+    assert!(out.status.success(), "{}", stderr(out));
+    json(out)
+        .as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|j| {
+            (
+                j["job"].as_i64().unwrap(),
+                j["tenant"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_tenant_and_limit_filter_the_history() {
+    let env = two_tenants();
+    // Jobs 1..=5, alternating tenants: acme 1, 3, 5; beta 2, 4.
+    for n in 1..=5 {
+        let tenant = if n % 2 == 1 { TENANT } else { "beta" };
+        let file = env.write(&format!("f{n}.csv"), users_csv(2, &n.to_string()));
+        let out = env.run(&["import", "--tenant", tenant, file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let ids = |args: &[&str]| {
+        let mut all = vec!["jobs", "--json"];
+        all.extend_from_slice(args);
+        job_ids(&env.run(&all))
+    };
+    let acme = |ids: &[i64]| -> Vec<(i64, String)> {
+        ids.iter().map(|&i| (i, TENANT.to_string())).collect()
+    };
+    let beta = |ids: &[i64]| -> Vec<(i64, String)> {
+        ids.iter().map(|&i| (i, "beta".to_string())).collect()
+    };
+    assert_eq!(
+        ids(&[]).iter().map(|j| j.0).collect::<Vec<_>>(),
+        [5, 4, 3, 2, 1]
+    );
+    assert_eq!(ids(&["--tenant", TENANT]), acme(&[5, 3, 1]));
+    assert_eq!(ids(&["--tenant", "beta"]), beta(&[4, 2]));
+    assert_eq!(ids(&["--tenant", TENANT, "--limit", "2"]), acme(&[5, 3]));
+    assert_eq!(ids(&["--limit", "1"]), acme(&[5]));
+    assert_eq!(ids(&["--tenant", "beta", "--limit", "5"]), beta(&[4, 2]));
+    // The table a person reads is filtered the same way.
+    let out = env.run(&["jobs", "--tenant", "beta"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(" beta ") && !r.contains(TENANT)),
+        "{text}"
+    );
+    let out = env.run(&["jobs", "--tenant", "nosuch"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown tenant is a usage error"
+    );
+}
+
+/// Reads open the store read-only: while another process holds the write
+/// lock (here this test, inside BEGIN IMMEDIATE with an uncommitted change,
+/// as an import in progress would), `jobs`, `jobs show` and `users export`
+/// answer at once from the last committed state, neither waiting for the
+/// writer's lock nor failing on it.
+#[test]
+fn reads_answer_while_another_process_holds_the_write_lock() {
+    let env = Env::new("");
+    let file = env.write("users.csv", users_csv(3, "x"));
+    let out = env.import(&file, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let writer = env.store();
+    writer.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    writer
+        .conn
+        .execute_batch("UPDATE users SET first_name = 'Uncommitted'; DELETE FROM jobs;")
+        .unwrap();
+    // The lock is really held: a second writer cannot start.
+    let blocked = env.import(&file, &[]);
+    assert_ne!(blocked.status.code(), Some(0), "the write lock is held");
+
+    let listed = env.run(&["jobs", "--json"]);
+    assert!(listed.status.success(), "jobs: {}", stderr(&listed));
+    let listed = json(&listed);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["status"], "ok");
+
+    let shown = env.run(&["jobs", "show", "1", "--json"]);
+    assert!(shown.status.success(), "jobs show: {}", stderr(&shown));
+    assert_eq!(json(&shown)["counts"]["added"], 3);
+
+    let export = env.run(&["users", "export", "--tenant", TENANT]);
+    assert!(export.status.success(), "users export: {}", stderr(&export));
+    let text = stdout(&export);
+    assert_eq!(text.lines().count(), 4, "header and 3 users:\n{text}");
+    assert!(
+        text.contains("First1") && !text.contains("Uncommitted"),
+        "the last committed state:\n{text}"
+    );
+
+    writer.conn.execute_batch("ROLLBACK").unwrap();
 }

@@ -2,6 +2,12 @@
 //! imported first, then `input.csv` as a dry run (outcome must match and the
 //! store must not change) and for real (outcome and stored users must match
 //! `expected.json`). Every failing case is listed, not just the first.
+//!
+//! Every directory under `fixtures/` is a case, except those named in
+//! [`NOT_CASES`]; a case holds only the files [`CASE_FILES`] names, and
+//! `expected.json` must pin every outcome field this runner checks (an
+//! absent key is a failure, not a skipped check). The number of cases is
+//! pinned in [`CASES`], so losing fixtures fails the run.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +18,35 @@ use userdrop::report::summary::JobReport;
 use userdrop::store::{users, Store};
 
 use crate::util::{Env, TENANT};
+
+/// How many cases `fixtures/` holds. Adding a case means raising this;
+/// losing one fails the run.
+const CASES: usize = 113;
+
+/// Directories of `fixtures/` that are not cases: `sample` is the file the
+/// README has a newcomer upload (the embedded default imports it, see
+/// `cli::embedded_default_imports_the_sample_file`).
+const NOT_CASES: &[&str] = &["sample"];
+
+/// Plain files allowed at the top of `fixtures/`: the script that writes
+/// the cases.
+const NOT_CASE_FILES: &[&str] = &["generate.py"];
+
+/// What a case directory may hold; anything else (say a misspelt
+/// `befor.csv`, which would silently not run) fails.
+const CASE_FILES: &[&str] = &["input.csv", "expected.json", "tenant.toml", "before.csv"];
+
+/// Keys every `expected.json` must have.
+const REQUIRED: &[&str] = &[
+    "description",
+    "status",
+    "file_error",
+    "counts",
+    "errors",
+    "reasons",
+    "held",
+    "columns",
+];
 
 fn run(env: &Env, store: &mut Store, file: &Path, dry_run: bool) -> JobReport {
     let tenant = env.config.tenant(TENANT).unwrap();
@@ -63,12 +98,23 @@ fn check_outcome(expected: &Value, r: &JobReport, what: &str, problems: &mut Vec
         &expected["counts"],
         serde_json::to_value(&r.counts).unwrap(),
     );
+    // Each error as [row, code, field, key].
     let errors: Vec<Value> = r
         .errors
         .iter()
-        .map(|e| serde_json::json!([e.row, e.code]))
+        .map(|e| serde_json::json!([e.row, e.code, e.field, e.key]))
         .collect();
     eq("errors", &expected["errors"], Value::Array(errors));
+    eq(
+        "reasons",
+        &expected["reasons"],
+        serde_json::to_value(&r.reasons).unwrap(),
+    );
+    eq(
+        "columns",
+        &expected["columns"],
+        serde_json::to_value(&r.columns).unwrap(),
+    );
     for key in ["encoding", "delimiter"] {
         if let Some(want) = expected.get(key) {
             let got = if key == "encoding" {
@@ -106,6 +152,28 @@ fn check_outcome(expected: &Value, r: &JobReport, what: &str, problems: &mut Vec
                 fe.message
             ));
         }
+    }
+    check_held(&expected["held"], r, what, problems);
+}
+
+/// `held` is null, or the numbers a held sync reports (its percentage
+/// compared to 1e-9: JSON floats need not round-trip to the last bit).
+fn check_held(want: &Value, r: &JobReport, what: &str, problems: &mut Vec<String>) {
+    let got = serde_json::to_value(&r.held).unwrap();
+    let same = match (want, &r.held) {
+        (Value::Null, None) => true,
+        (Value::Object(w), Some(h)) => {
+            let num = |k: &str| w.get(k).and_then(Value::as_f64);
+            w.len() == 4
+                && w.get("would_touch").and_then(Value::as_u64) == Some(h.would_touch)
+                && w.get("of_users").and_then(Value::as_u64) == Some(h.of_users)
+                && num("percent").is_some_and(|p| (p - h.percent).abs() < 1e-9)
+                && num("max_missing_percent") == Some(h.max_missing_percent)
+        }
+        _ => false,
+    };
+    if !same {
+        problems.push(format!("{what}: held: expected {want}, got {got}"));
     }
 }
 
@@ -149,10 +217,44 @@ fn check_users(expected: &Value, store: &Store, problems: &mut Vec<String>) {
 
 fn run_case(dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("expected.json")).expect("expected.json exists"),
-    )
-    .expect("expected.json parses");
+    for entry in std::fs::read_dir(dir).expect("the case directory reads") {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !CASE_FILES.contains(&name.as_str()) {
+            problems.push(format!(
+                "{name}: not a file a case may hold ({CASE_FILES:?})"
+            ));
+        }
+    }
+    let expected: Value = match std::fs::read_to_string(dir.join("expected.json")) {
+        Err(e) => {
+            problems.push(format!("no expected.json: {e}; every directory is a case"));
+            return problems;
+        }
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(format!("expected.json does not parse: {e}"));
+                return problems;
+            }
+        },
+    };
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|k| expected.get(k).is_none())
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!("expected.json lacks {missing:?}"));
+        return problems;
+    }
+    if expected.get("users").is_none() && expected.get("user_count").is_none() {
+        problems.push("expected.json pins no stored users (`users` or `user_count`)".into());
+        return problems;
+    }
+    if !dir.join("input.csv").exists() {
+        problems.push("no input.csv".into());
+        return problems;
+    }
     let tenant_toml = std::fs::read_to_string(dir.join("tenant.toml")).unwrap_or_default();
     let env = Env::new(&tenant_toml);
     let mut store = env.store();
@@ -184,18 +286,32 @@ fn run_case(dir: &Path) -> Vec<String> {
 #[test]
 fn every_fixture_behaves_as_expected() {
     let root = crate::util::repo().join("fixtures");
-    let mut cases: Vec<_> = std::fs::read_dir(&root)
-        .expect("fixtures/ exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("expected.json").exists())
-        .collect();
+    let mut cases = Vec::new();
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(&root).expect("fixtures/ exists") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !NOT_CASES.contains(&name.as_str()) {
+                cases.push(path);
+            }
+        } else if !NOT_CASE_FILES.contains(&name.as_str()) {
+            failures.push(format!("{name}: a stray file in fixtures/"));
+        }
+    }
     cases.sort();
-    assert!(
-        cases.len() >= 30,
-        "only {} fixtures; the suite promises at least 30",
+    for other in NOT_CASES {
+        assert!(
+            root.join(other).join("users.csv").is_file(),
+            "fixtures/{other}/users.csv is gone"
+        );
+    }
+    assert_eq!(
+        cases.len(),
+        CASES,
+        "fixtures/ holds {} cases, not {CASES}: a case was lost (or added without raising CASES)",
         cases.len()
     );
-    let mut failures = Vec::new();
     for case in &cases {
         let problems = run_case(case);
         if !problems.is_empty() {

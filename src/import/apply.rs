@@ -335,6 +335,50 @@ impl Applier<'_, '_> {
     }
 }
 
+/// Finds rows of `deferred` that wait on each other in a ring (the holder
+/// of each one's address is the user of the next row) and parks the
+/// address of one user of the ring, so that the ring can be applied. The
+/// parked user's own row, part of the ring, writes its new address over the
+/// placeholder. Returns false when there is no ring.
+fn park_a_ring(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &Tenant,
+    v: &Validator<'_>,
+    deferred: &[Deferred],
+) -> Result<bool, ImportError> {
+    let schema = &tenant.schema;
+    // Per deferred row: its user's key and the key of its address's holder.
+    let mut waits: std::collections::HashMap<String, String> = Default::default();
+    for d in deferred {
+        let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
+        let fields = (d.row, &cells[..]);
+        let Ok(row) = v.check(&fields) else { continue };
+        let Some(email) = row.cell(schema, FieldKind::Email).text() else {
+            continue;
+        };
+        let (mut text, mut values) = (String::new(), Vec::new());
+        let e = users::encode(schema, &row, &mut text, &mut values);
+        let key = slice(&text, e.key).to_string();
+        if let Some(holder) = users::holder_of_email(tx, &tenant.name, email)? {
+            waits.insert(key, holder);
+        }
+    }
+    for start in waits.keys() {
+        let mut at = start;
+        for _ in 0..waits.len() {
+            match waits.get(at) {
+                Some(next) if next == start => {
+                    users::park_email(tx, &tenant.name, start)?;
+                    return Ok(true);
+                }
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Pass 2: applies the plan in one transaction.
 pub(super) fn apply(
     tx: rusqlite::Transaction<'_>,
@@ -423,21 +467,30 @@ pub(super) fn apply(
 
     tracing::debug!("pass 2 read");
     // Rows whose email another user held: that user may have moved on
-    // later in the file. Retry while anything changes.
-    loop {
-        let before = deferred.len();
-        let mut still = Vec::new();
-        for d in deferred {
-            let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
-            let fields = (d.row, &cells[..]);
-            // The same cells passed the same checks in the pass.
-            let Ok(row) = v.check(&fields) else { continue };
-            if let RowResult::EmailTaken = applier.apply_row(&row, v.raw_key(&fields), d.flags)? {
-                still.push(d);
+    // later in the file. Retry while anything changes. Rows that wait on
+    // each other in a ring (U1 takes U2's address and U2 takes U1's) never
+    // move on their own: one address of the ring is parked, then retried.
+    for _ in 0..=deferred.len() {
+        loop {
+            let before = deferred.len();
+            let mut still = Vec::new();
+            for d in deferred {
+                let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
+                let fields = (d.row, &cells[..]);
+                // The same cells passed the same checks in the pass.
+                let Ok(row) = v.check(&fields) else { continue };
+                if let RowResult::EmailTaken =
+                    applier.apply_row(&row, v.raw_key(&fields), d.flags)?
+                {
+                    still.push(d);
+                }
+            }
+            deferred = still;
+            if deferred.is_empty() || deferred.len() == before {
+                break;
             }
         }
-        deferred = still;
-        if deferred.is_empty() || deferred.len() == before {
+        if deferred.is_empty() || !park_a_ring(&tx, tenant, &v, &deferred)? {
             break;
         }
     }

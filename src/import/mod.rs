@@ -215,6 +215,9 @@ fn prepare(
                 "the file is empty: it needs a header row",
             )
         })?;
+        // Known before the header is judged: a refused header still tells
+        // the customer's automation what was read.
+        report.columns = header.iter().map(|h| h.trim().to_string()).collect();
         HeaderMap::map(&tenant.schema, header.iter(), tenant.unknown_columns)?
     };
     report.columns = map.columns.clone();

@@ -469,6 +469,18 @@ pub fn holder_of_email(
     })
 }
 
+/// Gives a user a placeholder address no real one can equal (it holds a
+/// control character), freeing theirs within the transaction: the import
+/// parks one address of a ring of users who swap addresses, and the parked
+/// user's own row then writes its new address over it.
+pub fn park_email(conn: &Connection, tenant: &str, key: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET email = char(1) || 'parked:' || id WHERE tenant = ?1 AND key = ?2",
+        params![tenant, key],
+    )?;
+    Ok(())
+}
+
 /// Users of the tenant whose key `named` does not know: the ones a sync
 /// would deactivate (only enabled ones) or delete.
 pub fn absent_users(
