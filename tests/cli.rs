@@ -1,5 +1,5 @@
 //! The command line as a user meets it: the real binary, real files, exit
-//! codes (0 ok, 1 failed, 2 usage/config), the `--json` contract of SPEC §9.
+//! codes (0 ok, 1 failed, 2 usage/config), the `--json` contract of docs/behaviour.md#the-json-outcome.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
