@@ -2,7 +2,13 @@
 //! files; userdrop validates every row, applies the users to SQLite and
 //! reports the rows that failed.
 //!
-//! The crate is laid out by concern, each module knowing only those below it:
+//! The crate is laid out by concern, each module knowing only those below it.
+//! The order, bottom up: [`template`] and [`ingest`] import no other module;
+//! [`config`] sits on them; [`store`] on `ingest` and `config`; then
+//! [`report`], [`import`], [`mail`]; [`sftp`] and [`pickup`] (which never
+//! import each other); [`worker`], [`archive`]; [`daemon`]; [`cli`] on top.
+//! - [`template`]: the invitation templates (`{first_name}` …), parsed once
+//!   with the config, filled by the mail.
 //! - [`config`]: the TOML configuration, read in two stages (raw serde
 //!   structs, then a validated [`config::Config`] with every problem listed).
 //! - [`ingest`]: bytes → records → mapped headers → judged rows; no I/O but
@@ -33,4 +39,5 @@ pub mod pickup;
 pub mod report;
 pub mod sftp;
 pub mod store;
+pub mod template;
 pub mod worker;

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use super::check::Check;
 use super::raw::{RawInvitation, RawSmtp};
 use super::{Invitation, MailConfig, SecretSource, Security, Transport};
-use crate::mail::template::{Template, Var};
+use crate::template::{Template, Var};
 
 pub(super) fn check_mail(c: &mut Check, r: RawSmtp, present: bool, data_dir: &Path) -> MailConfig {
     let transport_kind = c.choice(

@@ -21,8 +21,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::ingest::decode::Delimiter;
+pub use crate::ingest::headers::UnknownColumns;
 use crate::ingest::schema::{FieldSettings, KeyField, Schema};
-use crate::mail::template::Template;
+use crate::template::Template;
 use check::Check;
 use raw::{RawConfig, RawSftp, RawSmtp, RawTenant};
 
@@ -174,12 +175,6 @@ pub enum Missing {
 pub enum OnError {
     SkipRows,
     RejectFile,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownColumns {
-    Ignore,
-    Error,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,14 @@
 
 use super::error::{FileError, FileErrorCode};
 use super::schema::{FieldKind, Schema};
-use crate::config::UnknownColumns;
+
+/// What to do with a column that maps to no field: a tenant's choice
+/// (`unknown_columns`), kept here because the header mapping applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownColumns {
+    Ignore,
+    Error,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderMap {

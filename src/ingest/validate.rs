@@ -490,7 +490,7 @@ impl ValidRow<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::UnknownColumns;
+    use crate::ingest::headers::UnknownColumns;
 
     fn setup(header: &[&str]) -> (Schema, HeaderMap) {
         let s = Schema::build(KeyField::UserId, &[]).unwrap();

@@ -16,11 +16,11 @@ use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use crate::config::{Invitation, Outgoing, Tenant};
-use crate::mail::template::Values;
 use crate::report::failed_csv::{self, FailedRow};
 use crate::report::summary::{JobReport, Status};
 use crate::store::jobs::StoredError;
 use crate::store::outbox::Invitee;
+use crate::template::Values;
 
 /// How many failures the body lists; the attachment has them all.
 pub const LISTED_FAILURES: usize = 20;

@@ -1,10 +1,9 @@
 //! Mail: the failure reports, success summaries and invitations of docs/behaviour.md#mail,
 //! and their durable delivery.
 //!
-//! - [`template`]: the invitation templates (`{first_name}` …), parsed once
-//!   with the config.
 //! - [`compose`]: a job's outcome → a message (subject, plain-text body, the
-//!   failed-rows attachment); an invitation → a message. Pure.
+//!   failed-rows attachment); an invitation → a message, filled from its
+//!   [`crate::template`]. Pure.
 //! - [`queue`]: called by `import::finish_job` inside the job's transaction:
 //!   decides what to send for a finished job and writes it, fully rendered,
 //!   to the outbox, so that the job's end and its mail commit together.
@@ -21,5 +20,4 @@
 pub mod compose;
 pub mod queue;
 pub mod sender;
-pub mod template;
 pub mod transport;
