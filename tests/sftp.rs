@@ -15,10 +15,13 @@ use tokio::process::Command;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use userdrop::sftp::{host_key_fingerprint, SftpServer, UploadEvent};
+use userdrop::sftp::{
+    host_key_fingerprint, Reloader, ServerStats, SftpServer, UploadEvent, MAX_AUTH_ATTEMPTS,
+};
 
 use crate::util::{
-    pattern_bytes, users_csv, SftpEnv, ACME_PASS, ACME_USER, BETA, BETA_PASS, BETA_USER, TENANT,
+    argon2_hash, pattern_bytes, users_csv, SftpEnv, ACME_PASS, ACME_USER, BETA, BETA_PASS,
+    BETA_USER, TENANT,
 };
 
 /// How long a client may take before the test calls it hung.
@@ -58,6 +61,8 @@ impl From<UploadEvent> for Ev {
 
 struct Server {
     port: u16,
+    stats: ServerStats,
+    reloader: Reloader,
     events: UnboundedReceiver<UploadEvent>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<String>>,
@@ -79,6 +84,7 @@ impl Server {
             .await
             .expect("bind a test port");
         let port = listener.local_addr().unwrap().port();
+        let (stats, reloader) = (server.stats(), server.reloader());
         let (tx, events) = unbounded_channel();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -90,6 +96,8 @@ impl Server {
         });
         Server {
             port,
+            stats,
+            reloader,
             events,
             shutdown,
             task: Some(task),
@@ -375,6 +383,115 @@ async fn paramiko(env: &SftpEnv, port: u16, mode: &str, args: &[&str]) -> Output
         .args(["127.0.0.1", &port.to_string(), ACME_USER, ACME_PASS, mode])
         .args(args);
     run(c, &format!("paramiko {mode}")).await
+}
+
+// ---------------------------------------------------------------------------
+// The paramiko peer (tests/peers/sftp_paramiko.py): logins, held sessions,
+// raw opens and renames.
+
+fn peer_script() -> PathBuf {
+    crate::util::repo().join("tests/peers/sftp_paramiko.py")
+}
+
+/// Runs the peer in `mode` against 127.0.0.1:`port` to its end; its output
+/// and its stdout lines.
+async fn peer(env: &SftpEnv, port: u16, mode: &str, args: &[&str]) -> (Output, Vec<String>) {
+    require_paramiko();
+    let mut c = client(env, "python3");
+    c.arg(peer_script())
+        .arg(mode)
+        .args(["127.0.0.1", &port.to_string()])
+        .args(args);
+    let out = run(c, &format!("paramiko peer {mode}")).await;
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    (out, lines)
+}
+
+/// A paramiko session that stays logged in with a file open for writing,
+/// driven line by line (the peer's `hold` mode).
+struct Held {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    what: String,
+}
+
+impl Held {
+    /// Logs in as `user` (with `password`, or with the env's key when it is
+    /// empty) and opens `name` in the root for writing.
+    async fn start(env: &SftpEnv, port: u16, user: &str, password: &str, name: &str) -> Held {
+        use tokio::io::AsyncBufReadExt;
+        require_paramiko();
+        let mut c = client(env, "python3");
+        c.arg(peer_script())
+            .args(["hold", "127.0.0.1", &port.to_string(), user, password])
+            .arg(&env.key)
+            .arg(name)
+            .stdin(Stdio::piped());
+        let mut child = c.spawn().expect("start the paramiko peer");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut held = Held {
+            child,
+            stdin,
+            stdout,
+            what: format!("{user}'s held session ({name})"),
+        };
+        let ready = held.line().await;
+        assert_eq!(ready, "READY", "{}: logging in", held.what);
+        held
+    }
+
+    async fn line(&mut self) -> String {
+        match tokio::time::timeout(CLIENT_TIMEOUT, self.stdout.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => {
+                use tokio::io::AsyncReadExt;
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err).await;
+                }
+                panic!("{}: the peer ended early:\n{err}", self.what)
+            }
+            Err(_) => panic!("{}: no answer within {CLIENT_TIMEOUT:?}", self.what),
+        }
+    }
+
+    /// Sends one command, returns the peer's answer.
+    async fn ask(&mut self, command: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {command}: {e}", self.what));
+        self.stdin.flush().await.unwrap();
+        self.line().await
+    }
+
+    /// The session still writes.
+    async fn expect_alive(&mut self, when: &str) {
+        let answer = self.ask("write").await;
+        assert_eq!(answer, "OK", "{} {when}: a write failed", self.what);
+    }
+
+    /// The server disconnected the session, saying `reason`, and writes fail.
+    async fn expect_closed(&mut self, reason: &str, when: &str) {
+        let answer = self.ask("closed").await;
+        assert!(
+            answer.starts_with("CLOSED") && answer.contains(reason),
+            "{} {when}: expected the server to disconnect it saying {reason:?}, got {answer:?}",
+            self.what
+        );
+        let answer = self.ask("write").await;
+        assert!(
+            answer.starts_with("ERR"),
+            "{} {when}: a write after the disconnect answered {answer:?}",
+            self.what
+        );
+    }
 }
 
 /// Asserts `path` holds exactly `want`, without printing megabytes.
@@ -1419,12 +1536,27 @@ async fn wrong_passwords(env: &SftpEnv, port: u16, user: &str, n: usize) -> Vec<
     outs
 }
 
+/// The median of some durations (seconds).
+fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty(), "no timings");
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_user_and_wrong_password_look_the_same() {
-    let env = SftpEnv::new("", "");
+    // No ban may interfere with the 12 failures below.
+    let env = SftpEnv::new("ban_after = 1000", "");
     let mut server = Server::start(&env).await;
-    let wrong = wrong_passwords(&env, server.port, ACME_USER, 1).await;
-    let unknown = wrong_passwords(&env, server.port, "nobody-here", 1).await;
+    let port = server.port;
+
+    // What the client is told, and the work the server does: one argon2
+    // verification each (an unknown user's against a dummy hash).
+    let before = server.stats.password_verifications();
+    let wrong = wrong_passwords(&env, port, ACME_USER, 1).await;
+    let after_wrong = server.stats.password_verifications();
+    let unknown = wrong_passwords(&env, port, "nobody-here", 1).await;
+    let after_unknown = server.stats.password_verifications();
     let (wrong, unknown) = (&wrong[0], &unknown[0]);
     assert_eq!(
         wrong.status.code(),
@@ -1438,7 +1570,247 @@ async fn unknown_user_and_wrong_password_look_the_same() {
         String::from_utf8_lossy(&unknown.stderr).replace("nobody-here", "USER"),
         "what the client is told differs between a wrong password and an unknown user"
     );
+    assert_eq!(
+        after_wrong - before,
+        1,
+        "argon2 verifications for one wrong password"
+    );
+    assert_eq!(
+        after_unknown - after_wrong,
+        1,
+        "argon2 verifications for one unknown user (the dummy hash): the same work"
+    );
+
+    // The time, as a client measures it from its request to the refusal:
+    // interleaved tries on fresh connections, medians compared with bounds
+    // wide enough for a loaded 2-core box, and both pay the 500 ms pause.
+    const ROUNDS: usize = 5;
+    let (out, lines) = peer(
+        &env,
+        port,
+        "timing",
+        &[&ROUNDS.to_string(), ACME_USER, "nobody-here"],
+    )
+    .await;
+    assert_ok(&out, "paramiko timing of wrong password vs unknown user");
+    let took: BTreeMap<String, Vec<f64>> = serde_json::from_str(lines.last().unwrap())
+        .unwrap_or_else(|e| panic!("timing output: {e}\n{}", show(&out)));
+    let wrong_s = median(took[ACME_USER].clone());
+    let unknown_s = median(took["nobody-here"].clone());
+    for (what, t) in [("wrong password", wrong_s), ("unknown user", unknown_s)] {
+        assert!(
+            t >= 0.45,
+            "a refused {what} took {t:.3} s (median): less than the 500 ms pause; {took:?}"
+        );
+    }
+    let ratio = unknown_s / wrong_s;
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "unknown user {unknown_s:.3} s vs wrong password {wrong_s:.3} s (medians): \
+         ratio {ratio:.2} outside 0.5..2; {took:?}"
+    );
+    assert_eq!(
+        server.stats.password_verifications() - after_unknown,
+        2 * ROUNDS as u64,
+        "one argon2 verification per timed try, known user or not"
+    );
     server.expect(&[], "no uploads").await;
+    server.stop().await;
+}
+
+/// `sftp -b SCRIPT` as `user` by password, OpenSSH's own prompts answered
+/// in turn by `passwords` (through SSH_ASKPASS): several attempts on ONE
+/// connection. Returns the output and how many prompts were answered.
+async fn sftp_password_attempts(
+    env: &SftpEnv,
+    port: u16,
+    user: &str,
+    passwords: &[&str],
+    script: &str,
+) -> (Output, usize) {
+    use std::os::unix::fs::PermissionsExt;
+    require("sftp", "openssh-client");
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let i = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = env.path(&format!("askpass{i}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("passwords"), passwords.join("\n") + "\n").unwrap();
+    let askpass = dir.join("askpass.sh");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\nd='{}'\nn=$(cat \"$d/count\" 2>/dev/null || echo 0)\nn=$((n+1))\n\
+             echo $n > \"$d/count\"\nsed -n \"${{n}}p\" \"$d/passwords\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = client(env, "sftp");
+    c.env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .args(["-o", "BatchMode=no"])
+        .args(ssh_common())
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+            "-o",
+            "NumberOfPasswordPrompts=10",
+            "-P",
+        ])
+        .arg(port.to_string())
+        .arg("-b")
+        .arg(batch_file(env, script))
+        .arg(format!("{user}@127.0.0.1"));
+    let out = run(c, "OpenSSH sftp (password prompts)").await;
+    let prompts = std::fs::read_to_string(dir.join("count"))
+        .map(|s| s.trim().parse().unwrap_or(0))
+        .unwrap_or(0);
+    (out, prompts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_password_attempts_on_one_connection_and_the_seventh_is_refused() {
+    let env = SftpEnv::new("ban_after = 1000", "");
+    let mut server = Server::start(&env).await;
+    let port = server.port;
+    env.write("local.csv", users_csv(5, "attempts"));
+    let root = env.root(TENANT);
+    assert_eq!(MAX_AUTH_ATTEMPTS, 6, "the README documents 6 attempts");
+
+    // Wrong, wrong, right on ONE connection: logged in, the session works.
+    let (out, prompts) = sftp_password_attempts(
+        &env,
+        port,
+        ACME_USER,
+        &["wrong-a", "wrong-b", ACME_PASS],
+        "put local.csv third.csv\n",
+    )
+    .await;
+    assert_ok(&out, "OpenSSH sftp: wrong, wrong, right on one connection");
+    assert_eq!(prompts, 3, "password prompts answered");
+    assert_file(
+        &root.join("third.csv"),
+        users_csv(5, "attempts").as_bytes(),
+        "the upload after the third attempt",
+    );
+    assert_eq!(server.stats.password_verifications(), 3);
+    server
+        .expect(
+            &[complete(TENANT, "third.csv")],
+            "the upload after wrong, wrong, right",
+        )
+        .await;
+
+    // Six wrong passwords, then the right one: the 7th attempt is refused
+    // before any password check.
+    let mut passwords: Vec<String> = (1..=MAX_AUTH_ATTEMPTS)
+        .map(|i| format!("wrong-{i}"))
+        .collect();
+    passwords.push(ACME_PASS.into());
+    let passwords: Vec<&str> = passwords.iter().map(String::as_str).collect();
+    let (out, prompts) = sftp_password_attempts(
+        &env,
+        port,
+        ACME_USER,
+        &passwords,
+        "put local.csv seventh.csv\n",
+    )
+    .await;
+    assert_failed(&out, "OpenSSH sftp: 6 wrong passwords, then the right one");
+    assert!(
+        prompts >= MAX_AUTH_ATTEMPTS,
+        "only {prompts} password prompts: the server cut the attempts short\n{}",
+        show(&out)
+    );
+    assert!(
+        !root.join("seventh.csv").exists(),
+        "a 7th attempt logged in"
+    );
+    assert_eq!(
+        server.stats.password_verifications(),
+        3 + MAX_AUTH_ATTEMPTS as u64,
+        "password checks: the 7th attempt must not reach one"
+    );
+    server
+        .expect(&[], "no upload after 6 wrong passwords")
+        .await;
+    server.stop().await;
+}
+
+/// `sftp -b` as `user` with the private key `key` only (no password).
+async fn sftp_with_key(env: &SftpEnv, port: u16, key: &Path, user: &str, script: &str) -> Output {
+    require("sftp", "openssh-client");
+    let mut c = client(env, "sftp");
+    c.args(ssh_common())
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "PasswordAuthentication=no",
+            "-o",
+            "KbdInteractiveAuthentication=no",
+            "-i",
+        ])
+        .arg(key)
+        .arg("-P")
+        .arg(port.to_string())
+        .arg("-b")
+        .arg(batch_file(env, script))
+        .arg(format!("{user}@127.0.0.1"));
+    run(c, "OpenSSH sftp (another key)").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_offered_keys_and_session_limit_refusals_are_not_strikes_towards_a_ban() {
+    let env = SftpEnv::new("ban_after = 2\nmax_sessions_per_account = 1", "");
+    let server = Server::start(&env).await;
+    let port = server.port;
+    let stranger = env.path("stranger_ed25519");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .output()
+        .expect("run ssh-keygen");
+    assert_ok(&out, "ssh-keygen for a key no account has");
+
+    // Three logins offering a key acme-hr lacks: refused, not strikes.
+    for i in 0..3 {
+        let out = sftp_with_key(&env, port, &stranger, ACME_USER, "ls\n").await;
+        assert_failed(&out, &format!("login #{i} with a key acme-hr lacks"));
+    }
+    let out = sftp_password(&env, port, BETA_USER, BETA_PASS, "ls\n", &[]).await;
+    assert_ok(
+        &out,
+        "beta-hr from the same address after 3 unknown keys (ban_after = 2): not banned",
+    );
+
+    // Three logins over acme-hr's session limit: refused, not strikes.
+    let held = hold_session(&env, port, "limit").await;
+    for i in 0..3 {
+        let out = sftp_password(&env, port, ACME_USER, ACME_PASS, "ls\n", &[]).await;
+        assert_failed(
+            &out,
+            &format!("acme-hr login #{i} over max_sessions_per_account"),
+        );
+    }
+    let out = sftp_password(&env, port, BETA_USER, BETA_PASS, "ls\n", &[]).await;
+    assert_ok(
+        &out,
+        "beta-hr after 3 logins refused over the session limit (ban_after = 2): not banned",
+    );
+    release_session(&env, port, &held).await;
+
+    // Whereas two wrong passwords are strikes: the address is banned.
+    wrong_passwords(&env, port, BETA_USER, 2).await;
+    let out = sftp_password(&env, port, BETA_USER, BETA_PASS, "ls\n", &[]).await;
+    assert_failed(
+        &out,
+        "the right password after 2 wrong ones (ban_after = 2)",
+    );
     server.stop().await;
 }
 
@@ -1736,6 +2108,10 @@ async fn idle_sessions_are_closed_after_idle_timeout() {
         &["-N", "-o", "ServerAliveInterval=0"],
         &[],
     );
+    // Both bounds hold whatever the scheduling noise: the server cannot
+    // close before 2 s without traffic (delays only make it later, so the
+    // 1.5 s lower bound is no race), and the upper bound is 15 times the
+    // timeout.
     let started = std::time::Instant::now();
     let out = run(c, "an idle ssh -N session").await;
     let lasted = started.elapsed();
@@ -1747,6 +2123,313 @@ async fn idle_sessions_are_closed_after_idle_timeout() {
     assert!(
         lasted < Duration::from_secs(30),
         "an idle session was kept {lasted:?}"
+    );
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// 7. Reload and shutdown reach open sessions
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_revokes_changed_passwords_removed_accounts_and_tenants_and_closes_their_sessions() {
+    const NEW_PASS: &str = "Beta-pass-2025";
+    const REVOKED: &str = "access revoked";
+    let env = SftpEnv::new("", "");
+    let mut server = Server::start(&env).await;
+    let port = server.port;
+    let mut acme = Held::start(&env, port, ACME_USER, "", "held-acme.csv").await;
+    let mut beta = Held::start(&env, port, BETA_USER, BETA_PASS, "held-beta.csv").await;
+    assert_eq!(server.stats.sessions(), 2);
+    let mut config = env.config.clone();
+
+    // beta-hr's password changes: its open session is closed, the old
+    // password no longer logs in, the new one does; acme-hr goes on.
+    config.tenants.get_mut(BETA).unwrap().accounts[0].password_hash = Some(argon2_hash(NEW_PASS));
+    server.reloader.reload(&config);
+    beta.expect_closed(REVOKED, "after its password changed")
+        .await;
+    acme.expect_alive("after beta-hr's password changed").await;
+    let out = sftp_password(&env, port, BETA_USER, BETA_PASS, "ls\n", &[]).await;
+    assert_failed(&out, "beta-hr with its old password after the reload");
+    let out = sftp_password(&env, port, BETA_USER, NEW_PASS, "ls\n", &[]).await;
+    assert_ok(&out, "beta-hr with its new password after the reload");
+
+    // beta-hr's account is removed (tenant beta stays): closed, refused.
+    let mut beta2 = Held::start(&env, port, BETA_USER, NEW_PASS, "held-beta2.csv").await;
+    config.tenants.get_mut(BETA).unwrap().accounts.clear();
+    server.reloader.reload(&config);
+    beta2
+        .expect_closed(REVOKED, "after its account was removed")
+        .await;
+    acme.expect_alive("after beta-hr's account was removed")
+        .await;
+    let out = sftp_password(&env, port, BETA_USER, NEW_PASS, "ls\n", &[]).await;
+    assert_failed(&out, "beta-hr after its account was removed");
+
+    // Tenant acme is removed: its key session is closed, its key refused.
+    config.tenants.remove(TENANT);
+    server.reloader.reload(&config);
+    acme.expect_closed(REVOKED, "after its tenant was removed")
+        .await;
+    let out = sftp_key(&env, port, "ls\n", &[]).await;
+    assert_failed(&out, "acme-hr's key after tenant acme was removed");
+
+    // Each cut session had its file open for writing: incomplete, never
+    // complete.
+    server
+        .expect(
+            &[
+                incomplete(BETA, "held-beta.csv"),
+                incomplete(BETA, "held-beta2.csv"),
+                incomplete(TENANT, "held-acme.csv"),
+            ],
+            "sessions closed by reloads",
+        )
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_keeps_an_account_keeps_its_session() {
+    let env = SftpEnv::new("", "");
+    let mut server = Server::start(&env).await;
+    let port = server.port;
+    let mut acme = Held::start(&env, port, ACME_USER, ACME_PASS, "held.csv").await;
+    // A new tenant and a new limit: nothing about acme-hr changes.
+    let mut config = env.config.clone();
+    config.sftp.max_sessions = 7;
+    let mut gamma = config.tenants[BETA].clone();
+    gamma.name = "gamma".into();
+    gamma.accounts[0].name = "gamma-hr".into();
+    config.tenants.insert("gamma".into(), gamma);
+    server.reloader.reload(&config);
+    acme.expect_alive("after a reload that added a tenant")
+        .await;
+    let out = sftp_password(&env, port, "gamma-hr", BETA_PASS, "ls\n", &[]).await;
+    assert_ok(&out, "the new tenant's account logs in after the reload");
+    assert_eq!(acme.ask("bye").await, "BYE");
+    server
+        .expect(&[complete(TENANT, "held.csv")], "the held upload, closed")
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_disconnects_open_sessions() {
+    let env = SftpEnv::new("", "");
+    let mut server = Server::start(&env).await;
+    let mut held = Held::start(&env, server.port, ACME_USER, ACME_PASS, "held.csv").await;
+    held.expect_alive("before the shutdown").await;
+    // What SIGTERM does to the server.
+    server.shutdown.cancel();
+    held.expect_closed("server shutting down", "after the shutdown")
+        .await;
+    server
+        .expect(
+            &[incomplete(TENANT, "held.csv")],
+            "the upload cut by the shutdown",
+        )
+        .await;
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// 8. What the host plants in the root; renames
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifos_and_device_files_in_the_root_are_never_opened() {
+    use rustix::fs::{mknodat, FileType, Mode, CWD};
+    let env = SftpEnv::new("", "");
+    let mut server = Server::start(&env).await;
+    let root = env.root(TENANT);
+    let fifo = root.join("pipe.csv");
+    let zero = root.join("zero.csv");
+    mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o666), 0).expect("mkfifo");
+    // /dev/zero's numbers: reading it never ends.
+    mknodat(
+        CWD,
+        &zero,
+        FileType::CharacterDevice,
+        Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 5),
+    )
+    .unwrap_or_else(|e| panic!("mknod a character device (the tests run as root): {e}"));
+
+    let started = std::time::Instant::now();
+    let (out, lines) = peer(
+        &env,
+        server.port,
+        "special",
+        &[ACME_USER, ACME_PASS, "pipe.csv", "zero.csv"],
+    )
+    .await;
+    let took = started.elapsed();
+    // Should the server have blocked in a FIFO open, release it before
+    // failing: a writer that opens without blocking.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&fifo);
+    }
+    assert_ok(&out, "paramiko raw opens of a FIFO and a device");
+    let results: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|l| {
+            let mut w = l.splitn(4, ' ');
+            (
+                w.next().unwrap_or(""),
+                w.next().unwrap_or(""),
+                w.next().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("pipe.csv", "r", "ERR"),
+            ("pipe.csv", "w", "ERR"),
+            ("zero.csv", "r", "ERR"),
+            ("zero.csv", "w", "ERR"),
+        ],
+        "every OPEN of a FIFO or a device answers an error at once (no TIMEOUT, no OPENED):\n{}",
+        show(&out)
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "refusing four opens took {took:?}"
+    );
+    let kind = |p: &Path| std::fs::symlink_metadata(p).unwrap().file_type();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(kind(&fifo).is_fifo() && kind(&zero).is_char_device());
+    server.expect(&[], "no uploads").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_rename_overwrites_an_existing_target() {
+    let env = SftpEnv::new("", "");
+    let mut server = Server::start(&env).await;
+    let root = env.root(TENANT);
+    // Files a previous upload (or the host) left.
+    std::fs::write(root.join("users.csv"), "old users\n").unwrap();
+    std::fs::write(root.join("target.csv"), "old target\n").unwrap();
+    std::fs::write(root.join("other.csv"), "other\n").unwrap();
+    let data = users_csv(300, "rename");
+    env.write("local.csv", &data);
+
+    // A temp name renamed (SSH_FXP_RENAME, not posix-rename) over users.csv.
+    let out = paramiko(
+        &env,
+        server.port,
+        "part",
+        &["local.csv", "users.csv", "rename"],
+    )
+    .await;
+    assert_ok(&out, "paramiko put users.csv.part + rename over users.csv");
+    assert_file(
+        &root.join("users.csv"),
+        data.as_bytes(),
+        "users.csv after the rename over it",
+    );
+    assert!(!exists_at_all(&root.join("users.csv.part")));
+
+    // A final name renamed over another.
+    let (out, lines) = peer(
+        &env,
+        server.port,
+        "rename",
+        &[ACME_USER, ACME_PASS, "other.csv", "target.csv"],
+    )
+    .await;
+    assert_ok(&out, "paramiko rename other.csv target.csv");
+    assert_eq!(
+        lines,
+        ["OK"],
+        "SSH_FXP_RENAME over an existing file:\n{}",
+        show(&out)
+    );
+    assert_file(
+        &root.join("target.csv"),
+        b"other\n",
+        "target.csv after the rename",
+    );
+    assert!(!exists_at_all(&root.join("other.csv")), "other.csv left");
+    server
+        .expect(
+            &[complete(TENANT, "users.csv")],
+            "the temp name renamed to users.csv completes it",
+        )
+        .await;
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// 9. Algorithms, as a real client negotiates them
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_negotiate_the_ciphers_and_macs_we_offer_and_never_sha1() {
+    let env = SftpEnv::new("", "");
+    let server = Server::start(&env).await;
+    // What curl/libssh2 and older paramiko need, and our first choices.
+    for (cipher, mac) in [
+        ("aes128-ctr", "hmac-sha2-256"),
+        ("aes256-ctr", "hmac-sha2-512-etm@openssh.com"),
+        ("chacha20-poly1305@openssh.com", "hmac-sha2-256"),
+        ("aes256-gcm@openssh.com", "hmac-sha2-256"),
+    ] {
+        let out = sftp_key(
+            &env,
+            server.port,
+            "pwd\n",
+            &[
+                "-v",
+                "-o",
+                &format!("Ciphers={cipher}"),
+                "-o",
+                &format!("MACs={mac}"),
+            ],
+        )
+        .await;
+        assert_ok(&out, &format!("sftp with only {cipher} / {mac}"));
+        let log = String::from_utf8_lossy(&out.stderr);
+        // AEAD ciphers carry their own MAC: OpenSSH logs "<implicit>".
+        let want_mac = if cipher.contains("gcm") || cipher.contains("chacha") {
+            "<implicit>"
+        } else {
+            mac
+        };
+        let want = format!("kex: server->client cipher: {cipher} MAC: {want_mac}");
+        assert!(
+            log.contains(&want),
+            "OpenSSH did not negotiate {cipher} / {want_mac} (no {want:?}):\n{}",
+            show(&out)
+        );
+    }
+    // Unrestricted, OpenSSH and the server settle on the server's first
+    // choice that OpenSSH also prefers.
+    let out = sftp_key(&env, server.port, "pwd\n", &["-v"]).await;
+    assert_ok(&out, "sftp with OpenSSH's defaults");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("kex: server->client cipher: chacha20-poly1305@openssh.com"),
+        "OpenSSH's defaults did not negotiate chacha20-poly1305:\n{}",
+        show(&out)
+    );
+    // SHA-1 MACs are not offered.
+    let out = sftp_key(
+        &env,
+        server.port,
+        "pwd\n",
+        &["-v", "-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha1"],
+    )
+    .await;
+    assert_failed(&out, "sftp offering only hmac-sha1");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no matching MAC"),
+        "refused for another reason than the MAC:\n{}",
+        show(&out)
     );
     server.stop().await;
 }

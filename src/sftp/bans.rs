@@ -227,6 +227,69 @@ mod tests {
         }
     }
 
+    /// Bans `a` once at `now` (3 failures a second apart); returns the
+    /// ban's length and moves `now` past its end.
+    fn ban_once(b: &mut Bans, a: IpAddr, now: &mut Instant) -> Duration {
+        let mut got = None;
+        for _ in 0..3 {
+            *now += Duration::from_secs(1);
+            got = b.record_failure(a, *now);
+        }
+        let len = got.expect("three failures ban");
+        *now += len;
+        assert_eq!(b.banned(a, *now), None, "the ban is over at its end");
+        len
+    }
+
+    /// The promise, spelled out (not the constant, which could drift).
+    const HOURS_24: Duration = Duration::from_secs(24 * 3600);
+
+    #[test]
+    fn a_past_ban_is_remembered_for_24_hours_then_forgotten() {
+        let mut b = Bans::new(policy());
+        let a = ip("198.51.100.4");
+        let mut now = Instant::now();
+        assert_eq!(ban_once(&mut b, a, &mut now).as_secs(), 100);
+        // Back 24 h after the ban ended (to the second): still doubled.
+        now += HOURS_24 - Duration::from_secs(3);
+        assert_eq!(ban_once(&mut b, a, &mut now).as_secs(), 200, "within 24 h");
+        // Back more than 24 h after that ban ended: a first ban again.
+        now += HOURS_24 + Duration::from_secs(1);
+        assert_eq!(ban_once(&mut b, a, &mut now).as_secs(), 100, "after 24 h");
+        // The forgotten history is gone from the table too.
+        b.prune(now + HOURS_24 + Duration::from_secs(1));
+        assert!(b.is_empty(), "an address 24 h past its last ban is pruned");
+    }
+
+    #[test]
+    fn prune_keeps_an_address_whose_ban_is_still_remembered() {
+        let mut b = Bans::new(policy());
+        let a = ip("198.51.100.5");
+        let mut now = Instant::now();
+        ban_once(&mut b, a, &mut now);
+        b.prune(now + HOURS_24 - Duration::from_secs(1));
+        assert_eq!(b.len(), 1, "pruned within the 24 h memory");
+        now += HOURS_24 - Duration::from_secs(10);
+        assert_eq!(ban_once(&mut b, a, &mut now).as_secs(), 200);
+    }
+
+    #[test]
+    fn bans_double_up_to_seven_days_and_stay_there() {
+        let day = Duration::from_secs(24 * 3600);
+        let mut b = Bans::new(BanPolicy {
+            after: 3,
+            window: Duration::from_secs(60),
+            ban_for: day,
+        });
+        let a = ip("203.0.113.9");
+        let mut now = Instant::now();
+        let lengths: Vec<u64> = (0..6)
+            .map(|_| ban_once(&mut b, a, &mut now).as_secs() / 3600)
+            .collect();
+        // 1, 2, 4 days, then 8 capped to 7, and 7 for every repeat after.
+        assert_eq!(lengths, [24, 48, 96, 168, 168, 168], "hours");
+    }
+
     #[test]
     fn prune_keeps_only_live_entries() {
         let t0 = Instant::now();

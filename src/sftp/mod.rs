@@ -28,7 +28,7 @@ pub mod session;
 
 use std::path::{Path, PathBuf};
 
-pub use server::{Reloader, SftpServer};
+pub use server::{Reloader, ServerStats, SftpServer, MAX_AUTH_ATTEMPTS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadEvent {

@@ -1,10 +1,20 @@
 //! The SSH side: accept loop, authentication, bans, session limits, and the
 //! channel plumbing that hands an `sftp` subsystem to [`super::session`].
 //! Everything but the `sftp` subsystem is refused.
+//!
+//! A reload ([`Reloader::reload`]) re-checks every open session against the
+//! new accounts: a session whose account or tenant is gone, or whose
+//! password or key is no longer the account's, is disconnected. Cancelling
+//! the shutdown token disconnects every session. What this module must never
+//! do: tell a client whether an account exists (a wrong password and an
+//! unknown user cost the same argon2 work and the same pause), or count as a
+//! failed login anything that is not one (an offered key the account lacks,
+//! a refusal over the session limit).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -33,6 +43,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CHANNELS_PER_CONNECTION: usize = 8;
 /// How long shutdown waits for sessions to end before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Authentication attempts one connection may make (each failed one pays
+/// [`AUTH_REJECTION_TIME`]); the next one is disconnected.
+pub const MAX_AUTH_ATTEMPTS: usize = 6;
 
 #[derive(Debug)]
 struct AccountEntry {
@@ -56,14 +69,107 @@ struct Counts {
     per_account: HashMap<String, usize>,
 }
 
+/// What a session logged in with: a reload checks it is still the account's.
+#[derive(Debug, Clone)]
+enum Credential {
+    /// The account's password hash at login.
+    Password(String),
+    Key(PublicKey),
+}
+
+/// An authenticated session, as a reload sees it.
+struct LiveSession {
+    account: String,
+    tenant: String,
+    credential: Credential,
+    ip: IpAddr,
+    /// Cancelled to disconnect the session.
+    revoke: CancellationToken,
+}
+
+/// Why `state` no longer admits a session logged in as `account` of
+/// `tenant` with `credential`, or `None` when it still does.
+fn revoked_because(
+    state: &State,
+    account: &str,
+    tenant: &str,
+    credential: &Credential,
+) -> Option<&'static str> {
+    let Some(a) = state.accounts.get(account) else {
+        return Some("the account was removed");
+    };
+    if a.tenant != tenant || !state.tenants.contains_key(tenant) {
+        return Some("the account's tenant was removed or changed");
+    }
+    match credential {
+        Credential::Password(hash) if a.password_hash.as_deref() != Some(hash.as_str()) => {
+            Some("the account's password was changed or removed")
+        }
+        Credential::Key(key) if !a.keys.iter().any(|k| k.key_data() == key.key_data()) => {
+            Some("the key the session logged in with was removed from the account")
+        }
+        _ => None,
+    }
+}
+
 struct Shared {
     state: RwLock<State>,
     bans: Mutex<Bans>,
     counts: Mutex<Counts>,
+    /// Authenticated sessions by connection id. Lock order: `state`, then
+    /// `counts`, then `live`.
+    live: Mutex<HashMap<u64, LiveSession>>,
+    next_connection: AtomicU64,
+    /// argon2 verifications run (real or dummy hash), for [`ServerStats`].
+    password_verifications: AtomicU64,
     ssh_config: RwLock<Arc<russh::server::Config>>,
     host_key: PrivateKey,
     /// Verified against when the account is unknown: the same work either way.
     dummy_hash: String,
+}
+
+impl Shared {
+    /// Verifies `password` against `hash` on the blocking pool, counting
+    /// every argon2 run.
+    async fn verify_password(self: &Arc<Self>, hash: String, password: &str) -> bool {
+        let shared = self.clone();
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || {
+            verify_password(&hash, &password, &shared.password_verifications)
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// Whether `password` matches the PHC `hash`; `runs` counts argon2 runs.
+fn verify_password(hash: &str, password: &str, runs: &AtomicU64) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    runs.fetch_add(1, Ordering::Relaxed);
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+}
+
+/// Read-only counters of a running server (tests and diagnostics).
+#[derive(Clone)]
+pub struct ServerStats {
+    shared: Arc<Shared>,
+}
+
+impl ServerStats {
+    /// argon2 password verifications run so far (one per password attempt,
+    /// against the account's hash or, for an unknown user, a dummy hash).
+    pub fn password_verifications(&self) -> u64 {
+        self.shared.password_verifications.load(Ordering::Relaxed)
+    }
+
+    /// Authenticated sessions open now.
+    pub fn sessions(&self) -> usize {
+        self.shared.counts.lock().unwrap().sessions
+    }
 }
 
 /// The embedded SFTP server; see the module docs of [`super`].
@@ -71,8 +177,10 @@ pub struct SftpServer {
     shared: Arc<Shared>,
 }
 
-/// Replaces tenants, accounts and limits of a running server (SIGHUP)
-/// without dropping sessions: open sessions keep their tenant root.
+/// Replaces tenants, accounts and limits of a running server (SIGHUP).
+/// Open sessions keep going, except those the new accounts no longer admit
+/// (account or tenant removed, password changed, key removed): those are
+/// disconnected.
 #[derive(Clone)]
 pub struct Reloader {
     shared: Arc<Shared>,
@@ -125,18 +233,58 @@ fn build_state(config: &Config) -> (State, Vec<SftpError>) {
     (state, problems)
 }
 
+/// Ciphers the server offers, preferred first. aes128-ctr is there for
+/// curl/libssh2 and older paramiko; a test checks what clients negotiate.
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
+/// MACs (for the CTR ciphers), preferred first; no SHA-1.
+const MACS: &[russh::mac::Name] = &[
+    russh::mac::HMAC_SHA512_ETM,
+    russh::mac::HMAC_SHA256_ETM,
+    russh::mac::HMAC_SHA512,
+    russh::mac::HMAC_SHA256,
+];
+
+fn preferred() -> russh::Preferred {
+    russh::Preferred {
+        cipher: std::borrow::Cow::Borrowed(CIPHERS),
+        mac: std::borrow::Cow::Borrowed(MACS),
+        ..russh::Preferred::DEFAULT
+    }
+}
+
+/// The methods a client may go on with after a failure: both, always (russh
+/// drops `password` after a rejected password unless told otherwise, which
+/// left one password attempt per connection).
+fn methods() -> MethodSet {
+    MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
+}
+
+fn rejected() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(methods()),
+        partial_success: false,
+    }
+}
+
 fn ssh_config(config: &Config, key: &PrivateKey) -> russh::server::Config {
-    // The defaults of russh 0.65 already offer aes128-ctr and hmac-sha2-256
-    // (curl/libssh2 and paramiko need them); a unit test keeps it so.
     russh::server::Config {
         server_id: russh::SshId::Standard("SSH-2.0-userdrop".into()),
-        methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
+        methods: methods(),
+        preferred: preferred(),
         auth_rejection_time: AUTH_REJECTION_TIME,
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: vec![key.clone()],
         inactivity_timeout: Some(config.sftp.idle_timeout),
         nodelay: true,
-        max_auth_attempts: 6,
+        // russh counts the "none" probe OpenSSH opens with as an attempt;
+        // the handler enforces MAX_AUTH_ATTEMPTS on real ones.
+        max_auth_attempts: MAX_AUTH_ATTEMPTS + 1,
         ..Default::default()
     }
 }
@@ -161,6 +309,9 @@ impl SftpServer {
             state: RwLock::new(state),
             bans: Mutex::new(Bans::new(BanPolicy::from_config(&config.sftp))),
             counts: Mutex::new(Counts::default()),
+            live: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(0),
+            password_verifications: AtomicU64::new(0),
             ssh_config: RwLock::new(Arc::new(ssh_config(config, &host_key))),
             host_key,
             dummy_hash,
@@ -177,7 +328,15 @@ impl SftpServer {
         }
     }
 
-    /// Serves until `shutdown` is cancelled. Upload events go to `events`.
+    /// Counters of this server, readable while it runs.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` is cancelled (which disconnects every
+    /// session). Upload events go to `events`.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -214,12 +373,16 @@ impl SftpServer {
             };
             let _ = stream.set_nodelay(true);
             let config = self.shared.ssh_config.read().unwrap().clone();
+            let revoke = CancellationToken::new();
             let handler = SshHandler {
+                id: self.shared.next_connection.fetch_add(1, Ordering::Relaxed),
+                revoke: revoke.clone(),
                 shared: self.shared.clone(),
                 events: events.clone(),
                 peer,
                 ip,
                 login: None,
+                attempts: 0,
                 channels: HashMap::new(),
                 sftp_channels: 0,
                 _conn: conn,
@@ -256,6 +419,16 @@ impl SftpServer {
                             .await;
                         let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
                     }
+                    _ = revoke.cancelled() => {
+                        let _ = handle
+                            .disconnect(
+                                Disconnect::ByApplication,
+                                "access revoked by a configuration reload".into(),
+                                "en".into(),
+                            )
+                            .await;
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
+                    }
                 }
             });
         }
@@ -282,7 +455,21 @@ impl Reloader {
             tracing::error!("SFTP reload: {p}");
         }
         let (accounts, tenants) = (state.accounts.len(), state.tenants.len());
-        *self.shared.state.write().unwrap() = state;
+        {
+            // Swap and re-check under the write lock: a login admitted
+            // concurrently either registered before (and is checked here) or
+            // checks itself against the new state.
+            let mut s = self.shared.state.write().unwrap();
+            *s = state;
+            let live = self.shared.live.lock().unwrap();
+            for l in live.values() {
+                if let Some(why) = revoked_because(&s, &l.account, &l.tenant, &l.credential) {
+                    tracing::warn!(ip = %l.ip, account = %l.account, tenant = %l.tenant,
+                        "SFTP reload: disconnecting a session: {why}");
+                    l.revoke.cancel();
+                }
+            }
+        }
         self.shared
             .bans
             .lock()
@@ -322,22 +509,27 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Counts an authenticated session (total and per account) while it lives.
+/// Counts an authenticated session (total and per account) and keeps it
+/// in the live sessions while it lives.
 struct SessionGuard {
     shared: Arc<Shared>,
     account: String,
+    id: u64,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        let mut c = self.shared.counts.lock().unwrap();
-        c.sessions -= 1;
-        if let Some(n) = c.per_account.get_mut(&self.account) {
-            *n -= 1;
-            if *n == 0 {
-                c.per_account.remove(&self.account);
+        {
+            let mut c = self.shared.counts.lock().unwrap();
+            c.sessions -= 1;
+            if let Some(n) = c.per_account.get_mut(&self.account) {
+                *n -= 1;
+                if *n == 0 {
+                    c.per_account.remove(&self.account);
+                }
             }
         }
+        self.shared.live.lock().unwrap().remove(&self.id);
     }
 }
 
@@ -348,23 +540,21 @@ struct Login {
 }
 
 struct SshHandler {
+    /// This connection's id among the live sessions.
+    id: u64,
+    /// Cancelled by a reload that revokes this session's access.
+    revoke: CancellationToken,
     shared: Arc<Shared>,
     events: Sink,
     peer: SocketAddr,
     ip: IpAddr,
     login: Option<Login>,
+    /// Password and public key attempts made on this connection (not the
+    /// "none" probe, not a key offered without a signature that is accepted).
+    attempts: usize,
     channels: HashMap<ChannelId, Channel<Msg>>,
     sftp_channels: usize,
     _conn: ConnectionGuard,
-}
-
-fn verify_password(hash: &str, password: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
 }
 
 impl SshHandler {
@@ -384,6 +574,17 @@ impl SshHandler {
         }
     }
 
+    /// Counts an attempt; false when the connection has used all of them.
+    fn attempt(&mut self, user: &str, method: &str) -> bool {
+        if self.attempts >= MAX_AUTH_ATTEMPTS {
+            tracing::warn!(ip = %self.ip, user, method,
+                "refused authentication: {MAX_AUTH_ATTEMPTS} attempts on this connection");
+            return false;
+        }
+        self.attempts += 1;
+        true
+    }
+
     fn failed(&self, user: &str, method: &str) -> Auth {
         let ban = self
             .shared
@@ -396,31 +597,51 @@ impl SshHandler {
             tracing::warn!(ip = %self.ip, ban_for = %humantime::format_duration(length),
                 "address banned after repeated failed authentications");
         }
-        Auth::reject()
+        rejected()
     }
 
-    /// Credentials are good: admit the session if the limits allow it.
-    fn admit(&mut self, user: &str, tenant: String, method: &str) -> Auth {
-        let (max, max_per_account) = {
-            let s = self.shared.state.read().unwrap();
-            (s.max_sessions, s.max_sessions_per_account)
+    /// Credentials are good: admit the session if the limits allow it. A
+    /// refusal here is not a failed login (no strike towards a ban).
+    fn admit(&mut self, user: &str, tenant: String, credential: Credential) -> Auth {
+        let method = match credential {
+            Credential::Password(_) => "password",
+            Credential::Key(_) => "publickey",
         };
+        // Held until the session is registered: a reload cannot slip
+        // between the check and the registration.
+        let s = self.shared.state.read().unwrap();
+        if let Some(why) = revoked_because(&s, user, &tenant, &credential) {
+            tracing::warn!(ip = %self.ip, account = user, "refused login: {why} meanwhile (reload)");
+            return rejected();
+        }
+        let (max, max_per_account) = (s.max_sessions, s.max_sessions_per_account);
         {
             let mut c = self.shared.counts.lock().unwrap();
             if c.sessions >= max {
                 tracing::warn!(ip = %self.ip, account = user, max_sessions = max,
                     "refused login: the server's session limit is reached");
-                return Auth::reject();
+                return rejected();
             }
             let mine = c.per_account.get(user).copied().unwrap_or(0);
             if mine >= max_per_account {
                 tracing::warn!(ip = %self.ip, account = user, max_sessions_per_account = max_per_account,
                     "refused login: the account's session limit is reached");
-                return Auth::reject();
+                return rejected();
             }
             c.sessions += 1;
             *c.per_account.entry(user.to_string()).or_default() += 1;
         }
+        self.shared.live.lock().unwrap().insert(
+            self.id,
+            LiveSession {
+                account: user.to_string(),
+                tenant: tenant.clone(),
+                credential,
+                ip: self.ip,
+                revoke: self.revoke.clone(),
+            },
+        );
+        drop(s);
         self.shared.bans.lock().unwrap().record_success(self.ip);
         tracing::info!(ip = %self.ip, account = user, tenant = %tenant, method, "session opened");
         self.login = Some(Login {
@@ -429,6 +650,7 @@ impl SshHandler {
             _guard: SessionGuard {
                 shared: self.shared.clone(),
                 account: user.to_string(),
+                id: self.id,
             },
         });
         Auth::Accept
@@ -476,8 +698,8 @@ impl russh::server::Handler for SshHandler {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        if self.banned() {
-            return Ok(Auth::reject());
+        if self.banned() || !self.attempt(user, "password") {
+            return Ok(rejected());
         }
         let found = {
             let s = self.shared.state.read().unwrap();
@@ -485,16 +707,17 @@ impl russh::server::Handler for SshHandler {
                 .get(user)
                 .and_then(|a| Some((a.password_hash.clone()?, a.tenant.clone())))
         };
-        let (hash, tenant) = match &found {
-            Some((h, t)) => (h.clone(), Some(t.clone())),
-            None => (self.shared.dummy_hash.clone(), None),
+        // An unknown user (or one without a password) costs the same argon2
+        // run, against the dummy hash.
+        let hash = match &found {
+            Some((h, _)) => h.clone(),
+            None => self.shared.dummy_hash.clone(),
         };
-        let password = password.to_string();
-        let good = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
-        match tenant {
-            Some(tenant) if good => Ok(self.admit(user, tenant, "password")),
+        let good = self.shared.verify_password(hash, password).await;
+        match found {
+            Some((hash, tenant)) if good => {
+                Ok(self.admit(user, tenant, Credential::Password(hash)))
+            }
             _ => Ok(self.failed(user, "password")),
         }
     }
@@ -505,15 +728,16 @@ impl russh::server::Handler for SshHandler {
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         if self.banned() {
-            return Ok(Auth::reject());
+            return Ok(rejected());
         }
         // An offered key that is not authorized is not a failed login:
-        // clients try every key they hold.
-        Ok(if self.key_owner(user, offer.public_key).is_some() {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        // clients try every key they hold. It is an attempt, as in OpenSSH.
+        if self.key_owner(user, offer.public_key).is_some() {
+            return Ok(Auth::Accept);
+        }
+        tracing::debug!(ip = %self.ip, user, "an offered key is not the account's");
+        self.attempt(user, "publickey");
+        Ok(rejected())
     }
 
     async fn auth_publickey(
@@ -521,11 +745,11 @@ impl russh::server::Handler for SshHandler {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        if self.banned() {
-            return Ok(Auth::reject());
+        if self.banned() || !self.attempt(user, "publickey") {
+            return Ok(rejected());
         }
         match self.key_owner(user, key.public_key) {
-            Some(tenant) => Ok(self.admit(user, tenant, "publickey")),
+            Some(tenant) => Ok(self.admit(user, tenant, Credential::Key(key.public_key.clone()))),
             None => Ok(self.failed(user, "publickey")),
         }
     }
@@ -786,10 +1010,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_algorithms_include_what_libssh2_and_paramiko_need() {
-        let p = russh::Preferred::default();
-        assert!(p.cipher.iter().any(|c| c.as_ref() == "aes128-ctr"));
-        assert!(p.mac.iter().any(|m| m.as_ref() == "hmac-sha2-256"));
+    fn our_config_offers_what_libssh2_and_paramiko_need_and_no_sha1() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), &["acme"]);
+        let key = hostkey::load_or_generate(dir.path()).unwrap();
+        let c = ssh_config(&config, &key);
+        let names = |v: Vec<&str>| v.join(",");
+        let ciphers = names(c.preferred.cipher.iter().map(|n| n.as_ref()).collect());
+        let macs = names(c.preferred.mac.iter().map(|n| n.as_ref()).collect());
+        assert_eq!(
+            ciphers,
+            "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr",
+            "ciphers offered, preferred first (aes128-ctr: curl/libssh2, paramiko)"
+        );
+        assert_eq!(
+            macs,
+            "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512,hmac-sha2-256",
+            "MACs offered, preferred first (hmac-sha2-256: libssh2), no SHA-1"
+        );
+        assert!(c
+            .preferred
+            .kex
+            .iter()
+            .any(|k| k.as_ref() == "curve25519-sha256"));
+        assert_eq!(
+            c.max_auth_attempts,
+            MAX_AUTH_ATTEMPTS + 1,
+            "+1: the none probe"
+        );
+        assert_eq!(c.auth_rejection_time, AUTH_REJECTION_TIME);
+        assert_eq!(c.inactivity_timeout, Some(config.sftp.idle_timeout));
+        assert_eq!(
+            c.methods,
+            MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
+        );
     }
 
     fn config(data_dir: &std::path::Path, tenants: &[&str]) -> Config {
@@ -833,8 +1087,14 @@ mod tests {
             .hash_password(b"s3cret", &salt)
             .unwrap()
             .to_string();
-        assert!(verify_password(&hash, "s3cret"));
-        assert!(!verify_password(&hash, "S3cret"));
-        assert!(!verify_password("not a hash", "s3cret"));
+        let runs = AtomicU64::new(0);
+        assert!(verify_password(&hash, "s3cret", &runs));
+        assert!(!verify_password(&hash, "S3cret", &runs));
+        assert!(!verify_password("not a hash", "s3cret", &runs));
+        assert_eq!(
+            runs.load(Ordering::Relaxed),
+            2,
+            "argon2 ran for the two real hashes"
+        );
     }
 }
