@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive;
 use crate::config::{Config, ConfigError};
+use crate::pickup::admit::{admit, Settle};
 use crate::pickup::queue::{Item, Queue, Source, Work};
 use crate::pickup::scheduler::{until_next, Clock};
 use crate::pickup::uploads::Uploads;
@@ -168,7 +169,8 @@ impl Jobs {
     /// (uploads into subfolders are not imported).
     fn on_upload(&mut self, ev: UploadEvent) {
         if let UploadEvent::Complete { tenant, path } = ev {
-            if let Some(name) = path.to_str().filter(|p| !p.contains('/')) {
+            let Some(name) = path.to_str() else { return };
+            if admit(&tenant, name, None, &lock(&self.uploads), Settle::Done).is_ok() {
                 self.push_file(&tenant, name.to_string(), Source::Sftp);
             }
         }
@@ -181,8 +183,7 @@ impl Jobs {
             watcher::stat(&config.tenant_root(t).join(n))
         });
         for (tenant, name) in ready {
-            let blocked = lock(&self.uploads).blocks(&tenant, &name);
-            if !blocked && !crate::sftp::jail::is_temp_name(&name) {
+            if admit(&tenant, &name, None, &lock(&self.uploads), Settle::Done).is_ok() {
                 self.push_file(&tenant, name, Source::Watcher);
             }
         }

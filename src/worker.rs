@@ -22,6 +22,7 @@ use crate::archive;
 use crate::config::{Config, Tenant};
 use crate::import::{self, ImportError, ImportOptions};
 use crate::ingest::error::{FileError, FileErrorCode};
+use crate::pickup::admit::{admit, NotAdmitted, Settle};
 use crate::pickup::queue::{Item, Work};
 use crate::pickup::uploads::Uploads;
 use crate::report::ledger::stored_report;
@@ -101,11 +102,10 @@ fn claim(
 ) -> Result<Option<i64>, WorkerError> {
     let root = config.tenant_root(tenant);
     let from = root.join(name);
-    match std::fs::symlink_metadata(&from) {
-        Ok(m) if m.is_file() => {}
-        // Gone (claimed by an earlier item, deleted), or not a plain file.
-        _ => return Ok(None),
-    }
+    // Gone (claimed by an earlier item, deleted): nothing to do.
+    let Ok(meta) = std::fs::symlink_metadata(&from) else {
+        return Ok(None);
+    };
     let spool = config.spool_dir(tenant);
     std::fs::create_dir_all(&spool).map_err(|source| WorkerError::Claim {
         path: spool.clone(),
@@ -117,13 +117,17 @@ fn claim(
     // and one that opened it before is seen here. Its completion queues the
     // file again.
     let marks = lock(uploads);
-    if marks.blocks(tenant, name) {
-        tracing::debug!(
-            tenant,
-            file = name,
-            "being uploaded again; left for its completion"
-        );
-        return Ok(None);
+    match admit(tenant, name, Some(&meta), &marks, Settle::Done) {
+        Ok(()) => {}
+        Err(NotAdmitted::Uploading) => {
+            tracing::debug!(
+                tenant,
+                file = name,
+                "being uploaded again; left for its completion"
+            );
+            return Ok(None);
+        }
+        Err(_) => return Ok(None),
     }
     let (id, to) = jobs::create_claim(&mut s.conn, tenant, name, source, &spool)?;
     match std::fs::rename(&from, &to) {

@@ -6,6 +6,7 @@
 //! incomplete, so that no path ever takes one. This module must never claim,
 //! move or read a file's content: it only says which files are ready.
 
+pub mod admit;
 pub mod queue;
 pub mod scheduler;
 pub mod uploads;
@@ -14,7 +15,7 @@ pub mod watcher;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::sftp::jail::is_temp_name;
+use admit::{admit, NotAdmitted, Settle};
 use uploads::Uploads;
 
 /// What a sweep of one tenant root found.
@@ -27,9 +28,9 @@ pub struct Swept {
     pub young: Vec<String>,
 }
 
-/// Lists the files of a tenant root that may be imported: plain files (no
-/// directories, no symlinks), not temp names, not uploads in progress or
-/// incomplete. Oldest first, so a backlog is taken in arrival order.
+/// Lists the files of a tenant root that [`admit`] lets in, and those it
+/// holds back only because they are not settled yet. Oldest first, so a
+/// backlog is taken in arrival order.
 pub fn sweep(
     root: &Path,
     tenant: &str,
@@ -52,11 +53,18 @@ pub fn sweep(
         let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
             continue;
         };
-        if !meta.is_file() || is_temp_name(&name) || uploads.blocks(tenant, &name) {
-            continue;
-        }
+        let still = match admit(
+            tenant,
+            &name,
+            Some(&meta),
+            uploads,
+            Settle::ByMtime { settle, now },
+        ) {
+            Ok(()) => true,
+            Err(NotAdmitted::Unsettled) => false,
+            Err(_) => continue,
+        };
         let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        let still = now.duration_since(mtime).unwrap_or_default() >= settle;
         found.push((mtime, name, still));
     }
     found.sort();

@@ -1,8 +1,11 @@
 //! Path rules of the jail, all lexical: what an SFTP path names inside a
-//! tenant root, which names are temporary, which directories are read-only.
+//! tenant root, which directories are read-only (which names are temporary
+//! is [`crate::ingest::names`]'s rule, re-exported here).
 //! The filesystem side (no symlink is ever followed) is in [`super::fs`].
 
 use std::path::{Path, PathBuf};
+
+pub use crate::ingest::names::{is_temp_name, is_temp_path};
 
 /// The read-only directories of every tenant root (docs/behaviour.md#bak-and-results).
 pub const PROTECTED_DIRS: [&str; 2] = [".bak", "results"];
@@ -42,24 +45,6 @@ pub fn display(rel: &Path) -> String {
     } else {
         format!("/{s}")
     }
-}
-
-/// Whether a file name is a temporary upload name, never imported:
-/// `*.filepart`, `*.part`, `*.partial`, `*.tmp`, or starting with `.` or `~`.
-pub fn is_temp_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.')
-        || name.starts_with('~')
-        || [".filepart", ".part", ".partial", ".tmp"]
-            .iter()
-            .any(|suffix| lower.ends_with(suffix))
-}
-
-/// [`is_temp_name`] of the last component of a relative path.
-pub fn is_temp_path(rel: &Path) -> bool {
-    rel.file_name()
-        .map(|n| is_temp_name(&n.to_string_lossy()))
-        .unwrap_or(true)
 }
 
 /// Whether the path is one of the read-only directories or inside one.
@@ -104,25 +89,6 @@ mod tests {
     fn display_is_absolute() {
         assert_eq!(display(Path::new("")), "/");
         assert_eq!(display(Path::new("a/b.csv")), "/a/b.csv");
-    }
-
-    #[test]
-    fn temp_names() {
-        for t in [
-            "users.csv.filepart",
-            "users.csv.part",
-            "x.PARTIAL",
-            "a.tmp",
-            ".users.csv",
-            "~users.csv",
-        ] {
-            assert!(is_temp_name(t), "{t}");
-        }
-        for f in ["users.csv", "users.txt", "part", "tmp.csv", "a.tmp.csv"] {
-            assert!(!is_temp_name(f), "{f}");
-        }
-        assert!(is_temp_path(Path::new("sub/.hidden")));
-        assert!(!is_temp_path(Path::new("sub/x.csv")));
     }
 
     #[test]

@@ -1,0 +1,109 @@
+//! The one rule of which file in an inbox may become a job: a plain file in
+//! the tenant root, not a temp name, not marked as an upload in progress or
+//! left incomplete, and settled. The SFTP completion events, the watcher,
+//! the sweeps and the worker's claim all ask [`admit`]; none decides on its
+//! own. This module must never move, open or read a file.
+
+use std::fs::Metadata;
+use std::time::{Duration, SystemTime};
+
+use super::uploads::Uploads;
+use crate::ingest::names::is_temp_name;
+
+/// Why a file is not taken now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAdmitted {
+    /// In a subfolder: only the tenant root's files are imported.
+    NotInRoot,
+    /// A directory, a symlink, a FIFO, a device.
+    NotAFile,
+    /// A name upload clients write to before renaming (`.filepart` …).
+    TempName,
+    /// An upload in progress, or one that never completed.
+    Uploading,
+    /// Changed within `settle`: perhaps still being copied in.
+    Unsettled,
+}
+
+/// What the caller knows of the file's stillness.
+#[derive(Debug, Clone, Copy)]
+pub enum Settle {
+    /// Settled already: an SFTP completion, the watcher's settler, a claim
+    /// of a queued file.
+    Done,
+    /// Judge by its mtime: still for at least `settle` at `now`.
+    ByMtime { settle: Duration, now: SystemTime },
+}
+
+/// Whether `name` (relative to the tenant root) may become a job now.
+/// `meta` is its `symlink_metadata` where the caller has it.
+pub fn admit(
+    tenant: &str,
+    name: &str,
+    meta: Option<&Metadata>,
+    uploads: &Uploads,
+    settle: Settle,
+) -> Result<(), NotAdmitted> {
+    if name.is_empty() || name.contains('/') {
+        return Err(NotAdmitted::NotInRoot);
+    }
+    if meta.is_some_and(|m| !m.is_file()) {
+        return Err(NotAdmitted::NotAFile);
+    }
+    if is_temp_name(name) {
+        return Err(NotAdmitted::TempName);
+    }
+    if uploads.blocks(tenant, name) {
+        return Err(NotAdmitted::Uploading);
+    }
+    if let (Settle::ByMtime { settle, now }, Some(m)) = (settle, meta) {
+        let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        if now.duration_since(mtime).unwrap_or_default() < settle {
+            return Err(NotAdmitted::Unsettled);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn each_reason_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let data = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let mut up = Uploads::load(data.path(), now);
+        let old = now - Duration::from_secs(60);
+        for n in ["a.csv", "x.part", "up.csv"] {
+            std::fs::File::create(root.join(n))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        std::fs::write(root.join("young.csv"), "x").unwrap();
+        std::fs::create_dir(root.join("d.csv")).unwrap();
+        up.opened("acme", Path::new("up.csv"), now);
+        let by_mtime = Settle::ByMtime {
+            settle: Duration::from_secs(5),
+            now,
+        };
+        let check = |name: &str| {
+            let meta = std::fs::symlink_metadata(root.join(name)).ok();
+            admit("acme", name, meta.as_ref(), &up, by_mtime)
+        };
+        assert_eq!(check("a.csv"), Ok(()));
+        assert_eq!(check("x.part"), Err(NotAdmitted::TempName));
+        assert_eq!(check("up.csv"), Err(NotAdmitted::Uploading));
+        assert_eq!(check("young.csv"), Err(NotAdmitted::Unsettled));
+        assert_eq!(check("d.csv"), Err(NotAdmitted::NotAFile));
+        assert_eq!(
+            admit("acme", "sub/a.csv", None, &up, Settle::Done),
+            Err(NotAdmitted::NotInRoot)
+        );
+        assert_eq!(admit("acme", "young.csv", None, &up, Settle::Done), Ok(()));
+    }
+}
