@@ -1,6 +1,9 @@
 //! Shared harness: a temp data dir with a config for tenant `acme`, the real
 //! `userdrop` binary, and in-process access to the library for the same setup.
 
+pub mod clients;
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
