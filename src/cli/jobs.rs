@@ -1,20 +1,20 @@
 //! `userdrop jobs`: the job history, one job's outcome, and approving a
 //! held job. This file only parses, calls the library and prints; it must
-//! never hold a rule of the product (which job may be approved is decided in
-//! `crate::import`).
+//! never hold a rule of the product (which job may be approved, and what
+//! approving it does, is decided by `crate::worker::approve`).
 
 use std::io;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use super::{exit_for, open_store, open_store_read_only, print_report, tenant_of, usage};
 use crate::config::Config;
-use crate::import::{self, ImportOptions};
 use crate::report::summary::JobReport;
+use crate::report::table::{self, Column};
 use crate::store::{jobs, Store};
+use crate::worker::{self, ApproveError};
 
 #[derive(Debug, Subcommand)]
 pub enum JobsAction {
@@ -30,6 +30,17 @@ pub enum JobsAction {
     /// Apply a held sync job.
     Approve { id: i64 },
 }
+
+const JOB_COLUMNS: [Column; 8] = [
+    Column::right("job", 6),
+    Column::left("created", 20),
+    Column::left("tenant", 12),
+    Column::left("state", 10),
+    Column::left("status", 11),
+    Column::right("rows", 8),
+    Column::right("failed", 7),
+    Column::left("file", 0),
+];
 
 pub(super) fn jobs_list(
     c: &Config,
@@ -65,10 +76,7 @@ pub(super) fn jobs_list(
         println!("no jobs yet");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:>6}  {:<20}  {:<12}  {:<10}  {:<11}  {:>8}  {:>7}  file",
-        "job", "created", "tenant", "state", "status", "rows", "failed"
-    );
+    println!("{}", table::header(&JOB_COLUMNS));
     for j in &list {
         let report: Option<JobReport> = j
             .report
@@ -77,17 +85,17 @@ pub(super) fn jobs_list(
         let (rows, failed) = report
             .map(|r| (r.counts.rows.to_string(), r.counts.failed.to_string()))
             .unwrap_or_default();
-        println!(
-            "{:>6}  {:<20}  {:<12}  {:<10}  {:<11}  {:>8}  {:>7}  {}",
-            j.id,
-            j.created_at,
-            j.tenant,
-            j.state,
-            j.status.as_deref().unwrap_or("-"),
+        let cells = [
+            j.id.to_string(),
+            j.created_at.clone(),
+            j.tenant.clone(),
+            j.state.to_string(),
+            j.status.clone().unwrap_or_else(|| "-".into()),
             rows,
             failed,
-            j.file
-        );
+            j.file.clone(),
+        ];
+        println!("{}", table::row(&JOB_COLUMNS, &cells));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -132,44 +140,13 @@ pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Re
 
 pub(super) fn jobs_approve(c: &Config, id: i64) -> Result<ExitCode> {
     let mut store = open_store(c)?;
-    let job = jobs::get(&store.conn, id)?.ok_or_else(|| usage(format!("there is no job {id}")))?;
-    if job.status.as_deref() != Some("held") {
-        return Err(usage(format!(
-            "job {id} is not held (its status is {}); only held sync jobs can be approved",
-            job.status.as_deref().unwrap_or("not decided yet")
-        )));
-    }
-    if let Some(newer) = jobs::newer_applied(&store.conn, &job.tenant, id)? {
-        return Err(usage(format!(
-            "job {newer} of tenant {} was applied after job {id}; approving the older file would undo it. Upload the file again if it is still wanted",
-            job.tenant
-        )));
-    }
-    let t = tenant_of(c, &job.tenant)?;
-    let path = PathBuf::from(&job.path);
-    if !path.is_file() {
-        bail!(
-            "the held file of job {id} is no longer at {}",
-            path.display()
-        );
-    }
-    let opts = ImportOptions {
-        file_name: &job.file,
-        source: &job.source,
-        dry_run: false,
-        job: Some(id),
-        approved: true,
-    };
-    let outcome = import::run(&mut store, t, &path, &opts)?;
-    if job.archived_at.is_some() {
-        // The daemon's job: its results/ say "held"; write the new outcome
-        // under the same names (the .bak/ copy stays where it is).
-        let job = jobs::get(&store.conn, id)?.ok_or_else(|| anyhow!("job {id} vanished"))?;
-        if let Some((report, errors)) = crate::report::ledger::stored_report(&store.conn, &job)? {
-            crate::archive::archive(&c.tenant_root(&job.tenant), &job, &report, &errors)
-                .with_context(|| format!("updating results/ of job {id}"))?;
-        }
-    }
+    let outcome = worker::approve(&mut store, c, id).map_err(|e| match e {
+        ApproveError::NoSuchJob(_)
+        | ApproveError::NotHeld { .. }
+        | ApproveError::NewerApplied { .. }
+        | ApproveError::NoSuchTenant { .. } => usage(e.to_string()),
+        other => other.into(),
+    })?;
     print_report(&outcome.report, false)?;
     Ok(exit_for(outcome.report.status))
 }

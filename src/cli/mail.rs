@@ -10,6 +10,7 @@ use clap::Subcommand;
 
 use super::{open_store, open_store_read_only, usage};
 use crate::config::Config;
+use crate::report::table::{self, Column};
 use crate::store::outbox;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,6 +41,18 @@ pub enum MailAction {
     /// Print a message exactly as it is (or was) sent.
     Show { id: i64 },
 }
+
+const MAIL_COLUMNS: [Column; 9] = [
+    Column::right("id", 6),
+    Column::left("created", 20),
+    Column::left("tenant", 12),
+    Column::right("job", 6),
+    Column::left("kind", 10),
+    Column::left("state", 6),
+    Column::right("tries", 5),
+    Column::left("next attempt", 20),
+    Column::left("subject", 0),
+];
 
 pub(super) fn mail_list(
     c: &Config,
@@ -72,28 +85,25 @@ pub(super) fn mail_list(
         println!("no mail");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:>6}  {:<20}  {:<12}  {:>6}  {:<10}  {:<6}  {:>5}  {:<20}  subject",
-        "id", "created", "tenant", "job", "kind", "state", "tries", "next attempt"
-    );
+    println!("{}", table::header(&MAIL_COLUMNS));
     for m in &list {
         let next = if m.state == "queued" {
             outbox::ms_text(m.next_attempt_at)
         } else {
             "-".to_string()
         };
-        println!(
-            "{:>6}  {:<20}  {:<12}  {:>6}  {:<10}  {:<6}  {:>5}  {:<20}  {}",
-            m.id,
-            m.created_at,
-            m.tenant,
+        let cells = [
+            m.id.to_string(),
+            m.created_at.clone(),
+            m.tenant.clone(),
             m.job.map(|j| j.to_string()).unwrap_or_else(|| "-".into()),
-            m.kind,
-            m.state,
-            m.attempts,
+            m.kind.clone(),
+            m.state.clone(),
+            m.attempts.to_string(),
             next,
-            m.subject
-        );
+            m.subject.clone(),
+        ];
+        println!("{}", table::row(&MAIL_COLUMNS, &cells));
         println!("{:>8}to {}", "", m.recipients.join(", "));
         if let Some(e) = &m.last_error {
             println!("{:>8}last error: {e}", "");
