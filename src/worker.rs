@@ -29,7 +29,8 @@ use crate::pickup::queue::{Item, Work};
 use crate::pickup::uploads::Uploads;
 use crate::report::ledger::stored_report;
 use crate::report::summary::Status;
-use crate::store::{jobs, Store, StoreError};
+use crate::store::jobs::{self, JobState};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -167,7 +168,7 @@ fn carry_on(config: &Config, store: &Mutex<Store>, id: i64) -> Result<Option<Don
             "the job's tenant is no longer configured; the job waits for it");
         return Ok(None);
     };
-    if job.state == "received" {
+    if job.state == JobState::Received {
         if !decide(config, store, tenant, &job)? {
             return Ok(None);
         }
