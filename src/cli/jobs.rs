@@ -150,3 +150,45 @@ pub(super) fn jobs_approve(c: &Config, id: i64) -> Result<ExitCode> {
     print_report(&outcome.report, false)?;
     Ok(exit_for(outcome.report.status))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The job list is read by eyes and by scripts: the shared table
+    /// printer must lay it out as the list always was.
+    #[test]
+    fn job_list_lines_keep_their_layout() {
+        assert_eq!(
+            table::header(&JOB_COLUMNS),
+            format!(
+                "{:>6}  {:<20}  {:<12}  {:<10}  {:<11}  {:>8}  {:>7}  file",
+                "job", "created", "tenant", "state", "status", "rows", "failed"
+            )
+        );
+        let cells = [
+            "42",
+            "2026-11-21T10:15:00Z",
+            "acme-with-a-long-name",
+            "applied",
+            "rows_failed",
+            "1200",
+            "3",
+            "users.csv",
+        ];
+        assert_eq!(
+            table::row(&JOB_COLUMNS, &cells),
+            format!(
+                "{:>6}  {:<20}  {:<12}  {:<10}  {:<11}  {:>8}  {:>7}  {}",
+                42,
+                cells[1],
+                cells[2],
+                crate::store::jobs::JobState::Applied,
+                cells[4],
+                cells[5],
+                cells[6],
+                cells[7]
+            )
+        );
+    }
+}

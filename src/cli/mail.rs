@@ -160,3 +160,38 @@ pub(super) fn mail_show(c: &Config, id: i64) -> Result<ExitCode> {
     io::stdout().lock().write_all(&bytes)?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shared table printer lays the outbox out as it always was.
+    #[test]
+    fn mail_list_lines_keep_their_layout() {
+        assert_eq!(
+            table::header(&MAIL_COLUMNS),
+            format!(
+                "{:>6}  {:<20}  {:<12}  {:>6}  {:<10}  {:<6}  {:>5}  {:<20}  subject",
+                "id", "created", "tenant", "job", "kind", "state", "tries", "next attempt"
+            )
+        );
+        let cells = [
+            "7",
+            "2026-11-21T10:15:00Z",
+            "acme",
+            "-",
+            "report",
+            "queued",
+            "2",
+            "2026-11-21T11:15:00Z",
+            "userdrop: users.csv: 3 rows failed",
+        ];
+        assert_eq!(
+            table::row(&MAIL_COLUMNS, &cells),
+            format!(
+                "{:>6}  {:<20}  {:<12}  {:>6}  {:<10}  {:<6}  {:>5}  {:<20}  {}",
+                7, cells[1], cells[2], cells[3], cells[4], cells[5], 2, cells[7], cells[8]
+            )
+        );
+    }
+}
