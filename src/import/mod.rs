@@ -25,9 +25,11 @@ use crate::store::users::Existing;
 use crate::store::{Store, StoreError};
 
 mod apply;
+mod held;
 mod judge;
 
 use apply::apply;
+pub use held::{keep_if_held, KeepError};
 use judge::judge_all;
 
 #[derive(Debug, Clone)]
