@@ -10,6 +10,9 @@
 //! it on from the last one that was persisted: an undecided job runs again
 //! (its transaction never committed), a decided one is only archived.
 //!
+//! approve: a held job is applied on an operator's word ([`approve`]), its
+//! `results/` rewritten if the daemon had archived it.
+//!
 //! Everything here is blocking (CSV, SQLite, renames): the daemon calls it
 //! on the blocking pool. This module must never decide whether a file is
 //! complete (the pickup paths do) nor talk to SMTP.
@@ -20,14 +23,15 @@ use std::sync::Mutex;
 
 use crate::archive;
 use crate::config::{Config, Tenant};
-use crate::import::{self, ImportError, ImportOptions};
+use crate::import::{self, ImportError, ImportOptions, Outcome};
 use crate::ingest::error::{FileError, FileErrorCode};
 use crate::pickup::admit::{admit, NotAdmitted, Settle};
 use crate::pickup::queue::{Item, Work};
 use crate::pickup::uploads::Uploads;
 use crate::report::ledger::stored_report;
 use crate::report::summary::Status;
-use crate::store::{jobs, Store, StoreError};
+use crate::store::jobs::{self, JobState};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -168,7 +172,7 @@ fn carry_on(config: &Config, store: &Mutex<Store>, id: i64) -> Result<Option<Don
             "the job's tenant is no longer configured; the job waits for it");
         return Ok(None);
     };
-    if job.state == "received" {
+    if job.state == JobState::Received {
         if !decide(config, store, tenant, &job)? {
             return Ok(None);
         }
@@ -241,4 +245,92 @@ fn reclaim(config: &Config, job: &jobs::JobRow, to: &Path) -> Result<bool, Worke
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(source) => Err(WorkerError::Claim { path: from, source }),
     }
+}
+
+/// Why a held job was not approved. The first four are the operator's to
+/// fix (the CLI exits 2 on them); the rest are failures of the run.
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error("there is no job {0}")]
+    NoSuchJob(i64),
+    /// `status` is the job's status, or `None` while it is undecided.
+    #[error(
+        "job {id} is not held (its status is {}); only held sync jobs can be approved",
+        status.map_or("not decided yet", Status::as_str)
+    )]
+    NotHeld { id: i64, status: Option<Status> },
+    #[error("job {newer} of tenant {tenant} was applied after job {id}; approving the older file would undo it. Upload the file again if it is still wanted")]
+    NewerApplied { id: i64, newer: i64, tenant: String },
+    /// The job's tenant is no longer in the configuration.
+    #[error("no tenant {tenant:?} in {source_name}; the tenants are: {}", tenants.join(", "))]
+    NoSuchTenant {
+        tenant: String,
+        source_name: String,
+        tenants: Vec<String>,
+    },
+    #[error("the held file of job {id} is no longer at {}", path.display())]
+    HeldFileGone { id: i64, path: PathBuf },
+    #[error("job {0} vanished")]
+    Vanished(i64),
+    #[error("updating results/ of job {id}")]
+    Archive {
+        id: i64,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// Applies a held sync job: only a held job, and only while no newer job of
+/// its tenant has been applied (approving the older file would undo it). The
+/// kept file is judged again and applied past `max_missing_percent`; a job
+/// the daemon already archived gets its `results/` rewritten with the new
+/// outcome (its `.bak/` copy stays where it is). The one way to approve,
+/// whichever door asks.
+pub fn approve(store: &mut Store, config: &Config, id: i64) -> Result<Outcome, ApproveError> {
+    let job = jobs::get(&store.conn, id)?.ok_or(ApproveError::NoSuchJob(id))?;
+    let status = job.status.as_deref().map(|s| s.parse::<Status>());
+    if status != Some(Ok(Status::Held)) {
+        return Err(ApproveError::NotHeld {
+            id,
+            status: status.and_then(Result::ok),
+        });
+    }
+    if let Some(newer) = jobs::newer_applied(&store.conn, &job.tenant, id)? {
+        return Err(ApproveError::NewerApplied {
+            id,
+            newer,
+            tenant: job.tenant,
+        });
+    }
+    let tenant = config
+        .tenant(&job.tenant)
+        .ok_or_else(|| ApproveError::NoSuchTenant {
+            tenant: job.tenant.clone(),
+            source_name: config.source_name.clone(),
+            tenants: config.tenants.keys().cloned().collect(),
+        })?;
+    let path = PathBuf::from(&job.path);
+    if !path.is_file() {
+        return Err(ApproveError::HeldFileGone { id, path });
+    }
+    let opts = ImportOptions {
+        file_name: &job.file,
+        source: &job.source,
+        dry_run: false,
+        job: Some(id),
+        approved: true,
+    };
+    let outcome = import::run(store, tenant, &path, &opts)?;
+    if job.archived_at.is_some() {
+        let job = jobs::get(&store.conn, id)?.ok_or(ApproveError::Vanished(id))?;
+        if let Some((report, errors)) = stored_report(&store.conn, &job)? {
+            archive::archive(&config.tenant_root(&job.tenant), &job, &report, &errors)
+                .map_err(|source| ApproveError::Archive { id, source })?;
+        }
+    }
+    Ok(outcome)
 }

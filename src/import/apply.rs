@@ -10,7 +10,7 @@ use crate::ingest::plan;
 use crate::ingest::schema::FieldKind;
 use crate::ingest::validate::{self, ValidRow, Validator};
 use crate::report::summary::{Counts, FileErrorJson, Held, JobReport, Status};
-use crate::store::jobs;
+use crate::store::jobs::{self, JobState};
 use crate::store::users::{self, Bound, Encoded, Refused, Writer, Written};
 use std::collections::HashSet;
 use std::path::Path;
@@ -556,7 +556,7 @@ pub(super) fn apply(
         failures.clear();
         report.counts = Default::default();
         report.file_error = Some(FileErrorJson::from(&fe));
-        ("failed", Status::Rejected)
+        (JobState::Failed, Status::Rejected)
     } else if let Some(h) = held {
         tx.execute_batch("ROLLBACK TO apply")?;
         report.file_error = Some(FileErrorJson {
@@ -572,7 +572,7 @@ pub(super) fn apply(
             ),
         });
         report.held = Some(h);
-        ("held", Status::Held)
+        (JobState::Held, Status::Held)
     } else if tenant.on_error == OnError::RejectFile && report.counts.failed > 0 {
         tx.execute_batch("ROLLBACK TO apply")?;
         let c = &mut report.counts;
@@ -584,11 +584,11 @@ pub(super) fn apply(
             c.deactivated,
             c.roles_added,
         ) = (0, 0, 0, 0, 0, 0);
-        ("failed", Status::Rejected)
+        (JobState::Failed, Status::Rejected)
     } else if report.counts.failed > 0 {
-        ("applied", Status::RowsFailed)
+        (JobState::Applied, Status::RowsFailed)
     } else {
-        ("applied", Status::Ok)
+        (JobState::Applied, Status::Ok)
     };
     tx.execute_batch("RELEASE apply")?;
     report.status = status;

@@ -20,13 +20,16 @@ use crate::ingest::plan::{self, KeyList, Plan};
 use crate::ingest::schema::KeyField;
 use crate::ingest::validate::Validator;
 use crate::report::summary::{FileErrorJson, JobReport, Status};
+use crate::store::jobs::{self, JobState};
 use crate::store::users::Existing;
-use crate::store::{jobs, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 mod apply;
+mod held;
 mod judge;
 
 use apply::apply;
+pub use held::{keep_if_held, KeepError};
 use judge::judge_all;
 
 #[derive(Debug, Clone)]
@@ -99,7 +102,7 @@ pub fn run(
             report.file_error = Some(FileErrorJson::from(&fe));
             if let Some(id) = job {
                 jobs::clear_errors(&tx, id)?;
-                finish_job(&tx, tenant, id, "failed", &report, &[])?;
+                finish_job(&tx, tenant, id, JobState::Failed, &report, &[])?;
                 tx.commit()?;
             }
             Outcome {
@@ -128,7 +131,7 @@ pub fn refuse(
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
     jobs::clear_errors(&tx, job)?;
-    finish_job(&tx, tenant, job, "failed", &report, &[])?;
+    finish_job(&tx, tenant, job, JobState::Failed, &report, &[])?;
     tx.commit()?;
     log_outcome(&report);
     Ok(Outcome {
@@ -147,7 +150,7 @@ pub(crate) fn finish_job(
     tx: &rusqlite::Transaction<'_>,
     tenant: &Tenant,
     id: i64,
-    state: &str,
+    state: JobState,
     report: &JobReport,
     invitations: &[String],
 ) -> Result<(), ImportError> {

@@ -35,6 +35,27 @@ impl Status {
     }
 }
 
+/// A status string that is none of [`Status::as_str`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a job status")]
+pub struct UnknownStatus(pub String);
+
+impl std::str::FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Status::Ok,
+            Status::RowsFailed,
+            Status::Rejected,
+            Status::Held,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Data rows read (blank rows are not counted).

@@ -1,13 +1,108 @@
-//! The job ledger: one row per file that reached the pipeline, its state as
-//! it moves (`received → applied → archived → reported`, or `failed` /
-//! `held`), its outcome as JSON, and each failed row with its original cells.
+//! The job ledger: one row per file that reached the pipeline, its state
+//! ([`JobState`]: `received`, then `applied`, `failed` or `held`; a held
+//! job that is approved becomes `applied` or `failed`), its outcome as JSON,
+//! and each failed row with its original cells. `archived_at` is set apart
+//! from the state, by the daemon, once the file is in `.bak/` and its
+//! `results/` are written; the job's mail has its own state in the outbox.
 //! The ledger is what makes "exactly once" checkable after a crash. This
 //! module must never interpret a report: it stores the JSON it is given.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::StoreError;
 use crate::ingest::error::RowError;
+
+/// Where a job is in its life. Every job starts `Received`; the transaction
+/// that decides it sets one of the other three, with its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Recorded, not decided yet (a crash here runs the job again).
+    Received,
+    /// Its valid rows were applied (status `ok` or `rows_failed`).
+    Applied,
+    /// Nothing was applied (status `rejected`).
+    Failed,
+    /// A sync that would touch too many users, waiting for approval.
+    Held,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 4] = [
+        JobState::Received,
+        JobState::Applied,
+        JobState::Failed,
+        JobState::Held,
+    ];
+
+    /// The word stored in `jobs.state` and printed by `jobs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Received => "received",
+            JobState::Applied => "applied",
+            JobState::Failed => "failed",
+            JobState::Held => "held",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A `jobs.state` value that is none of [`JobState::as_str`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a job state")]
+pub struct UnknownJobState(pub String);
+
+impl FromStr for JobState {
+    type Err = UnknownJobState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownJobState(s.to_string()))
+    }
+}
+
+impl PartialEq<str> for JobState {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for JobState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl ToSql for JobState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for JobState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e: UnknownJobState| FromSqlError::Other(Box::new(e)))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRow {
@@ -16,7 +111,7 @@ pub struct JobRow {
     pub file: String,
     pub source: String,
     pub path: String,
-    pub state: String,
+    pub state: JobState,
     pub status: Option<String>,
     pub report: Option<String>,
     pub created_at: String,
@@ -52,7 +147,7 @@ fn job_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     })
 }
 
-/// Records a new job in state `received`; returns its id.
+/// Records a new job in state [`JobState::Received`]; returns its id.
 pub fn create(
     conn: &Connection,
     tenant: &str,
@@ -61,8 +156,8 @@ pub fn create(
     path: &str,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO jobs (tenant, file, source, path, state, created_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
-        params![tenant, file, source, path, super::now_text()],
+        "INSERT INTO jobs (tenant, file, source, path, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![tenant, file, source, path, JobState::Received, super::now_text()],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -92,8 +187,8 @@ pub fn create_claim(
 /// Forgets a job that never started: its file vanished before the claim.
 pub fn delete_unstarted(conn: &Connection, id: i64) -> Result<(), StoreError> {
     conn.execute(
-        "DELETE FROM jobs WHERE id = ?1 AND state = 'received'",
-        [id],
+        "DELETE FROM jobs WHERE id = ?1 AND state = ?2",
+        params![id, JobState::Received],
     )?;
     Ok(())
 }
@@ -112,10 +207,10 @@ pub fn mark_archived(conn: &Connection, id: i64, path: &str) -> Result<(), Store
 /// daemon's: their file is the caller's.
 pub fn resumable(conn: &Connection) -> Result<Vec<JobRow>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE source <> 'cli' AND (state = 'received' OR archived_at IS NULL) ORDER BY id"
+        "SELECT {COLUMNS} FROM jobs WHERE source <> 'cli' AND (state = ?1 OR archived_at IS NULL) ORDER BY id"
     ))?;
     let rows = stmt
-        .query_map([], job_from)?
+        .query_map([JobState::Received], job_from)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -130,7 +225,7 @@ pub fn set_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError
 pub fn finish(
     conn: &Connection,
     id: i64,
-    state: &str,
+    state: JobState,
     status: &str,
     report: &str,
 ) -> Result<(), StoreError> {
@@ -253,4 +348,42 @@ pub fn for_each_error(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// The words in `jobs.state` are what stores written by every earlier
+    /// userdrop hold: the enum must read and write exactly those.
+    #[test]
+    fn job_states_are_stored_as_the_words_of_earlier_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("userdrop.db")).unwrap();
+        let raw = |id: i64| -> String {
+            s.conn
+                .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+                .unwrap()
+        };
+        let id = create(&s.conn, "acme", "users.csv", "cli", "/x").unwrap();
+        assert_eq!(raw(id), "received");
+        assert_eq!(get(&s.conn, id).unwrap().unwrap().state, JobState::Received);
+        for (state, word) in [
+            (JobState::Applied, "applied"),
+            (JobState::Failed, "failed"),
+            (JobState::Held, "held"),
+        ] {
+            finish(&s.conn, id, state, "ok", "{}").unwrap();
+            assert_eq!(raw(id), word);
+            let row = get(&s.conn, id).unwrap().unwrap();
+            assert_eq!(row.state, state);
+            assert_eq!(row.state, word, "PartialEq<&str> compares the word");
+            assert_eq!(word.parse::<JobState>(), Ok(state));
+        }
+        s.conn
+            .execute("UPDATE jobs SET state = 'archived' WHERE id = ?1", [id])
+            .unwrap();
+        assert!(get(&s.conn, id).is_err(), "an unknown state is an error");
+    }
 }

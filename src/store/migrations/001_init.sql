@@ -52,7 +52,11 @@ CREATE TABLE jobs (
     source      TEXT    NOT NULL,
     -- Where the file is while the job runs (the spool copy, or the path given to the CLI).
     path        TEXT    NOT NULL,
-    -- received -> applied -> archived -> reported, or failed / held.
+    -- received, then applied | failed | held, set with the status by the
+    -- transaction that decides the job (an approved held job becomes applied
+    -- or failed). Archiving is not a state: the daemon sets archived_at
+    -- (migration 002) once .bak/ and results/ are written; the job's mail
+    -- has its own state in the outbox (migration 003).
     state       TEXT    NOT NULL,
     -- ok | rows_failed | rejected | held; NULL until the job is decided.
     status      TEXT,

@@ -1,0 +1,46 @@
+//! `userdrop check-config`, `default-config` and `template`: the
+//! configuration checked or printed, and the header row a tenant's file
+//! starts from. This file only prints what the library decides; it must
+//! never hold a rule of the product (validation lives in `crate::config`,
+//! the header in the tenant's schema).
+
+use std::io;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{load, tenant_of, usage};
+
+pub(super) fn default_config() -> Result<ExitCode> {
+    print!("{}", crate::config::EXAMPLE);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn check_config(config_path: Option<&Path>) -> Result<ExitCode> {
+    let c = load(config_path)?;
+    println!(
+        "{}: ok ({} tenant{}: {})",
+        c.source_name,
+        c.tenants.len(),
+        if c.tenants.len() == 1 { "" } else { "s" },
+        c.tenants.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn template(config_path: Option<&Path>, tenant: Option<&str>) -> Result<ExitCode> {
+    let c = load(config_path)?;
+    let t = match tenant {
+        Some(name) => tenant_of(&c, name)?,
+        None => c
+            .tenants
+            .values()
+            .next()
+            .ok_or_else(|| usage("the configuration has no tenant"))?,
+    };
+    let mut w = csv::Writer::from_writer(io::stdout().lock());
+    w.write_record(t.schema.template_header())?;
+    w.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

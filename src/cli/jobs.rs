@@ -1,0 +1,194 @@
+//! `userdrop jobs`: the job history, one job's outcome, and approving a
+//! held job. This file only parses, calls the library and prints; it must
+//! never hold a rule of the product (which job may be approved, and what
+//! approving it does, is decided by `crate::worker::approve`).
+
+use std::io;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use super::{exit_for, open_store, open_store_read_only, print_report, tenant_of, usage};
+use crate::config::Config;
+use crate::report::summary::JobReport;
+use crate::report::table::{self, Column};
+use crate::store::{jobs, Store};
+use crate::worker::{self, ApproveError};
+
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// A job's outcome and every failed row.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+        /// Print the failed-rows CSV (original columns + row + error) instead.
+        #[arg(long, conflicts_with = "json")]
+        failed_csv: bool,
+    },
+    /// Apply a held sync job.
+    Approve { id: i64 },
+}
+
+const JOB_COLUMNS: [Column; 8] = [
+    Column::right("job", 6),
+    Column::left("created", 20),
+    Column::left("tenant", 12),
+    Column::left("state", 10),
+    Column::left("status", 11),
+    Column::right("rows", 8),
+    Column::right("failed", 7),
+    Column::left("file", 0),
+];
+
+pub(super) fn jobs_list(
+    c: &Config,
+    tenant: Option<&str>,
+    limit: i64,
+    json: bool,
+) -> Result<ExitCode> {
+    if let Some(t) = tenant {
+        tenant_of(c, t)?;
+    }
+    let store = open_store_read_only(c)?;
+    let list = jobs::list(&store.conn, tenant, limit)?;
+    if json {
+        let items: Vec<serde_json::Value> = list
+            .iter()
+            .map(|j| {
+                let report: Option<serde_json::Value> = j
+                    .report
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok());
+                serde_json::json!({
+                    "job": j.id, "tenant": j.tenant, "file": j.file, "source": j.source,
+                    "state": j.state, "status": j.status, "created_at": j.created_at,
+                    "finished_at": j.finished_at,
+                    "counts": report.as_ref().and_then(|r| r.get("counts").cloned()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("no jobs yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", table::header(&JOB_COLUMNS));
+    for j in &list {
+        let report: Option<JobReport> = j
+            .report
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok());
+        let (rows, failed) = report
+            .map(|r| (r.counts.rows.to_string(), r.counts.failed.to_string()))
+            .unwrap_or_default();
+        let cells = [
+            j.id.to_string(),
+            j.created_at.clone(),
+            j.tenant.clone(),
+            j.state.to_string(),
+            j.status.clone().unwrap_or_else(|| "-".into()),
+            rows,
+            failed,
+            j.file.clone(),
+        ];
+        println!("{}", table::row(&JOB_COLUMNS, &cells));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stored_report(
+    store: &Store,
+    id: i64,
+) -> Result<(jobs::JobRow, Option<JobReport>, Vec<jobs::StoredError>)> {
+    let job = jobs::get(&store.conn, id)?.ok_or_else(|| usage(format!("there is no job {id}")))?;
+    let stored = crate::report::ledger::stored_report(&store.conn, &job)
+        .with_context(|| format!("job {id} has an unreadable report"))?;
+    Ok(match stored {
+        Some((report, errors)) => (job, Some(report), errors),
+        None => (job, None, Vec::new()),
+    })
+}
+
+pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Result<ExitCode> {
+    let store = open_store_read_only(c)?;
+    let (job, report, errors) = stored_report(&store, id)?;
+    let Some(report) = report else {
+        println!(
+            "job {id}: {} for tenant {}, {} (from {}), not finished",
+            job.file, job.tenant, job.state, job.source
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    if failed_csv {
+        let rows = crate::report::failed_csv::group(&errors);
+        crate::report::failed_csv::write(io::stdout().lock(), &report.columns, &rows)?;
+    } else if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.human(usize::MAX));
+        println!(
+            "  state {}, from {}, received {}",
+            job.state, job.source, job.created_at
+        );
+    }
+    Ok(exit_for(report.status))
+}
+
+pub(super) fn jobs_approve(c: &Config, id: i64) -> Result<ExitCode> {
+    let mut store = open_store(c)?;
+    let outcome = worker::approve(&mut store, c, id).map_err(|e| match e {
+        ApproveError::NoSuchJob(_)
+        | ApproveError::NotHeld { .. }
+        | ApproveError::NewerApplied { .. }
+        | ApproveError::NoSuchTenant { .. } => usage(e.to_string()),
+        other => other.into(),
+    })?;
+    print_report(&outcome.report, false)?;
+    Ok(exit_for(outcome.report.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The job list is read by eyes and by scripts: the shared table
+    /// printer must lay it out as the list always was.
+    #[test]
+    fn job_list_lines_keep_their_layout() {
+        assert_eq!(
+            table::header(&JOB_COLUMNS),
+            format!(
+                "{:>6}  {:<20}  {:<12}  {:<10}  {:<11}  {:>8}  {:>7}  file",
+                "job", "created", "tenant", "state", "status", "rows", "failed"
+            )
+        );
+        let cells = [
+            "42",
+            "2026-11-21T10:15:00Z",
+            "acme-with-a-long-name",
+            "applied",
+            "rows_failed",
+            "1200",
+            "3",
+            "users.csv",
+        ];
+        assert_eq!(
+            table::row(&JOB_COLUMNS, &cells),
+            format!(
+                "{:>6}  {:<20}  {:<12}  {:<10}  {:<11}  {:>8}  {:>7}  {}",
+                42,
+                cells[1],
+                cells[2],
+                crate::store::jobs::JobState::Applied,
+                cells[4],
+                cells[5],
+                cells[6],
+                cells[7]
+            )
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! `userdrop passwd` and `userdrop host-key`: the secrets an operator
+//! handles by hand (a password hash for the config, the host key customers
+//! pin). This file must never hold a rule of the product.
+
+use std::io::{self, BufRead, IsTerminal};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+
+use super::{load, usage};
+
+pub(super) fn passwd() -> Result<ExitCode> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let password = if io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("password: ")?;
+        let b = rpassword::prompt_password("again: ")?;
+        if a != b {
+            return Err(usage("the two passwords differ"));
+        }
+        a
+    } else {
+        let mut line = String::new();
+        io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        return Err(usage("the password is empty"));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow!("hashing failed: {e}"))?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn host_key(config_path: Option<&Path>) -> Result<ExitCode> {
+    let c = load(config_path)?;
+    let (fingerprint, public) = crate::sftp::host_key_fingerprint(&c.data_dir)?;
+    println!("{fingerprint}");
+    println!("{public}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,272 @@
+//! The `userdrop` command line (docs/behaviour.md#command-line): the clap
+//! definitions and the dispatch; one file per command group (`import`,
+//! `jobs`, `users`, `mail`, `keys` for passwd and host-key, `config` for
+//! check-config, default-config and template), `serve` here.
+//! Exit codes: 0 ok, 1 the file or job failed, 2 usage or config error. This
+//! is the only module that uses `anyhow`. It turns each command into library
+//! calls and prints the result; it must never hold a rule of the product,
+//! since the other doors (an HTTP API, a web page) must reach the same
+//! decisions through the same library calls.
+
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, LogFormat};
+use crate::report::summary::{JobReport, Status};
+use crate::store::Store;
+
+mod config;
+mod import;
+mod jobs;
+mod keys;
+mod mail;
+mod users;
+
+pub use jobs::JobsAction;
+pub use mail::{MailAction, MailState};
+pub use users::UsersAction;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "userdrop",
+    version,
+    about = "Customer user directories over SFTP: CSV in, users in SQLite, failed rows by email"
+)]
+pub struct Cli {
+    /// The configuration file. Without it (and without USERDROP_CONFIG), the
+    /// embedded default is used: data in ./userdrop-data, a `demo` tenant.
+    #[arg(long, global = true, env = "USERDROP_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: the SFTP server, pickup, imports, reports. Stops on
+    /// SIGTERM/SIGINT (the running job finishes), reloads on SIGHUP.
+    Serve,
+    /// Validate the configuration and report every problem at once.
+    CheckConfig,
+    /// Print the commented example configuration.
+    DefaultConfig,
+    /// Read a password (no echo; or one line from stdin) and print its argon2id hash.
+    Passwd,
+    /// Print the SFTP host key's fingerprint and public key, for customers to pin
+    /// (the key is generated on first use).
+    HostKey,
+    /// Run one file through the pipeline.
+    Import {
+        #[arg(long)]
+        tenant: String,
+        file: PathBuf,
+        /// Judge the file and report what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Job history, newest first; `jobs show ID`, `jobs approve ID`.
+    Jobs {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How many jobs to list.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+    },
+    /// Users of a tenant.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Print the header row to start a file from.
+    Template {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// The mail outbox, newest first: queued, sent and failed messages;
+    /// `mail retry ID`, `mail flush`, `mail show ID`.
+    Mail {
+        /// Only messages in this state.
+        #[arg(long, value_enum)]
+        state: Option<MailState>,
+        /// How many messages to list.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<MailAction>,
+    },
+}
+
+/// A failure the user caused by how userdrop was called or configured: exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Overrides the embedded default's SFTP listen address.
+pub const SFTP_LISTEN_ENV: &str = "USERDROP_SFTP_LISTEN";
+
+pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::DefaultConfig => config::default_config(),
+        Command::Passwd => keys::passwd(),
+        Command::Serve => {
+            let mut c = Config::load(config_path)?;
+            // The embedded default's fixed port may be taken on this machine:
+            // USERDROP_SFTP_LISTEN moves it (a config file says `[sftp] listen`).
+            if config_path.is_none() {
+                if let Some(v) = std::env::var_os(SFTP_LISTEN_ENV) {
+                    let v = v.to_string_lossy();
+                    c.sftp.listen = v.parse().map_err(|_| {
+                        usage(format!(
+                            "{SFTP_LISTEN_ENV}={v:?} is not an address and port like 127.0.0.1:2222"
+                        ))
+                    })?;
+                }
+            }
+            init_tracing(c.log_format, "info");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(crate::daemon::serve(config_path.map(Path::to_path_buf), c))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HostKey => keys::host_key(config_path),
+        Command::CheckConfig => config::check_config(config_path),
+        Command::Import {
+            tenant,
+            file,
+            dry_run,
+            json,
+        } => {
+            let c = load(config_path)?;
+            import::import_cmd(&c, &tenant, &file, dry_run, json)
+        }
+        Command::Jobs {
+            tenant,
+            limit,
+            json,
+            action,
+        } => {
+            let c = load(config_path)?;
+            match action {
+                None => jobs::jobs_list(&c, tenant.as_deref(), limit, json),
+                Some(JobsAction::Show {
+                    id,
+                    json,
+                    failed_csv,
+                }) => jobs::jobs_show(&c, id, json, failed_csv),
+                Some(JobsAction::Approve { id }) => jobs::jobs_approve(&c, id),
+            }
+        }
+        Command::Users {
+            action: UsersAction::Export { tenant, output },
+        } => {
+            let c = load(config_path)?;
+            users::export(&c, &tenant, output.as_deref())
+        }
+        Command::Mail {
+            state,
+            limit,
+            json,
+            action,
+        } => {
+            let c = load(config_path)?;
+            match action {
+                None => mail::mail_list(&c, state, limit, json),
+                Some(MailAction::Retry { id }) => mail::mail_retry(&c, id),
+                Some(MailAction::Flush) => mail::mail_flush(&c),
+                Some(MailAction::Show { id }) => mail::mail_show(&c, id),
+            }
+        }
+        Command::Template { tenant } => config::template(config_path, tenant.as_deref()),
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<Config> {
+    let c = Config::load(path)?;
+    init_tracing(c.log_format, "warn");
+    Ok(c)
+}
+
+/// Logs go to stderr at `level` (the CLI: warnings; the daemon: info)
+/// unless RUST_LOG says otherwise.
+fn init_tracing(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(io::stderr().is_terminal())
+        .with_writer(io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn tenant_of<'c>(c: &'c Config, name: &str) -> Result<&'c crate::config::Tenant> {
+    c.tenant(name).ok_or_else(|| {
+        usage(format!(
+            "no tenant {name:?} in {}; the tenants are: {}",
+            c.source_name,
+            c.tenants.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+fn open_store(c: &Config) -> Result<Store> {
+    Ok(Store::open(&c.db_path())?)
+}
+
+/// Read-only commands must not create a store where there is none.
+fn open_store_read_only(c: &Config) -> Result<Store> {
+    let path = c.db_path();
+    if !path.exists() {
+        bail!(
+            "there is no store at {} yet: nothing has been imported with this configuration",
+            path.display()
+        );
+    }
+    Ok(Store::open_read_only(&path)?)
+}
+
+fn exit_for(status: Status) -> ExitCode {
+    match status {
+        Status::Ok => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
+}
+
+fn print_report(report: &JobReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report.human(20));
+    }
+    Ok(())
+}
