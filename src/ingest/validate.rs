@@ -674,6 +674,22 @@ mod tests {
     }
 
     #[test]
+    fn a_user_reporting_to_themselves_is_refused_after_the_field_errors() {
+        let (s, m) = setup(&["userId", "email", "reportsTo", "action"]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        assert!(v.check(&(2, &["U1", "a@b.com", "U2", ""][..])).is_ok());
+        assert_eq!(
+            codes(v.check(&(2, &["U1", "nope", "U1", ""][..]))),
+            vec!["invalid_email", "invalid_reports_to"]
+        );
+        assert!(
+            v.check(&(2, &["U1", "", "U1", "DELETE"][..]))
+                .unwrap()
+                .delete
+        );
+    }
+
+    #[test]
     fn tenant_column_must_match() {
         let (s, m) = setup(&["userId", "email", "tenant"]);
         let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
