@@ -18,7 +18,7 @@ use crate::config::Config;
 /// failures all look alike whatever the reason.
 pub(super) const AUTH_REJECTION_TIME: Duration = Duration::from_millis(500);
 /// Authentication attempts one connection may make (each failed one pays
-/// [`AUTH_REJECTION_TIME`]); the next one is disconnected.
+/// `AUTH_REJECTION_TIME`); the next one is disconnected.
 pub const MAX_AUTH_ATTEMPTS: usize = 6;
 
 /// Ciphers the server offers, preferred first. aes128-ctr is there for
