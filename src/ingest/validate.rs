@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 
 use super::error::RowError;
 use super::headers::HeaderMap;
-use super::schema::{FieldKind, KeyField, Schema};
+use super::schema::{FieldDef, FieldKind, KeyField, Schema};
 
 /// A row's cells as the reader gives them.
 pub trait Fields<'a> {
@@ -156,6 +156,79 @@ fn valid_phone(v: &str) -> bool {
         })
 }
 
+/// A cell, or the reason code and message of why the value is refused.
+type CellResult<'a> = Result<Cell<'a>, (String, String)>;
+
+/// Builds a [`RowError`] of the row being checked: field, code, message.
+trait ErrFn: Fn(Option<&str>, String, String) -> RowError {}
+impl<F: Fn(Option<&str>, String, String) -> RowError> ErrFn for F {}
+
+fn name_value<'a>(name: &str, raw: &str, v: &'a str) -> CellResult<'a> {
+    if raw.trim_start_matches(' ').starts_with(FORMULA_START) || v.starts_with(FORMULA_START) {
+        Err((
+            "formula_value".to_string(),
+            format!("{name} {v:?} starts with {:?}, which spreadsheets run as a formula; remove that character", v.chars().next().unwrap_or(' ')),
+        ))
+    } else {
+        Ok(Cell::Text(Cow::Borrowed(v)))
+    }
+}
+
+fn email_value(v: &str) -> CellResult<'_> {
+    if email_address::EmailAddress::from_str(v).is_ok()
+        && !v.contains(char::is_whitespace)
+        && v.contains('.')
+    {
+        Ok(Cell::Text(normalise_email(v)))
+    } else {
+        Err((
+            "invalid_email".to_string(),
+            format!("email {v:?} is not a valid address; write it like name@example.com"),
+        ))
+    }
+}
+
+/// enabled, notify_if_new_user, task_notification.
+fn flag_value(kind: FieldKind, v: &str) -> CellResult<'_> {
+    match kind {
+        FieldKind::Enabled => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
+            (
+                "invalid_enabled".to_string(),
+                format!("enabled {v:?} is not understood: use true/false, yes/no, 1/0 or active/inactive"),
+            )
+        }),
+        FieldKind::NotifyIfNewUser => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
+            (
+                "invalid_notify_if_new_user".to_string(),
+                format!("notify_if_new_user {v:?} is not understood: use true or false"),
+            )
+        }),
+        _ => {
+            if v.eq_ignore_ascii_case("off") {
+                Ok(Cell::Text(Cow::Borrowed("OFF")))
+            } else if v.eq_ignore_ascii_case("email") {
+                Ok(Cell::Text(Cow::Borrowed("Email")))
+            } else {
+                Err((
+                    "invalid_task_notification".to_string(),
+                    format!("task_notification {v:?} is not understood: use OFF or Email"),
+                ))
+            }
+        }
+    }
+}
+
+fn mobile_value(v: &str) -> CellResult<'_> {
+    if valid_phone(v) {
+        Ok(Cell::Text(Cow::Borrowed(v)))
+    } else {
+        Err((
+            "invalid_mobile_number".to_string(),
+            format!("mobile_number {v:?} is not a phone number: use digits, spaces, dashes and an optional leading +"),
+        ))
+    }
+}
+
 impl<'s> Validator<'s> {
     pub fn new(
         schema: &'s Schema,
@@ -207,6 +280,9 @@ impl<'s> Validator<'s> {
         (0..fields.len()).all(|i| fields.get(i).is_none_or(|v| v.trim().is_empty()))
     }
 
+    /// Judges one row: the field count, then the transaction, then each
+    /// field in schema order, then the rules across fields. Every problem
+    /// found is reported, in that order.
     pub fn check<'a>(&self, fields: &impl Fields<'a>) -> Result<ValidRow<'a>, Vec<RowError>> {
         let row = fields.row();
         let raw_key = self.raw_key(fields);
@@ -218,21 +294,54 @@ impl<'s> Validator<'s> {
             message,
         };
         if fields.len() != self.columns {
-            return Err(vec![err(
-                None,
-                "wrong_field_count".into(),
-                format!(
-                    "this row has {} fields but the header has {}; check for an unquoted delimiter or a missing field",
-                    fields.len(),
-                    self.columns
-                ),
-            )]);
+            return Err(vec![self.wrong_field_count(fields.len(), &err)]);
         }
-
         let mut errors = Vec::new();
+        let delete = self.transaction(fields, &mut errors, &err);
         let mut cells: Vec<Cell<'a>> = Vec::with_capacity(self.schema.fields.len());
+        for (idx, def) in self.schema.fields.iter().enumerate() {
+            cells.push(self.field(idx, def, fields, delete, &mut errors, &err));
+        }
+        if !delete {
+            self.check_reports_to(&cells, &mut errors, &err);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let key = match &cells[self.key_field] {
+            Cell::Text(t) => self.normalise_key(t),
+            _ => String::new(),
+        };
+        Ok(ValidRow {
+            row,
+            key,
+            delete,
+            cells,
+        })
+    }
+
+    fn wrong_field_count(&self, found: usize, err: &impl ErrFn) -> RowError {
+        err(
+            None,
+            "wrong_field_count".into(),
+            format!(
+                "this row has {} fields but the header has {}; check for an unquoted delimiter or a missing field",
+                found,
+                self.columns
+            ),
+        )
+    }
+
+    /// Whether the row is a DELETE; an unknown transaction is an error and
+    /// the row is then judged as an upsert.
+    fn transaction<'a>(
+        &self,
+        fields: &impl Fields<'a>,
+        errors: &mut Vec<RowError>,
+        err: &impl ErrFn,
+    ) -> bool {
         let transaction = self.schema.field(FieldKind::Transaction);
-        let delete = match transaction
+        match transaction
             .and_then(|f| self.map.column_of[f])
             .and_then(|c| fields.get(c))
         {
@@ -247,185 +356,140 @@ impl<'s> Validator<'s> {
                 false
             }
             None => false,
-        };
+        }
+    }
 
-        for (idx, def) in self.schema.fields.iter().enumerate() {
-            let Some(col) = self.map.column_of[idx] else {
-                if def.required && !delete {
-                    // The header check makes this unreachable; keep the rule whole anyway.
-                    errors.push(err(
-                        Some(&def.name),
-                        format!("missing_{}", def.name),
-                        format!("{} is required", def.name),
-                    ));
-                }
-                cells.push(Cell::Absent);
-                continue;
-            };
-            let raw = fields.get(col).unwrap_or("");
-            let v = clean(raw);
-            let name = def.name.as_str();
-            // A DELETE row needs its key (and its tenant, when given); the
-            // rest of a full export's row is not judged.
-            let judged = !delete || idx == self.key_field || def.kind == FieldKind::Tenant;
-            if !judged {
-                cells.push(Cell::Absent);
-                continue;
+    /// The cell of field `idx` (`def`) of the row; its problems go to `errors`.
+    fn field<'a>(
+        &self,
+        idx: usize,
+        def: &FieldDef,
+        fields: &impl Fields<'a>,
+        delete: bool,
+        errors: &mut Vec<RowError>,
+        err: &impl ErrFn,
+    ) -> Cell<'a> {
+        let Some(col) = self.map.column_of[idx] else {
+            if def.required && !delete {
+                // The header check makes this unreachable; keep the rule whole anyway.
+                errors.push(err(
+                    Some(&def.name),
+                    format!("missing_{}", def.name),
+                    format!("{} is required", def.name),
+                ));
             }
-            if v.is_empty() {
-                if def.required {
-                    errors.push(err(
-                        Some(name),
-                        format!("missing_{name}"),
-                        format!("{name} is empty; every row needs one"),
-                    ));
-                }
-                cells.push(match def.kind {
-                    FieldKind::Enabled => Cell::Bool(true),
-                    FieldKind::NotifyIfNewUser => Cell::Bool(false),
-                    FieldKind::TaskNotification => Cell::Text(Cow::Borrowed("Email")),
-                    FieldKind::Roles => Cell::Roles(Vec::new()),
-                    _ => Cell::Empty,
-                });
-                continue;
-            }
-            if def.kind != FieldKind::Roles && v.chars().count() > def.max_len {
+            return Cell::Absent;
+        };
+        let raw = fields.get(col).unwrap_or("");
+        let v = clean(raw);
+        let name = def.name.as_str();
+        // A DELETE row needs its key (and its tenant, when given); the
+        // rest of a full export's row is not judged.
+        let judged = !delete || idx == self.key_field || def.kind == FieldKind::Tenant;
+        if !judged {
+            return Cell::Absent;
+        }
+        if v.is_empty() {
+            if def.required {
                 errors.push(err(
                     Some(name),
-                    "field_too_long".into(),
-                    format!(
-                        "{name} is {} characters long; the most accepted is {}",
-                        v.chars().count(),
-                        def.max_len
-                    ),
+                    format!("missing_{name}"),
+                    format!("{name} is empty; every row needs one"),
                 ));
-                cells.push(Cell::Empty);
-                continue;
             }
-            let cell = match def.kind {
-                FieldKind::UserId | FieldKind::Country | FieldKind::State | FieldKind::Custom => {
-                    Ok(Cell::Text(Cow::Borrowed(v)))
-                }
-                FieldKind::FirstName | FieldKind::LastName => {
-                    if raw.trim_start_matches(' ').starts_with(FORMULA_START) || v.starts_with(FORMULA_START) {
-                        Err((
-                            "formula_value".to_string(),
-                            format!("{name} {v:?} starts with {:?}, which spreadsheets run as a formula; remove that character", v.chars().next().unwrap_or(' ')),
-                        ))
-                    } else {
-                        Ok(Cell::Text(Cow::Borrowed(v)))
-                    }
-                }
-                FieldKind::Email => {
-                    if email_address::EmailAddress::from_str(v).is_ok() && !v.contains(char::is_whitespace) && v.contains('.') {
-                        Ok(Cell::Text(normalise_email(v)))
-                    } else {
-                        Err((
-                            "invalid_email".to_string(),
-                            format!("email {v:?} is not a valid address; write it like name@example.com"),
-                        ))
-                    }
-                }
-                FieldKind::Enabled => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
-                    (
-                        "invalid_enabled".to_string(),
-                        format!("enabled {v:?} is not understood: use true/false, yes/no, 1/0 or active/inactive"),
-                    )
-                }),
-                FieldKind::NotifyIfNewUser => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
-                    (
-                        "invalid_notify_if_new_user".to_string(),
-                        format!("notify_if_new_user {v:?} is not understood: use true or false"),
-                    )
-                }),
-                FieldKind::TaskNotification => {
-                    if v.eq_ignore_ascii_case("off") {
-                        Ok(Cell::Text(Cow::Borrowed("OFF")))
-                    } else if v.eq_ignore_ascii_case("email") {
-                        Ok(Cell::Text(Cow::Borrowed("Email")))
-                    } else {
-                        Err((
-                            "invalid_task_notification".to_string(),
-                            format!("task_notification {v:?} is not understood: use OFF or Email"),
-                        ))
-                    }
-                }
-                FieldKind::Roles => self.roles(v),
-                FieldKind::ReportsTo => Ok(Cell::Text(Cow::Borrowed(v))),
-                FieldKind::MobileNumber => {
-                    if valid_phone(v) {
-                        Ok(Cell::Text(Cow::Borrowed(v)))
-                    } else {
-                        Err((
-                            "invalid_mobile_number".to_string(),
-                            format!("mobile_number {v:?} is not a phone number: use digits, spaces, dashes and an optional leading +"),
-                        ))
-                    }
-                }
-                FieldKind::LastActiveDate => self.date(v).map(Cell::Date).ok_or_else(|| {
-                    (
-                        "invalid_last_active_date".to_string(),
-                        format!(
-                            "last_active_date {v:?} is not a date: write it as YYYY-MM-DD{}",
-                            if self.date_format != "%Y-%m-%d" {
-                                format!(" or as {}", self.date_format)
-                            } else {
-                                String::new()
-                            }
-                        ),
-                    )
-                }),
-                FieldKind::Tenant => {
-                    if v == self.tenant {
-                        Ok(Cell::Absent)
-                    } else {
-                        Err((
-                            "wrong_tenant".to_string(),
-                            format!("this row is for tenant {v:?} but was uploaded to tenant {:?}; upload it to its own inbox or fix the tenant column", self.tenant),
-                        ))
-                    }
-                }
-                FieldKind::Transaction => Ok(Cell::Absent),
+            return match def.kind {
+                FieldKind::Enabled => Cell::Bool(true),
+                FieldKind::NotifyIfNewUser => Cell::Bool(false),
+                FieldKind::TaskNotification => Cell::Text(Cow::Borrowed("Email")),
+                FieldKind::Roles => Cell::Roles(Vec::new()),
+                _ => Cell::Empty,
             };
-            match cell {
-                Ok(c) => cells.push(c),
-                Err((code, message)) => {
-                    errors.push(err(Some(name), code, message));
-                    cells.push(Cell::Empty);
-                }
+        }
+        if def.kind != FieldKind::Roles && v.chars().count() > def.max_len {
+            errors.push(err(
+                Some(name),
+                "field_too_long".into(),
+                format!(
+                    "{name} is {} characters long; the most accepted is {}",
+                    v.chars().count(),
+                    def.max_len
+                ),
+            ));
+            return Cell::Empty;
+        }
+        match self.value(def.kind, name, raw, v) {
+            Ok(c) => c,
+            Err((code, message)) => {
+                errors.push(err(Some(name), code, message));
+                Cell::Empty
             }
         }
+    }
 
-        if !delete {
-            if let (Some(uid), Some(rt)) = (
-                self.schema.field(FieldKind::UserId),
-                self.schema.field(FieldKind::ReportsTo),
-            ) {
-                if let (Some(a), Some(b)) = (cells[uid].text(), cells[rt].text()) {
-                    if a == b {
-                        errors.push(err(
-                            Some("reports_to"),
-                            "invalid_reports_to".into(),
-                            "a user cannot report to themselves; leave reports_to empty or name their manager".into(),
-                        ));
+    /// The cell of a non-empty value `v` (read as `raw`) of field `name`.
+    fn value<'a>(&self, kind: FieldKind, name: &str, raw: &str, v: &'a str) -> CellResult<'a> {
+        match kind {
+            FieldKind::UserId
+            | FieldKind::Country
+            | FieldKind::State
+            | FieldKind::Custom
+            | FieldKind::ReportsTo => Ok(Cell::Text(Cow::Borrowed(v))),
+            FieldKind::FirstName | FieldKind::LastName => name_value(name, raw, v),
+            FieldKind::Email => email_value(v),
+            FieldKind::Enabled | FieldKind::NotifyIfNewUser | FieldKind::TaskNotification => {
+                flag_value(kind, v)
+            }
+            FieldKind::Roles => self.roles(v),
+            FieldKind::MobileNumber => mobile_value(v),
+            FieldKind::LastActiveDate => self.date_value(v),
+            FieldKind::Tenant => self.tenant_value(v),
+            FieldKind::Transaction => Ok(Cell::Absent),
+        }
+    }
+
+    fn date_value<'a>(&self, v: &str) -> CellResult<'a> {
+        self.date(v).map(Cell::Date).ok_or_else(|| {
+            (
+                "invalid_last_active_date".to_string(),
+                format!(
+                    "last_active_date {v:?} is not a date: write it as YYYY-MM-DD{}",
+                    if self.date_format != "%Y-%m-%d" {
+                        format!(" or as {}", self.date_format)
+                    } else {
+                        String::new()
                     }
+                ),
+            )
+        })
+    }
+
+    fn tenant_value<'a>(&self, v: &str) -> CellResult<'a> {
+        if v == self.tenant {
+            Ok(Cell::Absent)
+        } else {
+            Err((
+                "wrong_tenant".to_string(),
+                format!("this row is for tenant {v:?} but was uploaded to tenant {:?}; upload it to its own inbox or fix the tenant column", self.tenant),
+            ))
+        }
+    }
+
+    /// Across fields: nobody reports to themselves.
+    fn check_reports_to(&self, cells: &[Cell<'_>], errors: &mut Vec<RowError>, err: &impl ErrFn) {
+        if let (Some(uid), Some(rt)) = (
+            self.schema.field(FieldKind::UserId),
+            self.schema.field(FieldKind::ReportsTo),
+        ) {
+            if let (Some(a), Some(b)) = (cells[uid].text(), cells[rt].text()) {
+                if a == b {
+                    errors.push(err(
+                        Some("reports_to"),
+                        "invalid_reports_to".into(),
+                        "a user cannot report to themselves; leave reports_to empty or name their manager".into(),
+                    ));
                 }
             }
         }
-
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let key = match &cells[self.key_field] {
-            Cell::Text(t) => self.normalise_key(t),
-            _ => String::new(),
-        };
-        Ok(ValidRow {
-            row,
-            key,
-            delete,
-            cells,
-        })
     }
 
     fn roles<'a>(&self, v: &'a str) -> Result<Cell<'a>, (String, String)> {
@@ -606,6 +670,22 @@ mod tests {
         assert_eq!(
             codes(v.check(&(2, &["U1", "a@b.com", "@SUM", ""][..]))),
             vec!["formula_value"]
+        );
+    }
+
+    #[test]
+    fn a_user_reporting_to_themselves_is_refused_after_the_field_errors() {
+        let (s, m) = setup(&["userId", "email", "reportsTo", "action"]);
+        let v = Validator::new(&s, &m, "acme", "%Y-%m-%d", "|");
+        assert!(v.check(&(2, &["U1", "a@b.com", "U2", ""][..])).is_ok());
+        assert_eq!(
+            codes(v.check(&(2, &["U1", "nope", "U1", ""][..]))),
+            vec!["invalid_email", "invalid_reports_to"]
+        );
+        assert!(
+            v.check(&(2, &["U1", "", "U1", "DELETE"][..]))
+                .unwrap()
+                .delete
         );
     }
 

@@ -90,7 +90,7 @@ fn generate(path: &Path) -> Result<PrivateKey, SftpError> {
     Ok(key)
 }
 
-/// "SHA256:<base64 without padding>", as `ssh-keygen -lf` prints it.
+/// `"SHA256:<base64 without padding>"`, as `ssh-keygen -lf` prints it.
 pub fn fingerprint(key: &PrivateKey) -> String {
     key.public_key().fingerprint(HashAlg::Sha256).to_string()
 }

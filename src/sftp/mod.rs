@@ -10,7 +10,10 @@
 //! import anything itself (it only reports), or block the async runtime on
 //! file I/O.
 //!
-//! - [`server`]: SSH side: accept loop, auth, bans, session limits, channels.
+//! - [`server`]: SSH side: the accept loop and the channel plumbing.
+//! - `auth`: password and key checks, attempts, admission of a login.
+//! - `sessions`: the session registry, limits, revocation on reload.
+//! - `ssh_config`: the russh config (algorithms, methods, rejection pause).
 //! - [`session`]: the SFTP protocol handler of one session.
 //! - [`fs`]: filesystem access beneath a root with `openat2`, no symlinks.
 //! - [`jail`]: lexical path rules, temp names, read-only directories.
@@ -18,6 +21,7 @@
 //! - [`bans`]: the per-address brute-force counter (pure, clock injected).
 //! - [`quickack`]: immediate ACKs during the handshake (no 40 ms Nagle stall).
 
+mod auth;
 pub mod bans;
 pub mod fs;
 pub mod hostkey;
@@ -25,10 +29,16 @@ pub mod jail;
 pub mod quickack;
 pub mod server;
 pub mod session;
+mod sessions;
+mod ssh_config;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use server::{Reloader, ServerStats, SftpServer, MAX_AUTH_ATTEMPTS};
+pub use server::SftpServer;
+pub use sessions::{Reloader, ServerStats};
+pub use ssh_config::MAX_AUTH_ATTEMPTS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadEvent {
