@@ -28,7 +28,7 @@ pub struct Swept {
     pub young: Vec<String>,
 }
 
-/// Lists the files of a tenant root that [`admit`] lets in, and those it
+/// Lists the files of a tenant root that [`admit()`] lets in, and those it
 /// holds back only because they are not settled yet. Oldest first, so a
 /// backlog is taken in arrival order.
 pub fn sweep(
