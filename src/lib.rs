@@ -4,9 +4,10 @@
 //!
 //! The crate is laid out by concern, each module knowing only those below it.
 //! The order, bottom up: [`template`] and [`ingest`] import no other module;
-//! [`config`] sits on them; [`store`] on `ingest` and `config`; then
-//! [`report`], [`import`], [`mail`]; [`sftp`] and [`pickup`] (which never
-//! import each other); [`worker`], [`archive`]; [`daemon`]; [`cli`] on top.
+//! [`config`] sits on them, [`store`] on `ingest`; then [`report`], [`mail`],
+//! [`import`]; [`sftp`] and [`pickup`] (which never import each other, only
+//! `ingest` and `config` below them); [`archive`], [`worker`]; [`daemon`];
+//! [`cli`] on top.
 //! - [`template`]: the invitation templates (`{first_name}` …), parsed once
 //!   with the config, filled by the mail.
 //! - [`config`]: the TOML configuration, read in two stages (raw serde
