@@ -295,22 +295,6 @@ async fn xlsx_empty_header_only_and_partial_uploads_end_as_the_spec_says() {
     d.stop().await;
 }
 
-const HOLD_SCRIPT: &str = r#"
-import sys, paramiko
-host, port, user, password = sys.argv[1:5]
-t = paramiko.Transport((host, int(port)))
-t.connect(username=user, password=password)
-s = paramiko.SFTPClient.from_transport(t)
-s.listdir(".")
-print("connected", flush=True)
-sys.stdin.readline()
-with s.open("held.csv", "wb") as f:
-    f.write(b"user_id,email\nH1,h1@example.com\n")
-print("uploaded", flush=True)
-s.close()
-t.close()
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_adds_a_tenant_without_dropping_a_connected_session() {
     require_paramiko();
@@ -319,19 +303,7 @@ async fn sighup_adds_a_tenant_without_dropping_a_connected_session() {
     let mut serve = Serve::start(&config_path);
 
     // A session that stays connected across the reload.
-    let script = env.write("hold.py", HOLD_SCRIPT);
-    let mut holder = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["127.0.0.1", &serve.port.to_string(), ACME_USER, ACME_PASS])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let mut holder_out = BufReader::new(holder.stdout.take().unwrap());
-    let mut line = String::new();
-    holder_out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "connected");
+    let (mut holder, mut holder_out) = waiting_client(serve.port);
 
     // A broken config on SIGHUP: refused, every problem logged, old one stays.
     let good = std::fs::read_to_string(&config_path).unwrap();
@@ -368,9 +340,8 @@ async fn sighup_adds_a_tenant_without_dropping_a_connected_session() {
     assert_eq!(users_of(&env.config, "gamma"), 5);
 
     // The session opened before the reload still works.
-    use std::io::Write;
-    holder.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    line.clear();
+    holder.stdin.take().unwrap().write_all(b"upload\n").unwrap();
+    let mut line = String::new();
     holder_out.read_line(&mut line).unwrap();
     assert_eq!(
         line.trim(),
@@ -384,10 +355,11 @@ async fn sighup_adds_a_tenant_without_dropping_a_connected_session() {
     assert!(serve.wait_exit().success(), "SIGTERM: a clean exit");
 }
 
-/// A client that logs in, lists the inbox, says "connected", then waits;
-/// once told (a line on stdin) it tries to list again and says whether the
-/// server had closed the connection.
-const IDLE_SCRIPT: &str = r#"
+/// A client that logs in, lists the inbox, says "connected", then waits
+/// for a line on stdin: `upload` writes held.csv and says "uploaded";
+/// `probe` lists again and says whether the server had closed the
+/// connection ("closed") or not ("still open").
+const WAITING_CLIENT: &str = r#"
 import sys, paramiko
 host, port, user, password = sys.argv[1:5]
 t = paramiko.Transport((host, int(port)))
@@ -395,19 +367,27 @@ t.connect(username=user, password=password)
 s = paramiko.SFTPClient.from_transport(t)
 s.listdir(".")
 print("connected", flush=True)
-sys.stdin.readline()
-try:
-    s.listdir(".")
-    print("still open", flush=True)
-except Exception:
-    print("closed", flush=True)
+action = sys.stdin.readline().strip()
+if action == "upload":
+    with s.open("held.csv", "wb") as f:
+        f.write(b"user_id,email\nH1,h1@example.com\n")
+    print("uploaded", flush=True)
+    s.close()
+    t.close()
+else:
+    try:
+        s.listdir(".")
+        print("still open", flush=True)
+    except Exception:
+        print("closed", flush=True)
 "#;
 
-fn idle_client(port: u16) -> (Child, BufReader<std::process::ChildStdout>) {
+/// Starts [`WAITING_CLIENT`] as acme-hr and waits until it is connected.
+fn waiting_client(port: u16) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new("python3")
         .args([
             "-c",
-            IDLE_SCRIPT,
+            WAITING_CLIENT,
             "127.0.0.1",
             &port.to_string(),
             ACME_USER,
@@ -448,7 +428,7 @@ async fn sigterm_during_a_job_waits_for_it_leaves_queued_files_and_closes_sessio
         set_old(&root.join(q), Duration::from_secs(60 - i as u64));
     }
     let mut serve = Serve::start(&config_path);
-    let (mut idle, mut idle_out) = idle_client(serve.port);
+    let (mut idle, mut idle_out) = waiting_client(serve.port);
     serve.wait_for("claimed", &[("file", "big.csv")]);
     serve.wait_for("applying", &[]);
     serve.signal("TERM");
@@ -482,7 +462,7 @@ async fn sigterm_during_a_job_waits_for_it_leaves_queued_files_and_closes_sessio
         assert!(root.join(q).exists(), "{q}: queued files stay in the inbox");
     }
     // The idle session did not hold the exit up, and is closed.
-    idle.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    idle.stdin.as_mut().unwrap().write_all(b"probe\n").unwrap();
     let mut line = String::new();
     idle_out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "closed");
