@@ -142,7 +142,7 @@ mod tests {
             source: "sftp".into(),
             path: path.to_string_lossy().into_owned(),
             state: crate::store::jobs::JobState::Applied,
-            status: Some(crate::report::summary::Status::Ok.as_str().into()),
+            status: Some(crate::report::summary::Status::Ok),
             report: None,
             created_at: "2026-11-21T10:15:00Z".into(),
             finished_at: None,

@@ -251,7 +251,7 @@ impl Jobs {
     /// on the blocking pool, not on the loop's thread.
     async fn resume(&mut self) -> Result<usize, StoreError> {
         let store = self.store.clone();
-        let list = tokio::task::spawn_blocking(move || jobs::resumable(&lock(&store).conn))
+        let list = tokio::task::spawn_blocking(move || jobs::resumable(&*lock(&store)))
             .await
             .expect("listing unfinished jobs does not panic")?;
         let n = list.len();

@@ -133,11 +133,11 @@ fn claim(
         }
         Err(_) => return Ok(None),
     }
-    let (id, to) = jobs::create_claim(&mut s.conn, tenant, name, source, &spool)?;
+    let (id, to) = jobs::create_claim(&mut s, tenant, name, source, &spool)?;
     match std::fs::rename(&from, &to) {
         Ok(()) => {}
         Err(e) => {
-            jobs::delete_unstarted(&s.conn, id)?;
+            jobs::delete_unstarted(&*s, id)?;
             if e.kind() == io::ErrorKind::NotFound {
                 return Ok(None);
             }
@@ -161,7 +161,7 @@ fn claim(
 }
 
 fn carry_on(config: &Config, store: &Mutex<Store>, id: i64) -> Result<Option<Done>, WorkerError> {
-    let Some(mut job) = jobs::get(&lock(store).conn, id)? else {
+    let Some(mut job) = jobs::get(&*lock(store), id)? else {
         return Ok(None);
     };
     if job.archived_at.is_some() {
@@ -176,10 +176,10 @@ fn carry_on(config: &Config, store: &Mutex<Store>, id: i64) -> Result<Option<Don
         if !decide(config, store, tenant, &job)? {
             return Ok(None);
         }
-        job = jobs::get(&lock(store).conn, id)?.expect("the job exists");
+        job = jobs::get(&*lock(store), id)?.expect("the job exists");
     }
     let s = lock(store);
-    let (report, errors) = stored_report(&s.conn, &job)?.expect("a decided job has a report");
+    let (report, errors) = stored_report(&*s, &job)?.expect("a decided job has a report");
     drop(s);
     let root = config.tenant_root(&job.tenant);
     let bak =
@@ -188,7 +188,7 @@ fn carry_on(config: &Config, store: &Mutex<Store>, id: i64) -> Result<Option<Don
             what: "archiving to .bak/ and results/".into(),
             source,
         })?;
-    jobs::mark_archived(&lock(store).conn, id, &bak.to_string_lossy())?;
+    jobs::mark_archived(&*lock(store), id, &bak.to_string_lossy())?;
     Ok(Some(Done {
         job: id,
         tenant: job.tenant,
@@ -209,7 +209,7 @@ fn decide(
     if !path.is_file() && !reclaim(config, job, &path)? {
         tracing::warn!(job = job.id, tenant = %job.tenant, file = %job.file,
             "the claimed file is gone; forgetting the job");
-        jobs::delete_unstarted(&lock(store).conn, job.id)?;
+        jobs::delete_unstarted(&*lock(store), job.id)?;
         return Ok(false);
     }
     let mut s = lock(store);
@@ -291,15 +291,14 @@ pub enum ApproveError {
 /// outcome (its `.bak/` copy stays where it is). The one way to approve,
 /// whichever door asks.
 pub fn approve(store: &mut Store, config: &Config, id: i64) -> Result<Outcome, ApproveError> {
-    let job = jobs::get(&store.conn, id)?.ok_or(ApproveError::NoSuchJob(id))?;
-    let status = job.status.as_deref().map(|s| s.parse::<Status>());
-    if status != Some(Ok(Status::Held)) {
+    let job = jobs::get(store, id)?.ok_or(ApproveError::NoSuchJob(id))?;
+    if job.status != Some(Status::Held) {
         return Err(ApproveError::NotHeld {
             id,
-            status: status.and_then(Result::ok),
+            status: job.status,
         });
     }
-    if let Some(newer) = jobs::newer_applied(&store.conn, &job.tenant, id)? {
+    if let Some(newer) = jobs::newer_applied(store, &job.tenant, id)? {
         return Err(ApproveError::NewerApplied {
             id,
             newer,
@@ -326,8 +325,8 @@ pub fn approve(store: &mut Store, config: &Config, id: i64) -> Result<Outcome, A
     };
     let outcome = import::run(store, tenant, &path, &opts)?;
     if job.archived_at.is_some() {
-        let job = jobs::get(&store.conn, id)?.ok_or(ApproveError::Vanished(id))?;
-        if let Some((report, errors)) = stored_report(&store.conn, &job)? {
+        let job = jobs::get(store, id)?.ok_or(ApproveError::Vanished(id))?;
+        if let Some((report, errors)) = stored_report(store, &job)? {
             archive::archive(&config.tenant_root(&job.tenant), &job, &report, &errors)
                 .map_err(|source| ApproveError::Archive { id, source })?;
         }

@@ -282,9 +282,8 @@ fn held_sync_job_is_applied_by_approve() {
         v["counts"]["deactivated"], 14,
         "what would happen (user 17 is already disabled): {v}"
     );
-    let store = env.store();
-    let enabled: i64 = store
-        .conn
+    let enabled: i64 = env
+        .sql()
         .query_row("SELECT count(*) FROM users WHERE enabled = 1", [], |r| {
             r.get(0)
         })
@@ -293,7 +292,6 @@ fn held_sync_job_is_applied_by_approve() {
         enabled, 19,
         "held: nothing applied (user 17 was disabled by the file)"
     );
-    drop(store);
     // The held file is kept: the caller's copy may go away.
     std::fs::remove_file(&part).unwrap();
     let id = v["job"].as_i64().unwrap().to_string();
@@ -541,10 +539,9 @@ fn reads_answer_while_another_process_holds_the_write_lock() {
     let out = env.import(&file, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let writer = env.store();
-    writer.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = env.sql();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
     writer
-        .conn
         .execute_batch("UPDATE users SET first_name = 'Uncommitted'; DELETE FROM jobs;")
         .unwrap();
     // The lock is really held: a second writer cannot start.
@@ -570,5 +567,5 @@ fn reads_answer_while_another_process_holds_the_write_lock() {
         "the last committed state:\n{text}"
     );
 
-    writer.conn.execute_batch("ROLLBACK").unwrap();
+    writer.execute_batch("ROLLBACK").unwrap();
 }

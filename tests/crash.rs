@@ -13,12 +13,11 @@ use crate::util::{bin, users_csv, Env, TENANT};
 
 fn users_in(db: &Path) -> i64 {
     let store = userdrop::store::Store::open(db).expect("store opens after a kill");
-    let check: String = store
-        .conn
+    let check: String = crate::util::sql(db)
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok", "store integrity after a kill");
-    userdrop::store::users::count(&store.conn, TENANT).unwrap()
+    userdrop::store::users::count(&store, TENANT).unwrap()
 }
 
 /// Starts an import and kills it once the WAL holds at least `wal_bytes`
@@ -84,7 +83,7 @@ fn sigkill_mid_import_leaves_nothing_or_everything() {
             "killed at WAL >= {wal_bytes}: the store holds part of the file"
         );
         let store = env.store();
-        let all = userdrop::store::jobs::list(&store.conn, None, 1000).unwrap();
+        let all = userdrop::store::jobs::list(&store, None, 1000).unwrap();
         assert!(
             all.iter()
                 .filter(|j| j.state == "received")
@@ -103,9 +102,8 @@ fn sigkill_mid_import_leaves_nothing_or_everything() {
         kill_during_apply(&env, &changed, 1 << 20),
         "the re-import finished before the kill"
     );
-    let store = env.store();
+    let store = env.sql();
     let mut stmt = store
-        .conn
         .prepare("SELECT count(*) FROM users WHERE tenant = ?1 AND last_name LIKE 'Lasta%'")
         .unwrap();
     let untouched: i64 = stmt.query_row([TENANT], |r| r.get(0)).unwrap();

@@ -261,9 +261,7 @@ async fn xlsx_empty_header_only_and_partial_uploads_end_as_the_spec_says() {
     let done = d.next_done("later.csv at start-up").await;
     assert_eq!(done.file, "later.csv");
     assert!(partial.exists(), "the partial upload stays where it is");
-    let store = Store::open_read_only(&env.config.db_path()).unwrap();
-    let partial_jobs: i64 = store
-        .conn
+    let partial_jobs: i64 = crate::util::sql(&env.config.db_path())
         .query_row(
             "SELECT count(*) FROM jobs WHERE file = 'partial.csv'",
             [],
@@ -448,7 +446,7 @@ async fn sigterm_during_a_job_waits_for_it_leaves_queued_files_and_closes_sessio
     );
 
     let store = Store::open_read_only(&env.config.db_path()).unwrap();
-    let all = jobs::list(&store.conn, None, 10).unwrap();
+    let all = jobs::list(&store, None, 10).unwrap();
     assert_eq!(all.len(), 1, "one job, none for the queued files: {all:?}");
     assert_eq!(all[0].state, "applied");
     assert!(all[0].archived_at.is_some(), "archived before exit");
@@ -476,7 +474,7 @@ async fn sigterm_during_a_job_waits_for_it_leaves_queued_files_and_closes_sessio
     serve.signal("TERM");
     assert!(serve.wait_exit().success());
     let store = Store::open_read_only(&env.config.db_path()).unwrap();
-    let mut all = jobs::list(&store.conn, None, 10).unwrap();
+    let mut all = jobs::list(&store, None, 10).unwrap();
     all.sort_by_key(|j| j.id);
     let files: Vec<&str> = all.iter().map(|j| j.file.as_str()).collect();
     assert_eq!(files, ["big.csv", "q1.csv", "q2.csv", "q3.csv"]);
@@ -677,16 +675,15 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
         .chain(sftp_ok.iter().map(|(n, _)| n.clone()))
         .collect();
     let missing = |config: &Config| -> usize {
-        let store = Store::open_read_only(&config.db_path()).unwrap();
-        let unarchived: i64 = store
-            .conn
+        let unarchived: i64 = crate::util::sql(&config.db_path())
             .query_row(
                 "SELECT count(*) FROM jobs WHERE archived_at IS NULL",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        let all = jobs::list(&store.conn, None, 10_000).unwrap();
+        let store = Store::open_read_only(&config.db_path()).unwrap();
+        let all = jobs::list(&store, None, 10_000).unwrap();
         unarchived as usize
             + expected
                 .iter()
@@ -701,7 +698,7 @@ async fn kill_9_at_random_moments_processes_every_file_exactly_once() {
     assert!(serve.wait_exit().success());
 
     let store = Store::open_read_only(&env.config.db_path()).unwrap();
-    let all = jobs::list(&store.conn, None, 10_000).unwrap();
+    let all = jobs::list(&store, None, 10_000).unwrap();
     let mut per_file = std::collections::BTreeMap::<String, Vec<&jobs::JobRow>>::new();
     for j in &all {
         per_file.entry(j.file.clone()).or_default().push(j);
@@ -907,9 +904,7 @@ fn check_archived(env: &SftpEnv, j: &jobs::JobRow, content: &[u8]) {
 fn check_failure_mail_once(env: &SftpEnv, config_path: &Path, all: &[jobs::JobRow]) {
     use mail_parser::MessageParser;
     {
-        let store = Store::open(&env.config.db_path()).unwrap();
-        store
-            .conn
+        crate::util::sql(&env.config.db_path())
             .execute("UPDATE outbox SET lease_until = NULL", [])
             .unwrap();
     }
@@ -924,9 +919,8 @@ fn check_failure_mail_once(env: &SftpEnv, config_path: &Path, all: &[jobs::JobRo
         "mail flush: {}",
         crate::util::stderr(&out)
     );
-    let store = Store::open_read_only(&env.config.db_path()).unwrap();
+    let store = crate::util::sql(&env.config.db_path());
     let mut stmt = store
-        .conn
         .prepare("SELECT id, job_id, kind, state, message_id FROM outbox ORDER BY id")
         .unwrap();
     let rows: Vec<(i64, Option<i64>, String, String, String)> = stmt

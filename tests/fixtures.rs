@@ -65,12 +65,11 @@ fn run(env: &Env, store: &mut Store, file: &Path, dry_run: bool) -> JobReport {
 
 /// Everything about the tenant's state that an import may change.
 fn snapshot(store: &Store) -> String {
-    let u = users::all_users(&store.conn, TENANT).unwrap();
-    let roles = users::role_names(&store.conn, TENANT).unwrap();
-    let jobs: i64 = store
-        .conn
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap();
+    let u = users::all_users(&store, TENANT).unwrap();
+    let roles = users::role_names(&store, TENANT).unwrap();
+    let jobs = userdrop::store::jobs::list(store, None, i64::MAX)
+        .unwrap()
+        .len();
     format!("{}\n{roles:?}\n{jobs}", serde_json::to_string(&u).unwrap())
 }
 
@@ -178,7 +177,7 @@ fn check_held(want: &Value, r: &JobReport, what: &str, problems: &mut Vec<String
 }
 
 fn check_users(expected: &Value, store: &Store, problems: &mut Vec<String>) {
-    let stored = users::all_users(&store.conn, TENANT).unwrap();
+    let stored = users::all_users(&store, TENANT).unwrap();
     if let Some(n) = expected.get("user_count") {
         if n.as_u64() != Some(stored.len() as u64) {
             problems.push(format!("user_count: expected {n}, got {}", stored.len()));

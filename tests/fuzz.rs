@@ -133,8 +133,8 @@ fn populated(setup: Setup) -> (Env, userdrop::store::Store) {
 
 /// Everything about the tenant an import may change.
 fn snapshot(store: &userdrop::store::Store) -> String {
-    let u = users::all_users(&store.conn, TENANT).unwrap();
-    let roles = users::role_names(&store.conn, TENANT).unwrap();
+    let u = users::all_users(&store, TENANT).unwrap();
+    let roles = users::role_names(&store, TENANT).unwrap();
     format!("{}\n{roles:?}", serde_json::to_string(&u).unwrap())
 }
 
@@ -161,7 +161,7 @@ fn import_checked(setup: Setup, bytes: &[u8]) -> (JobReport, Env, userdrop::stor
     let (env, mut store) = populated(setup);
     let file = env.write("fuzz.csv", bytes);
     let before = snapshot(&store);
-    let stored_before = users::count(&store.conn, TENANT).unwrap() as u64;
+    let stored_before = users::count(&store, TENANT).unwrap() as u64;
 
     let dry = run(&env, &mut store, &file, true);
     assert_eq!(snapshot(&store), before, "a dry run writes nothing");
@@ -175,7 +175,7 @@ fn import_checked(setup: Setup, bytes: &[u8]) -> (JobReport, Env, userdrop::stor
     );
     check_report(&real);
 
-    let stored = users::count(&store.conn, TENANT).unwrap() as u64;
+    let stored = users::count(&store, TENANT).unwrap() as u64;
     let c = &real.counts;
     match real.status {
         Status::Rejected | Status::Held => {
@@ -313,7 +313,7 @@ fn the_valid_base_file_imports_over_the_stored_users() {
     let codes: Vec<&str> = r.errors.iter().map(|e| e.code.as_str()).collect();
     assert_eq!(codes, ["unknown_reports_to"]);
     assert_eq!(
-        users::count(&store.conn, TENANT).unwrap(),
+        users::count(&store, TENANT).unwrap(),
         7,
         "8 stored, U5 deleted"
     );
@@ -333,7 +333,7 @@ fn windows_1252_names_reach_the_store_without_replacement_chars() {
         b"user_id,email,first_name\nU1,u1@example.com,Jos\xe9\nU20,x@example.com,M\xfcller\n",
     );
     assert_eq!(r.status, Status::Ok, "{}", r.human(5));
-    let names: Vec<Option<String>> = users::all_users(&store.conn, TENANT)
+    let names: Vec<Option<String>> = users::all_users(&store, TENANT)
         .unwrap()
         .into_iter()
         .filter(|u| u.key == "U1" || u.key == "U20")

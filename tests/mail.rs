@@ -383,7 +383,7 @@ fn wait_for_outbox(db: &Path, what: &str, cond: impl Fn(&[Value]) -> bool) {
     let deadline = Instant::now() + PEER_WAIT;
     loop {
         let store = userdrop::store::Store::open_read_only(db).unwrap();
-        let rows: Vec<Value> = userdrop::store::outbox::list(&store.conn, None, 100)
+        let rows: Vec<Value> = userdrop::store::outbox::list(&store, None, 100)
             .unwrap()
             .iter()
             .map(|m| serde_json::json!({"id": m.id, "state": m.state, "attempts": m.attempts}))
@@ -1069,7 +1069,7 @@ fn same_bytes(got: &[u8], want: &[u8]) {
 /// The one message in the outbox, read from the store.
 fn the_message(env: &Env) -> userdrop::store::outbox::Entry {
     let store = userdrop::store::Store::open_read_only(&env.config.db_path()).unwrap();
-    let mut list = userdrop::store::outbox::list(&store.conn, None, 10).unwrap();
+    let mut list = userdrop::store::outbox::list(&store, None, 10).unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
     list.remove(0)
 }

@@ -52,7 +52,7 @@ pub(super) fn jobs_list(
         tenant_of(c, t)?;
     }
     let store = open_store_read_only(c)?;
-    let list = jobs::list(&store.conn, tenant, limit)?;
+    let list = jobs::list(&store, tenant, limit)?;
     if json {
         let items: Vec<serde_json::Value> = list
             .iter()
@@ -90,7 +90,7 @@ pub(super) fn jobs_list(
             j.created_at.clone(),
             j.tenant.clone(),
             j.state.to_string(),
-            j.status.clone().unwrap_or_else(|| "-".into()),
+            j.status.map_or("-", |s| s.as_str()).to_string(),
             rows,
             failed,
             j.file.clone(),
@@ -104,8 +104,8 @@ fn stored_report(
     store: &Store,
     id: i64,
 ) -> Result<(jobs::JobRow, Option<JobReport>, Vec<jobs::StoredError>)> {
-    let job = jobs::get(&store.conn, id)?.ok_or_else(|| usage(format!("there is no job {id}")))?;
-    let stored = crate::report::ledger::stored_report(&store.conn, &job)
+    let job = jobs::get(store, id)?.ok_or_else(|| usage(format!("there is no job {id}")))?;
+    let stored = crate::report::ledger::stored_report(store, &job)
         .with_context(|| format!("job {id} has an unreadable report"))?;
     Ok(match stored {
         Some((report, errors)) => (job, Some(report), errors),

@@ -61,7 +61,7 @@ pub(super) fn mail_list(
     json: bool,
 ) -> Result<ExitCode> {
     let store = open_store_read_only(c)?;
-    let list = outbox::list(&store.conn, state.map(MailState::as_str), limit)?;
+    let list = outbox::list(&store, state.map(MailState::as_str), limit)?;
     if json {
         let items: Vec<serde_json::Value> = list
             .iter()
@@ -114,7 +114,7 @@ pub(super) fn mail_list(
 
 pub(super) fn mail_retry(c: &Config, id: i64) -> Result<ExitCode> {
     let store = open_store(c)?;
-    let m = outbox::get(&store.conn, id)?
+    let m = outbox::get(&store, id)?
         .ok_or_else(|| usage(format!("there is no message {id} in the outbox")))?;
     if m.state == "sent" {
         return Err(usage(format!(
@@ -125,7 +125,7 @@ pub(super) fn mail_retry(c: &Config, id: i64) -> Result<ExitCode> {
     let now = outbox::now_ms();
     let expires =
         now.saturating_add(i64::try_from(c.mail.give_up_after.as_millis()).unwrap_or(i64::MAX));
-    outbox::requeue(&store.conn, id, now, expires)?;
+    outbox::requeue(&store, id, now, expires)?;
     println!(
         "message {id} is queued again, due now; the daemon sends it within a minute, or run `userdrop mail flush`"
     );
@@ -141,7 +141,7 @@ pub(super) fn mail_flush(c: &Config) -> Result<ExitCode> {
         .context("starting the async runtime")?;
     let pass = rt.block_on(crate::mail::sender::deliver(&c.db_path(), &c.mail, true))?;
     let store = open_store_read_only(c)?;
-    let queued = outbox::count(&store.conn, "queued")?;
+    let queued = outbox::count(&store, "queued")?;
     println!(
         "sent {}, will retry {}, gave up {}; {} queued",
         pass.sent, pass.retrying, pass.failed, queued
@@ -155,7 +155,7 @@ pub(super) fn mail_flush(c: &Config) -> Result<ExitCode> {
 
 pub(super) fn mail_show(c: &Config, id: i64) -> Result<ExitCode> {
     let store = open_store_read_only(c)?;
-    let bytes = outbox::message(&store.conn, id)?
+    let bytes = outbox::message(&store, id)?
         .ok_or_else(|| usage(format!("there is no message {id} in the outbox")))?;
     io::stdout().lock().write_all(&bytes)?;
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use crate::ingest::validate::{self, ValidRow, Validator};
 use crate::report::summary::{Counts, FileErrorJson, Held, JobReport, Status};
 use crate::store::jobs::{self, JobState};
 use crate::store::users::{self, Bound, Encoded, Refused, Writer, Written};
+use crate::store::Tx;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -247,6 +248,9 @@ struct Applier<'t, 'c> {
     counts: Counts,
     known_roles: HashSet<String>,
     invitations: Vec<String>,
+    failures: Vec<Failure>,
+    /// Rows refused because another user still holds their email.
+    deferred: Vec<Deferred>,
 }
 
 enum RowResult {
@@ -341,7 +345,7 @@ impl Applier<'_, '_> {
 /// parked user's own row, part of the ring, writes its new address over the
 /// placeholder. Returns false when there is no ring.
 fn park_a_ring(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     tenant: &Tenant,
     v: &Validator<'_>,
     deferred: &[Deferred],
@@ -381,7 +385,7 @@ fn park_a_ring(
 
 /// Pass 2: applies the plan in one transaction.
 pub(super) fn apply(
-    tx: rusqlite::Transaction<'_>,
+    tx: Tx<'_>,
     tenant: &Tenant,
     path: &Path,
     opts: &ImportOptions<'_>,
@@ -390,10 +394,9 @@ pub(super) fn apply(
     mut report: JobReport,
 ) -> Result<Outcome, ImportError> {
     let schema = &tenant.schema;
-    tx.execute_batch("SAVEPOINT apply")?;
+    tx.tentative()?;
     let job_id = job.unwrap_or(DRY_RUN_JOB);
     let present: Vec<bool> = p.map.column_of.iter().map(Option::is_some).collect();
-    let mut failures: Vec<Failure> = Vec::new();
     let v = Validator::new(
         schema,
         &p.map,
@@ -403,162 +406,232 @@ pub(super) fn apply(
     );
     let mut applier = Applier {
         tenant,
-
         writer: Writer::prepare(&tx, schema, &present, &tenant.name, job_id)?,
         counts: Counts::default(),
         known_roles: users::role_names(&tx, &tenant.name)?.into_iter().collect(),
         invitations: Vec::new(),
+        failures: Vec::new(),
+        deferred: Vec::new(),
     };
-    let mut deferred: Vec<Deferred> = Vec::new();
     tracing::debug!(rows = p.plan.flags.len(), "applying");
-    // Two threads: this one (which owns the connection) only writes; the
-    // reader judges rows ahead of it, so validation costs no wall time.
-    let (batches, received) = std::sync::mpsc::sync_channel::<Batch>(8);
-    let file_problem = std::thread::scope(|scope| -> Result<Option<FileError>, ImportError> {
-        let reader = scope.spawn(|| read_and_judge(path, &p, tenant, &v, batches));
-        let mut failed_writing = None;
-        'batches: for batch in &received {
+    let file_problem = applier.pass(path, &p, &v)?;
+    tracing::debug!("pass 2 read");
+    applier.retry_deferred(&tx, &v)?;
+    let mut counts = std::mem::take(&mut applier.counts);
+    let mut invitations = std::mem::take(&mut applier.invitations);
+    let mut failures = std::mem::take(&mut applier.failures);
+    drop(applier);
+    failures.sort_by_key(|f| f.row);
+    counts.failed = failures.len() as u64;
+
+    let held = match file_problem {
+        None => sync_step(&tx, tenant, &p, opts.approved, job_id, &mut counts)?,
+        Some(_) => None,
+    };
+    report.counts = counts;
+    let (state, status) = decide(&tx, tenant, &mut report, file_problem, held, &mut failures)?;
+    report_failures(&mut report, &failures);
+    report.status = status;
+    if status == Status::Rejected || status == Status::Held {
+        invitations.clear();
+    }
+    record(tx, tenant, opts, state, &failures, &report, &invitations)?;
+    Ok(Outcome {
+        report,
+        invitations,
+    })
+}
+
+impl Applier<'_, '_> {
+    /// Reads and judges the file again on a reader thread while this one
+    /// (which owns the connection) only writes, so validation costs no wall
+    /// time. Returns a problem with the file (it broke or changed since
+    /// pass 1), if any.
+    fn pass(
+        &mut self,
+        path: &Path,
+        p: &Prepared,
+        v: &Validator<'_>,
+    ) -> Result<Option<FileError>, ImportError> {
+        let tenant = self.tenant;
+        let (batches, received) = std::sync::mpsc::sync_channel::<Batch>(8);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| read_and_judge(path, p, tenant, v, batches));
+            let written = self.write_batches(&received);
+            // Stops the reader if writing failed.
+            drop(received);
+            let read = reader.join().expect("the reader thread does not panic");
+            written.map(|()| read)
+        })
+    }
+
+    fn write_batches(
+        &mut self,
+        received: &std::sync::mpsc::Receiver<Batch>,
+    ) -> Result<(), ImportError> {
+        let key_field = self.tenant.schema.key.name();
+        for batch in received {
             let (text, values) = (&batch.text, &batch.values);
             for item in batch.items {
-                applier.counts.rows += 1;
-                match item {
-                    Item::Unchanged => applier.counts.unchanged += 1,
-                    Item::Failed(f) => failures.push(f),
+                self.counts.rows += 1;
+                let (row, flags, e, raw_key, cells) = match item {
+                    Item::Unchanged => {
+                        self.counts.unchanged += 1;
+                        continue;
+                    }
+                    Item::Failed(f) => {
+                        self.failures.push(f);
+                        continue;
+                    }
                     Item::Apply {
                         row,
                         flags,
                         e,
                         raw_key,
                         cells,
-                    } => match applier.apply(text, values, &e, slice(text, raw_key), flags) {
-                        Ok(RowResult::Done) => {}
-                        Ok(RowResult::Refused(code, message)) => failures.push(Failure {
+                    } => (row, flags, e, slice(text, raw_key), cells),
+                };
+                match self.apply(text, values, &e, raw_key, flags)? {
+                    RowResult::Done => {}
+                    RowResult::Refused(code, message) => self.failures.push(Failure {
+                        row,
+                        errors: vec![RowError {
                             row,
-                            errors: vec![RowError {
-                                row,
-                                key: slice(text, raw_key).to_string(),
-                                field: Some(schema.key.name().to_string()),
-                                code: code.to_string(),
-                                message,
-                            }],
-                            cells: split_cells(slice(text, cells)),
-                        }),
-                        Ok(RowResult::EmailTaken) => deferred.push(Deferred {
-                            row,
-                            flags,
-                            cells: split_cells(slice(text, cells)),
-                        }),
-                        Err(e) => {
-                            failed_writing = Some(e);
-                            break 'batches;
-                        }
-                    },
+                            key: raw_key.to_string(),
+                            field: Some(key_field.to_string()),
+                            code: code.to_string(),
+                            message,
+                        }],
+                        cells: split_cells(slice(text, cells)),
+                    }),
+                    RowResult::EmailTaken => self.deferred.push(Deferred {
+                        row,
+                        flags,
+                        cells: split_cells(slice(text, cells)),
+                    }),
                 }
             }
         }
-        // Stops the reader if writing failed.
-        drop(received);
-        let read = reader.join().expect("the reader thread does not panic");
-        match failed_writing {
-            Some(e) => Err(e),
-            None => Ok(read),
-        }
-    })?;
+        Ok(())
+    }
 
-    tracing::debug!("pass 2 read");
-    // Rows whose email another user held: that user may have moved on
-    // later in the file. Retry while anything changes. Rows that wait on
-    // each other in a ring (U1 takes U2's address and U2 takes U1's) never
-    // move on their own: one address of the ring is parked, then retried.
-    for _ in 0..=deferred.len() {
-        loop {
-            let before = deferred.len();
-            let mut still = Vec::new();
-            for d in deferred {
-                let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
-                let fields = (d.row, &cells[..]);
-                // The same cells passed the same checks in the pass.
-                let Ok(row) = v.check(&fields) else { continue };
-                if let RowResult::EmailTaken =
-                    applier.apply_row(&row, v.raw_key(&fields), d.flags)?
-                {
-                    still.push(d);
+    /// Rows whose email another user held: that user may have moved on
+    /// later in the file. Retry while anything changes. Rows that wait on
+    /// each other in a ring (U1 takes U2's address and U2 takes U1's) never
+    /// move on their own: one address of the ring is parked, then retried.
+    /// What still waits at the end fails `duplicate_email`.
+    fn retry_deferred(&mut self, tx: &Tx<'_>, v: &Validator<'_>) -> Result<(), ImportError> {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        for _ in 0..=deferred.len() {
+            loop {
+                let before = deferred.len();
+                let mut still = Vec::new();
+                for d in deferred {
+                    let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
+                    let fields = (d.row, &cells[..]);
+                    // The same cells passed the same checks in the pass.
+                    let Ok(row) = v.check(&fields) else { continue };
+                    if let RowResult::EmailTaken =
+                        self.apply_row(&row, v.raw_key(&fields), d.flags)?
+                    {
+                        still.push(d);
+                    }
+                }
+                deferred = still;
+                if deferred.is_empty() || deferred.len() == before {
+                    break;
                 }
             }
-            deferred = still;
-            if deferred.is_empty() || deferred.len() == before {
+            if deferred.is_empty() || !park_a_ring(tx, self.tenant, v, &deferred)? {
                 break;
             }
         }
-        if deferred.is_empty() || !park_a_ring(&tx, tenant, &v, &deferred)? {
-            break;
-        }
-    }
-    for d in deferred {
-        let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
-        let fields = (d.row, &cells[..]);
-        let email = v
-            .check(&fields)
-            .ok()
-            .and_then(|r| r.cell(schema, FieldKind::Email).text().map(str::to_string))
-            .unwrap_or_default();
-        let holder = users::holder_of_email(&tx, &tenant.name, &email)?.unwrap_or_default();
-        failures.push(Failure {
-            row: d.row,
-            errors: vec![RowError {
+        let tenant = &self.tenant.name;
+        for d in deferred {
+            let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();
+            let fields = (d.row, &cells[..]);
+            let email = v
+                .check(&fields)
+                .ok()
+                .and_then(|r| {
+                    r.cell(&self.tenant.schema, FieldKind::Email)
+                        .text()
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            let holder = users::holder_of_email(tx, tenant, &email)?.unwrap_or_default();
+            self.failures.push(Failure {
                 row: d.row,
-                key: v.raw_key(&fields).to_string(),
-                field: Some("email".into()),
-                code: "duplicate_email".into(),
-                message: format!("email {email:?} already belongs to user {holder:?}; each user needs their own address"),
-            }],
-            cells: d.cells,
-        });
-    }
-    failures.sort_by_key(|f| f.row);
-    let mut counts = std::mem::take(&mut applier.counts);
-    counts.failed = failures.len() as u64;
-    let mut invitations = std::mem::take(&mut applier.invitations);
-    drop(applier);
-
-    // The sync step: users absent from the file.
-    let applied_rows = counts.added + counts.updated + counts.unchanged + counts.deleted;
-    let mut held = None;
-    if file_problem.is_none() && tenant.mode == Mode::Sync && applied_rows > 0 {
-        let only_enabled = tenant.missing == Missing::Deactivate;
-        let ids = users::absent_users(&tx, &tenant.name, |h| p.plan.names(h), only_enabled)?;
-        let of_users = p.stored_users;
-        let percent = if of_users == 0 {
-            0.0
-        } else {
-            ids.len() as f64 * 100.0 / of_users as f64
-        };
-        if !ids.is_empty() && percent > tenant.max_missing_percent && !opts.approved {
-            held = Some(Held {
-                would_touch: ids.len() as u64,
-                of_users,
-                percent,
-                max_missing_percent: tenant.max_missing_percent,
+                errors: vec![RowError {
+                    row: d.row,
+                    key: v.raw_key(&fields).to_string(),
+                    field: Some("email".into()),
+                    code: "duplicate_email".into(),
+                    message: format!("email {email:?} already belongs to user {holder:?}; each user needs their own address"),
+                }],
+                cells: d.cells,
             });
         }
-        match tenant.missing {
-            Missing::Deactivate => {
-                counts.deactivated = users::deactivate(&tx, &ids, job_id)? as u64
-            }
-            Missing::Delete => counts.deleted += users::delete_ids(&tx, &ids)? as u64,
-        }
+        Ok(())
     }
-    report.counts = counts;
+}
 
-    let (state, status) = if let Some(fe) = file_problem {
+/// The sync step: users absent from the file are deactivated or deleted.
+/// Returns the hold when that touches more than the tenant allows and the
+/// job is not approved (the caller then undoes it).
+fn sync_step(
+    tx: &Tx<'_>,
+    tenant: &Tenant,
+    p: &Prepared,
+    approved: bool,
+    job_id: i64,
+    counts: &mut Counts,
+) -> Result<Option<Held>, ImportError> {
+    let applied_rows = counts.added + counts.updated + counts.unchanged + counts.deleted;
+    if tenant.mode != Mode::Sync || applied_rows == 0 {
+        return Ok(None);
+    }
+    let only_enabled = tenant.missing == Missing::Deactivate;
+    let ids = users::absent_users(tx, &tenant.name, |h| p.plan.names(h), only_enabled)?;
+    let of_users = p.stored_users;
+    let percent = if of_users == 0 {
+        0.0
+    } else {
+        ids.len() as f64 * 100.0 / of_users as f64
+    };
+    let mut held = None;
+    if !ids.is_empty() && percent > tenant.max_missing_percent && !approved {
+        held = Some(Held {
+            would_touch: ids.len() as u64,
+            of_users,
+            percent,
+            max_missing_percent: tenant.max_missing_percent,
+        });
+    }
+    match tenant.missing {
+        Missing::Deactivate => counts.deactivated = users::deactivate(tx, &ids, job_id)? as u64,
+        Missing::Delete => counts.deleted += users::delete_ids(tx, &ids)? as u64,
+    }
+    Ok(held)
+}
+
+/// The job's end: applied, or the tentative part undone because the file
+/// broke, the sync is held, or a failed row rejects the whole file.
+fn decide(
+    tx: &Tx<'_>,
+    tenant: &Tenant,
+    report: &mut JobReport,
+    file_problem: Option<FileError>,
+    held: Option<Held>,
+    failures: &mut Vec<Failure>,
+) -> Result<(JobState, Status), ImportError> {
+    let decided = if let Some(fe) = file_problem {
         // The file changed or broke between the passes: apply nothing.
-        tx.execute_batch("ROLLBACK TO apply")?;
         failures.clear();
         report.counts = Default::default();
         report.file_error = Some(FileErrorJson::from(&fe));
         (JobState::Failed, Status::Rejected)
     } else if let Some(h) = held {
-        tx.execute_batch("ROLLBACK TO apply")?;
         report.file_error = Some(FileErrorJson {
             code: FileErrorCode::TooManyDeletes.as_str().into(),
             field: None,
@@ -574,7 +647,6 @@ pub(super) fn apply(
         report.held = Some(h);
         (JobState::Held, Status::Held)
     } else if tenant.on_error == OnError::RejectFile && report.counts.failed > 0 {
-        tx.execute_batch("ROLLBACK TO apply")?;
         let c = &mut report.counts;
         (
             c.added,
@@ -590,38 +662,52 @@ pub(super) fn apply(
     } else {
         (JobState::Applied, Status::Ok)
     };
-    tx.execute_batch("RELEASE apply")?;
-    report.status = status;
-    if status == Status::Rejected || status == Status::Held {
-        invitations.clear();
+    if decided.0 == JobState::Applied {
+        tx.keep()?;
+    } else {
+        tx.undo()?;
     }
+    Ok(decided)
+}
 
-    if let Some(id) = job {
-        jobs::clear_errors(&tx, id)?;
-    }
-    let mut seq = 0;
-    for f in &failures {
-        let cells: Vec<&str> = f.cells.iter().map(String::as_str).collect();
+/// Puts the failed rows' errors and reason counts into the report.
+fn report_failures(report: &mut JobReport, failures: &[Failure]) {
+    for f in failures {
         for e in &f.errors {
             *report.reasons.entry(e.code.clone()).or_default() += 1;
             report.errors.push(e.into());
-            if let Some(id) = job {
-                seq += 1;
-                jobs::add_error(&tx, id, seq, e, &cells)?;
-            }
         }
     }
-    if let Some(id) = job {
-        if opts.approved {
-            jobs::mark_approved(&tx, id)?;
-        }
-        super::finish_job(&tx, tenant, id, state, &report, &invitations)?;
-        tx.commit()?;
-    } else {
+}
+
+/// Records the failed rows and the job's end, and commits (a dry run, with
+/// no job, rolls everything back).
+fn record(
+    tx: Tx<'_>,
+    tenant: &Tenant,
+    opts: &ImportOptions<'_>,
+    state: JobState,
+    failures: &[Failure],
+    report: &JobReport,
+    invitations: &[String],
+) -> Result<(), ImportError> {
+    let Some(id) = report.job else {
         tx.rollback()?;
+        return Ok(());
+    };
+    jobs::clear_errors(&tx, id)?;
+    let mut seq = 0;
+    for f in failures {
+        let cells: Vec<&str> = f.cells.iter().map(String::as_str).collect();
+        for e in &f.errors {
+            seq += 1;
+            jobs::add_error(&tx, id, seq, e, &cells)?;
+        }
     }
-    Ok(Outcome {
-        report,
-        invitations,
-    })
+    if opts.approved {
+        jobs::mark_approved(&tx, id)?;
+    }
+    super::finish_job(&tx, tenant, id, state, report, invitations)?;
+    tx.commit()?;
+    Ok(())
 }

@@ -53,6 +53,6 @@ pub fn keep_if_held(
         path: kept.clone(),
         source,
     })?;
-    jobs::set_path(&store.conn, id, &kept.to_string_lossy())?;
+    jobs::set_path(store, id, &kept.to_string_lossy())?;
     Ok(Some(kept))
 }

@@ -10,8 +10,6 @@
 
 use std::path::Path;
 
-use rusqlite::TransactionBehavior;
-
 use crate::config::Tenant;
 use crate::ingest::decode::{self, RecordReader, Sniffed};
 use crate::ingest::error::{FileError, FileErrorCode};
@@ -22,7 +20,7 @@ use crate::ingest::validate::Validator;
 use crate::report::summary::{FileErrorJson, JobReport, Status};
 use crate::store::jobs::{self, JobState};
 use crate::store::users::Existing;
-use crate::store::{Store, StoreError};
+use crate::store::{Db, Store, StoreError, Tx};
 
 mod apply;
 mod held;
@@ -57,8 +55,6 @@ pub struct Outcome {
 pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("store: {0}")]
-    Sql(#[from] rusqlite::Error),
     #[error("queueing mail: {0}")]
     Mail(#[from] crate::mail::queue::QueueError),
 }
@@ -81,7 +77,7 @@ pub fn run(
         Some(match opts.job {
             Some(j) => j,
             None => jobs::create(
-                &store.conn,
+                store,
                 &tenant.name,
                 opts.file_name,
                 opts.source,
@@ -92,9 +88,7 @@ pub fn run(
     let mut report = JobReport::new(&tenant.name, opts.file_name, job, opts.dry_run);
     // The write lock is taken before the store is read, so the plan (who is
     // stored, who is unchanged) cannot go stale under another writer.
-    let tx = store
-        .conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = store.write()?;
     let outcome = match prepare(&tx, tenant, path, &mut report) {
         Ok(prepared) => apply(tx, tenant, path, opts, job, prepared, report)?,
         Err(fe) => {
@@ -127,9 +121,7 @@ pub fn refuse(
     let mut report = JobReport::new(&tenant.name, file_name, Some(job), false);
     report.status = Status::Rejected;
     report.file_error = Some(FileErrorJson::from(error));
-    let tx = store
-        .conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = store.write()?;
     jobs::clear_errors(&tx, job)?;
     finish_job(&tx, tenant, job, JobState::Failed, &report, &[])?;
     tx.commit()?;
@@ -147,14 +139,14 @@ pub fn refuse(
 /// `invitations`: keys of users it created whose row asked for one) is
 /// queued here, so it commits with the job or not at all.
 pub(crate) fn finish_job(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     tenant: &Tenant,
     id: i64,
     state: JobState,
     report: &JobReport,
     invitations: &[String],
 ) -> Result<(), ImportError> {
-    jobs::finish(tx, id, state, report.status.as_str(), &report.ledger_json())?;
+    jobs::finish(tx, id, state, report.status, &report.ledger_json())?;
     crate::mail::queue::job_finished(tx, tenant, id, report, invitations)?;
     Ok(())
 }
@@ -201,7 +193,7 @@ fn key_list(key: KeyField) -> KeyList {
 
 /// Pass 0, the header and pass 1.
 fn prepare(
-    conn: &rusqlite::Connection,
+    db: &impl Db,
     tenant: &Tenant,
     path: &Path,
     report: &mut JobReport,
@@ -239,7 +231,7 @@ fn prepare(
     let keys = key_list(schema.key);
     let (facts, dups) = plan::mark(facts, keys);
     let existing =
-        Existing::load(conn, &tenant.name, schema.key == KeyField::UserId).map_err(|e| {
+        Existing::load(db, &tenant.name, schema.key == KeyField::UserId).map_err(|e| {
             FileError::new(
                 FileErrorCode::Unreadable,
                 format!("the store could not be read: {e}"),

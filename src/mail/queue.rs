@@ -8,13 +8,11 @@
 //! same Message-ID. This module must never send anything nor commit: the
 //! caller's transaction decides whether the job, and its mail, happened.
 
-use rusqlite::Connection;
-
 use crate::config::{Notify, Tenant};
 use crate::mail::compose::{self, ComposeError, Failures, Rendered};
 use crate::report::summary::{JobReport, Status};
 use crate::store::outbox::{self, NewMessage};
-use crate::store::{jobs, StoreError};
+use crate::store::{jobs, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -40,7 +38,7 @@ pub fn wants_report(notify: Notify, status: Status) -> bool {
 
 /// Queues a finished job's mail; returns how many messages were queued.
 pub fn job_finished(
-    tx: &Connection,
+    tx: &Tx<'_>,
     tenant: &Tenant,
     job: i64,
     report: &JobReport,
@@ -91,7 +89,7 @@ pub fn job_finished(
 /// Inserts one message: the row first (its id is part of the Message-ID),
 /// then its rendered bytes.
 fn put(
-    tx: &Connection,
+    tx: &Tx<'_>,
     tenant: &Tenant,
     job: i64,
     kind: &'static str,

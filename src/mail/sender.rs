@@ -107,7 +107,7 @@ async fn deliver_with(
         let now = outbox::now_ms();
         let lease_until = now + LEASE.as_millis() as i64;
         let batch = blocking(store, move |s| {
-            outbox::claim(&s.conn, now, lease_until, everything, after, BATCH)
+            outbox::claim(s, now, lease_until, everything, after, BATCH)
         })
         .await?;
         let Some(last) = batch.last() else { break };
@@ -135,7 +135,7 @@ async fn deliver_with(
                 let rest: Vec<i64> = batch.by_ref().map(|m| m.id).collect();
                 blocking(store, move |s| {
                     for id in rest {
-                        outbox::release(&s.conn, id)?;
+                        outbox::release(s, id)?;
                     }
                     Ok(())
                 })
@@ -173,14 +173,14 @@ async fn record(
     let id = m.id;
     match result {
         Ok(()) => {
-            blocking(store, move |s| outbox::mark_sent(&s.conn, id, now)).await?;
+            blocking(store, move |s| outbox::mark_sent(s, id, now)).await?;
             pass.sent += 1;
             tracing::info!(outbox = id, tenant = %m.tenant, job = m.job, kind = %m.kind,
                 to = %m.recipients.join(", "), subject = %m.subject, "mail sent");
         }
         Err(error) if now >= m.expires_at => {
             let e = error.clone();
-            blocking(store, move |s| outbox::mark_failed(&s.conn, id, now, &e)).await?;
+            blocking(store, move |s| outbox::mark_failed(s, id, now, &e)).await?;
             pass.failed += 1;
             tracing::error!(outbox = id, tenant = %m.tenant, job = m.job, kind = %m.kind,
                 to = %m.recipients.join(", "), subject = %m.subject, attempts = m.attempts + 1,
@@ -193,10 +193,7 @@ async fn record(
                 .saturating_add(wait.as_millis() as i64)
                 .min(m.expires_at.max(now));
             let e = error.clone();
-            blocking(store, move |s| {
-                outbox::mark_retry(&s.conn, id, now, next, &e)
-            })
-            .await?;
+            blocking(store, move |s| outbox::mark_retry(s, id, now, next, &e)).await?;
             pass.retrying += 1;
             tracing::warn!(outbox = id, tenant = %m.tenant, job = m.job, attempts = m.attempts + 1,
                 retry_in = %humantime::format_duration(Duration::from_millis((next - now) as u64)),
@@ -237,7 +234,7 @@ pub async fn run(
                     wait = Duration::from_secs(5);
                     store = None;
                 }
-                Ok(_) => match blocking(&s, |s| outbox::next_due(&s.conn)).await {
+                Ok(_) => match blocking(&s, outbox::next_due).await {
                     Ok(Some(due)) => {
                         let ms = due.saturating_sub(outbox::now_ms()).max(0) as u64;
                         wait = wait.min(Duration::from_millis(ms));

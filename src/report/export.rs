@@ -34,7 +34,7 @@ pub fn write_users<W: Write>(store: &Store, tenant: &Tenant, w: W) -> Result<(),
     w.write_record(fields.iter().map(|f| f.name.as_str()))?;
     let mut record: Vec<String> = Vec::with_capacity(fields.len());
     let mut write_err: Option<csv::Error> = None;
-    users::for_each_user(&store.conn, &tenant.name, |u| {
+    users::for_each_user(store, &tenant.name, |u| {
         record.clear();
         for f in &fields {
             record.push(neutralise(&cell(&u, f, &tenant.role_separator)).into_owned());

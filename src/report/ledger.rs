@@ -2,15 +2,13 @@
 //! with its row errors put back, as `jobs show`, `results/` and the mail
 //! need it. This module must never write to the store.
 
-use rusqlite::Connection;
-
 use super::summary::JobReport;
 use crate::store::jobs::{self, JobRow, StoredError};
-use crate::store::StoreError;
+use crate::store::{Db, StoreError};
 
 /// The job's report with its errors, or `None` while it is undecided.
 pub fn stored_report(
-    conn: &Connection,
+    db: &impl Db,
     job: &JobRow,
 ) -> Result<Option<(JobReport, Vec<StoredError>)>, StoreError> {
     let Some(text) = job.report.as_deref() else {
@@ -20,7 +18,7 @@ pub fn stored_report(
         column: "report",
         source,
     })?;
-    let errors = jobs::errors(conn, job.id)?;
+    let errors = jobs::errors(db, job.id)?;
     report.errors = errors.iter().map(|e| (&e.error).into()).collect();
     Ok(Some((report, errors)))
 }

@@ -10,51 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::error::{FileError, RowError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Every row went through.
-    Ok,
-    /// Valid rows were applied; some rows failed.
-    RowsFailed,
-    /// Nothing was applied: the file was refused, or a row failed with
-    /// `on_error = "reject_file"`.
-    Rejected,
-    /// A sync would touch too many users; waiting for approval.
-    Held,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::RowsFailed => "rows_failed",
-            Status::Rejected => "rejected",
-            Status::Held => "held",
-        }
-    }
-}
-
-/// A status string that is none of [`Status::as_str`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a job status")]
-pub struct UnknownStatus(pub String);
-
-impl std::str::FromStr for Status {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Status::Ok,
-            Status::RowsFailed,
-            Status::Rejected,
-            Status::Held,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| UnknownStatus(s.to_string()))
-    }
-}
+/// The outcome word of a job, as the ledger keeps it.
+pub use crate::store::jobs::{Status, UnknownStatus};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {

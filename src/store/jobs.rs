@@ -11,9 +11,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, ToSql};
+use rusqlite::{params, OptionalExtension, ToSql};
 
-use super::StoreError;
+use super::{Db, StoreError};
 use crate::ingest::error::RowError;
 
 /// Where a job is in its life. Every job starts `Received`; the transaction
@@ -104,6 +104,69 @@ impl FromSql for JobState {
     }
 }
 
+/// How a decided job ended (`jobs.status`, and `status` in the JSON
+/// outcome of docs/behaviour.md#the-json-outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every row went through.
+    Ok,
+    /// Valid rows were applied; some rows failed.
+    RowsFailed,
+    /// Nothing was applied: the file was refused, or a row failed with
+    /// `on_error = "reject_file"`.
+    Rejected,
+    /// A sync would touch too many users; waiting for approval.
+    Held,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::RowsFailed => "rows_failed",
+            Status::Rejected => "rejected",
+            Status::Held => "held",
+        }
+    }
+}
+
+/// A status string that is none of [`Status::as_str`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a job status")]
+pub struct UnknownStatus(pub String);
+
+impl std::str::FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Status::Ok,
+            Status::RowsFailed,
+            Status::Rejected,
+            Status::Held,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
+impl ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e: UnknownStatus| FromSqlError::Other(Box::new(e)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRow {
     pub id: i64,
@@ -112,7 +175,7 @@ pub struct JobRow {
     pub source: String,
     pub path: String,
     pub state: JobState,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub report: Option<String>,
     pub created_at: String,
     pub finished_at: Option<String>,
@@ -149,12 +212,13 @@ fn job_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
 
 /// Records a new job in state [`JobState::Received`]; returns its id.
 pub fn create(
-    conn: &Connection,
+    db: &impl Db,
     tenant: &str,
     file: &str,
     source: &str,
     path: &str,
 ) -> Result<i64, StoreError> {
+    let conn = db.sql();
     conn.execute(
         "INSERT INTO jobs (tenant, file, source, path, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![tenant, file, source, path, JobState::Received, super::now_text()],
@@ -166,13 +230,13 @@ pub fn create(
 /// file will have (`<spool>/<id><.ext>`), in one transaction: the row exists
 /// before the file moves, so a crash in between is found on restart.
 pub fn create_claim(
-    conn: &mut Connection,
+    store: &mut super::Store,
     tenant: &str,
     file: &str,
     source: &str,
     spool: &std::path::Path,
 ) -> Result<(i64, std::path::PathBuf), StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = store.write()?;
     let id = create(&tx, tenant, file, source, "")?;
     let ext = std::path::Path::new(file)
         .extension()
@@ -185,7 +249,8 @@ pub fn create_claim(
 }
 
 /// Forgets a job that never started: its file vanished before the claim.
-pub fn delete_unstarted(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub fn delete_unstarted(db: &impl Db, id: i64) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.execute(
         "DELETE FROM jobs WHERE id = ?1 AND state = ?2",
         params![id, JobState::Received],
@@ -194,7 +259,8 @@ pub fn delete_unstarted(conn: &Connection, id: i64) -> Result<(), StoreError> {
 }
 
 /// The file is in `.bak/` (at `path`) and the results are written.
-pub fn mark_archived(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
+pub fn mark_archived(db: &impl Db, id: i64, path: &str) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.execute(
         "UPDATE jobs SET archived_at = ?2, archived_as = ?3, path = ?3 WHERE id = ?1",
         params![id, super::now_text(), path],
@@ -205,7 +271,8 @@ pub fn mark_archived(conn: &Connection, id: i64, path: &str) -> Result<(), Store
 /// The daemon's jobs a restart must carry on, oldest first: not yet decided,
 /// or decided but not yet archived. Jobs of the CLI (`import`) are not the
 /// daemon's: their file is the caller's.
-pub fn resumable(conn: &Connection) -> Result<Vec<JobRow>, StoreError> {
+pub fn resumable(db: &impl Db) -> Result<Vec<JobRow>, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM jobs WHERE source <> 'cli' AND (state = ?1 OR archived_at IS NULL) ORDER BY id"
     ))?;
@@ -215,7 +282,8 @@ pub fn resumable(conn: &Connection) -> Result<Vec<JobRow>, StoreError> {
     Ok(rows)
 }
 
-pub fn set_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
+pub fn set_path(db: &impl Db, id: i64, path: &str) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.execute("UPDATE jobs SET path = ?2 WHERE id = ?1", params![id, path])?;
     Ok(())
 }
@@ -223,12 +291,13 @@ pub fn set_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError
 /// Records the outcome. Called inside the job's transaction, so the users
 /// it wrote and the job's final state commit together.
 pub fn finish(
-    conn: &Connection,
+    db: &impl Db,
     id: i64,
     state: JobState,
-    status: &str,
+    status: Status,
     report: &str,
 ) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.execute(
         "UPDATE jobs SET state = ?2, status = ?3, report = ?4, finished_at = ?5 WHERE id = ?1",
         params![id, state, status, report, super::now_text()],
@@ -237,18 +306,20 @@ pub fn finish(
 }
 
 /// Forgets the row errors of a job (a held job that is approved is judged again).
-pub fn clear_errors(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub fn clear_errors(db: &impl Db, id: i64) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.execute("DELETE FROM job_errors WHERE job_id = ?1", [id])?;
     Ok(())
 }
 
 pub fn add_error(
-    conn: &Connection,
+    db: &impl Db,
     id: i64,
     seq: i64,
     e: &RowError,
     cells: &[&str],
 ) -> Result<(), StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare_cached(
         "INSERT INTO job_errors (job_id, seq, row, key, field, code, message, cells) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
@@ -269,7 +340,8 @@ pub fn add_error(
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<JobRow>, StoreError> {
+pub fn get(db: &impl Db, id: i64) -> Result<Option<JobRow>, StoreError> {
+    let conn = db.sql();
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
@@ -280,11 +352,8 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<JobRow>, StoreError> {
 }
 
 /// Jobs newest first.
-pub fn list(
-    conn: &Connection,
-    tenant: Option<&str>,
-    limit: i64,
-) -> Result<Vec<JobRow>, StoreError> {
+pub fn list(db: &impl Db, tenant: Option<&str>, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM jobs WHERE ?1 IS NULL OR tenant = ?1 ORDER BY id DESC LIMIT ?2"
     ))?;
@@ -294,25 +363,27 @@ pub fn list(
     Ok(rows)
 }
 
-pub fn errors(conn: &Connection, id: i64) -> Result<Vec<StoredError>, StoreError> {
+pub fn errors(db: &impl Db, id: i64) -> Result<Vec<StoredError>, StoreError> {
     let mut out = Vec::new();
-    for_each_error(conn, id, |e| out.push(e))?;
+    for_each_error(db, id, |e| out.push(e))?;
     Ok(out)
 }
 
 /// A job of the same tenant applied after `id`, if any: approving a held
 /// job older than that would undo the newer file.
-pub fn newer_applied(conn: &Connection, tenant: &str, id: i64) -> Result<Option<i64>, StoreError> {
+pub fn newer_applied(db: &impl Db, tenant: &str, id: i64) -> Result<Option<i64>, StoreError> {
+    let conn = db.sql();
     Ok(conn
         .query_row(
-            "SELECT id FROM jobs WHERE tenant = ?1 AND id > ?2 AND status IN ('ok', 'rows_failed') ORDER BY id LIMIT 1",
-            params![tenant, id],
+            "SELECT id FROM jobs WHERE tenant = ?1 AND id > ?2 AND status IN (?3, ?4) ORDER BY id LIMIT 1",
+            params![tenant, id, Status::Ok, Status::RowsFailed],
             |r| r.get(0),
         )
         .optional()?)
 }
 
-pub fn mark_approved(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub fn mark_approved(db: &impl Db, id: i64) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.execute(
         "UPDATE jobs SET approved_at = ?2 WHERE id = ?1",
         params![id, super::now_text()],
@@ -323,10 +394,11 @@ pub fn mark_approved(conn: &Connection, id: i64) -> Result<(), StoreError> {
 /// As [`errors`], one at a time in order, without holding them all (a
 /// job's mail reads a few million failed rows this way).
 pub fn for_each_error(
-    conn: &Connection,
+    db: &impl Db,
     id: i64,
     mut f: impl FnMut(StoredError),
 ) -> Result<(), StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare(
         "SELECT row, key, field, code, message, cells FROM job_errors WHERE job_id = ?1 ORDER BY seq",
     )?;
@@ -366,17 +438,17 @@ mod tests {
                 .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
                 .unwrap()
         };
-        let id = create(&s.conn, "acme", "users.csv", "cli", "/x").unwrap();
+        let id = create(&s, "acme", "users.csv", "cli", "/x").unwrap();
         assert_eq!(raw(id), "received");
-        assert_eq!(get(&s.conn, id).unwrap().unwrap().state, JobState::Received);
+        assert_eq!(get(&s, id).unwrap().unwrap().state, JobState::Received);
         for (state, word) in [
             (JobState::Applied, "applied"),
             (JobState::Failed, "failed"),
             (JobState::Held, "held"),
         ] {
-            finish(&s.conn, id, state, "ok", "{}").unwrap();
+            finish(&s, id, state, Status::Ok, "{}").unwrap();
             assert_eq!(raw(id), word);
-            let row = get(&s.conn, id).unwrap().unwrap();
+            let row = get(&s, id).unwrap().unwrap();
             assert_eq!(row.state, state);
             assert_eq!(row.state, word, "PartialEq<&str> compares the word");
             assert_eq!(word.parse::<JobState>(), Ok(state));
@@ -384,6 +456,6 @@ mod tests {
         s.conn
             .execute("UPDATE jobs SET state = 'archived' WHERE id = ?1", [id])
             .unwrap();
-        assert!(get(&s.conn, id).is_err(), "an unknown state is an error");
+        assert!(get(&s, id).is_err(), "an unknown state is an error");
     }
 }

@@ -1,10 +1,21 @@
-//! The SQLite store (WAL): users, roles, the job ledger and its row errors,
-//! the mail outbox.
-//! [`Store::open`] sets the pragmas every connection uses and applies the
-//! numbered migrations in `migrations/` once. Readers (the CLI while the
-//! daemon runs) use [`Store::open_read_only`]. This module must never know
-//! about files, CSV or SFTP: it stores what it is told, in transactions the
-//! caller chooses.
+//! The store: users, roles, the job ledger and its row errors, the mail
+//! outbox, kept in SQLite (WAL).
+//!
+//! This module is the seam between the application and its database: no
+//! other module names SQLite. What the rest of the crate sees is what it
+//! needs from a store, whatever engine is behind it:
+//! - a [`Store`], opened for writing ([`Store::open`], which also applies
+//!   the numbered migrations in `migrations/` once) or for reading while
+//!   another process writes ([`Store::open_read_only`]);
+//! - a [`Tx`], the one write transaction a job (or a command) runs in,
+//!   taken with the write lock at once ([`Store::write`]), with a tentative
+//!   part that can be undone on its own ([`Tx::tentative`]);
+//! - the functions of [`jobs`], [`users`] and [`outbox`], which run on
+//!   either ([`Db`]).
+//!
+//! A PostgreSQL store would implement these and nothing outside would
+//! change. This module must never know about files, CSV or SFTP: it stores
+//! what it is told, in the transactions the caller chooses.
 
 pub mod jobs;
 pub mod outbox;
@@ -54,8 +65,83 @@ pub enum StoreError {
     },
 }
 
+/// An open store.
 pub struct Store {
-    pub conn: Connection,
+    conn: Connection,
+}
+
+/// A write transaction: what one job (or one command) changes, committed
+/// together or not at all. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx<'s> {
+    tx: rusqlite::Transaction<'s>,
+}
+
+/// What the functions of this module run on: the store between
+/// transactions, or a transaction open on it. Sealed: only this module's
+/// types are one, so the SQL stays here.
+pub trait Db: sealed::Sql {}
+
+impl Db for Store {}
+impl Db for Tx<'_> {}
+impl<T: Db + ?Sized> Db for &T {}
+
+mod sealed {
+    /// The connection under a [`super::Db`]; unnameable outside the store.
+    pub trait Sql {
+        fn sql(&self) -> &rusqlite::Connection;
+    }
+
+    impl Sql for super::Store {
+        fn sql(&self) -> &rusqlite::Connection {
+            &self.conn
+        }
+    }
+
+    impl Sql for super::Tx<'_> {
+        fn sql(&self) -> &rusqlite::Connection {
+            &self.tx
+        }
+    }
+
+    impl<T: Sql + ?Sized> Sql for &T {
+        fn sql(&self) -> &rusqlite::Connection {
+            (**self).sql()
+        }
+    }
+}
+
+/// The name of the tentative part of a transaction (one at a time).
+const TENTATIVE: &str = "tentative";
+
+impl Tx<'_> {
+    /// Makes everything the transaction did durable.
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+
+    /// Forgets everything the transaction did.
+    pub fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.tx.rollback()?)
+    }
+
+    /// Starts the tentative part: what follows, until [`Tx::keep`] or
+    /// [`Tx::undo`], can be dropped without dropping what came before (a
+    /// job undoes its users' changes but keeps its ledger row).
+    pub fn tentative(&self) -> Result<(), StoreError> {
+        Ok(self.tx.execute_batch(&format!("SAVEPOINT {TENTATIVE}"))?)
+    }
+
+    /// Drops the changes of the tentative part and ends it.
+    pub fn undo(&self) -> Result<(), StoreError> {
+        Ok(self
+            .tx
+            .execute_batch(&format!("ROLLBACK TO {TENTATIVE}; RELEASE {TENTATIVE}"))?)
+    }
+
+    /// Ends the tentative part, keeping its changes in the transaction.
+    pub fn keep(&self) -> Result<(), StoreError> {
+        Ok(self.tx.execute_batch(&format!("RELEASE {TENTATIVE}"))?)
+    }
 }
 
 /// The pragmas of every connection. `synchronous = FULL` because a job's
@@ -87,7 +173,17 @@ impl Store {
         Ok(Store { conn })
     }
 
-    /// A connection for reading while another process writes.
+    /// Starts a write transaction holding the store's write lock from the
+    /// start, so what it reads cannot go stale under another writer before
+    /// it writes.
+    pub fn write(&mut self) -> Result<Tx<'_>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(Tx { tx })
+    }
+
+    /// A store for reading while another process writes.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),

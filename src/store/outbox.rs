@@ -4,9 +4,9 @@
 //! in one statement, so two senders never hold the same message. This
 //! module must never compose or send mail: it stores bytes and states.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
-use super::StoreError;
+use super::{Db, StoreError};
 
 /// Milliseconds since the Unix epoch: what scheduling columns hold.
 pub fn now_ms() -> i64 {
@@ -31,7 +31,8 @@ pub struct NewMessage<'a> {
     pub expires_at: i64,
 }
 
-pub fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<i64, StoreError> {
+pub fn insert(db: &impl Db, m: &NewMessage<'_>) -> Result<i64, StoreError> {
+    let conn = db.sql();
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO outbox (tenant, job_id, kind, envelope_from, recipients, subject, next_attempt_at, expires_at, created_at)
@@ -51,7 +52,8 @@ pub struct Content<'a> {
     pub bytes: &'a [u8],
 }
 
-pub fn set_message(conn: &Connection, id: i64, c: &Content<'_>) -> Result<(), StoreError> {
+pub fn set_message(db: &impl Db, id: i64, c: &Content<'_>) -> Result<(), StoreError> {
+    let conn = db.sql();
     let recipients = serde_json::to_string(c.recipients).map_err(|source| StoreError::Json {
         column: "recipients",
         source,
@@ -84,13 +86,14 @@ pub struct Claimed {
 /// `everything` (an operator's flush). The lease keeps them from other
 /// senders until `lease_until`.
 pub fn claim(
-    conn: &Connection,
+    db: &impl Db,
     now: i64,
     lease_until: i64,
     everything: bool,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Claimed>, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare_cached(
         "UPDATE outbox SET lease_until = ?2
          WHERE id IN (
@@ -127,14 +130,16 @@ pub fn claim(
 }
 
 /// Gives a claimed message back untried (its sender is stopping).
-pub fn release(conn: &Connection, id: i64) -> Result<(), StoreError> {
+pub fn release(db: &impl Db, id: i64) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.prepare_cached("UPDATE outbox SET lease_until = NULL WHERE id = ?1")?
         .execute([id])?;
     Ok(())
 }
 
 /// The server took the message: it is never sent again.
-pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+pub fn mark_sent(db: &impl Db, id: i64, now: i64) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.prepare_cached(
         "UPDATE outbox SET state = 'sent', attempts = attempts + 1, lease_until = NULL,
              last_error = NULL, last_attempt_at = ?2, sent_at = ?2 WHERE id = ?1",
@@ -145,12 +150,13 @@ pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError>
 
 /// The attempt failed; try again at `next`.
 pub fn mark_retry(
-    conn: &Connection,
+    db: &impl Db,
     id: i64,
     now: i64,
     next: i64,
     error: &str,
 ) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.prepare_cached(
         "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, next_attempt_at = ?3,
              last_error = ?4, last_attempt_at = ?2 WHERE id = ?1",
@@ -160,7 +166,8 @@ pub fn mark_retry(
 }
 
 /// The attempt failed past the message's expiry: given up.
-pub fn mark_failed(conn: &Connection, id: i64, now: i64, error: &str) -> Result<(), StoreError> {
+pub fn mark_failed(db: &impl Db, id: i64, now: i64, error: &str) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.prepare_cached(
         "UPDATE outbox SET state = 'failed', attempts = attempts + 1, lease_until = NULL,
              last_error = ?3, last_attempt_at = ?2, failed_at = ?2 WHERE id = ?1",
@@ -170,7 +177,8 @@ pub fn mark_failed(conn: &Connection, id: i64, now: i64, error: &str) -> Result<
 }
 
 /// When the next queued message is due (its lease end if one is held), if any.
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub fn next_due(db: &impl Db) -> Result<Option<i64>, StoreError> {
+    let conn = db.sql();
     Ok(conn.query_row(
         "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM outbox WHERE state = 'queued'",
         [],
@@ -227,7 +235,8 @@ fn entry_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 }
 
 /// How many messages are in `state`.
-pub fn count(conn: &Connection, state: &str) -> Result<i64, StoreError> {
+pub fn count(db: &impl Db, state: &str) -> Result<i64, StoreError> {
+    let conn = db.sql();
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM outbox WHERE state = ?1",
         [state],
@@ -236,7 +245,8 @@ pub fn count(conn: &Connection, state: &str) -> Result<i64, StoreError> {
 }
 
 /// Messages newest first, of one state or all.
-pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<Entry>, StoreError> {
+pub fn list(db: &impl Db, state: Option<&str>, limit: i64) -> Result<Vec<Entry>, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare(&format!(
         "SELECT {ENTRY} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2"
     ))?;
@@ -246,7 +256,8 @@ pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<En
     Ok(rows)
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<Entry>, StoreError> {
+pub fn get(db: &impl Db, id: i64) -> Result<Option<Entry>, StoreError> {
+    let conn = db.sql();
     Ok(conn
         .query_row(
             &format!("SELECT {ENTRY} FROM outbox WHERE id = ?1"),
@@ -257,7 +268,8 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Entry>, StoreError> {
 }
 
 /// The rendered message, as sent.
-pub fn message(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn message(db: &impl Db, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let conn = db.sql();
     Ok(conn
         .query_row("SELECT message FROM outbox WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -267,7 +279,8 @@ pub fn message(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>, StoreError
 
 /// Puts a message back in the queue, due now, with a fresh expiry and a
 /// fresh backoff. Returns false when there is no such message.
-pub fn requeue(conn: &Connection, id: i64, now: i64, expires_at: i64) -> Result<bool, StoreError> {
+pub fn requeue(db: &impl Db, id: i64, now: i64, expires_at: i64) -> Result<bool, StoreError> {
+    let conn = db.sql();
     let n = conn.execute(
         "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?2, expires_at = ?3,
              lease_until = NULL, failed_at = NULL WHERE id = ?1",
@@ -285,7 +298,8 @@ pub struct Invitee {
     pub last_name: String,
 }
 
-pub fn invitee(conn: &Connection, tenant: &str, key: &str) -> Result<Option<Invitee>, StoreError> {
+pub fn invitee(db: &impl Db, tenant: &str, key: &str) -> Result<Option<Invitee>, StoreError> {
+    let conn = db.sql();
     Ok(conn
         .prepare_cached(
             "SELECT user_id, email, first_name, last_name FROM users WHERE tenant = ?1 AND key = ?2",
@@ -306,7 +320,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    fn queue(conn: &Connection, expires_at: i64) -> i64 {
+    fn queue(conn: &Store, expires_at: i64) -> i64 {
         let id = insert(
             conn,
             &NewMessage {
@@ -337,31 +351,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db")).unwrap();
         let now = now_ms();
-        let id = queue(&s.conn, now + 1000);
-        let got = claim(&s.conn, now, now + 500, false, 0, 10).unwrap();
+        let id = queue(&s, now + 1000);
+        let got = claim(&s, now, now + 500, false, 0, 10).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].recipients, vec!["it@acme.example".to_string()]);
-        assert!(claim(&s.conn, now, now + 500, true, 0, 10)
-            .unwrap()
-            .is_empty());
+        assert!(claim(&s, now, now + 500, true, 0, 10).unwrap().is_empty());
         // The holder died: the message is claimable again after the lease.
         assert_eq!(
-            claim(&s.conn, now + 500, now + 900, false, 0, 10)
-                .unwrap()
-                .len(),
+            claim(&s, now + 500, now + 900, false, 0, 10).unwrap().len(),
             1
         );
-        mark_retry(&s.conn, id, now, now + 30_000, "down").unwrap();
-        assert!(claim(&s.conn, now + 1, now + 2, false, 0, 10)
+        mark_retry(&s, id, now, now + 30_000, "down").unwrap();
+        assert!(claim(&s, now + 1, now + 2, false, 0, 10)
             .unwrap()
             .is_empty());
-        assert_eq!(
-            claim(&s.conn, now + 1, now + 2, true, 0, 10).unwrap().len(),
-            1
-        );
-        mark_sent(&s.conn, id, now).unwrap();
-        let e = get(&s.conn, id).unwrap().unwrap();
+        assert_eq!(claim(&s, now + 1, now + 2, true, 0, 10).unwrap().len(), 1);
+        mark_sent(&s, id, now).unwrap();
+        let e = get(&s, id).unwrap().unwrap();
         assert_eq!((e.state.as_str(), e.attempts), ("sent", 2));
-        assert_eq!(next_due(&s.conn).unwrap(), None);
+        assert_eq!(next_due(&s).unwrap(), None);
     }
 }

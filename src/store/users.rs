@@ -5,9 +5,9 @@
 //! `country` column never blanks anyone's country. This module must never
 //! open a transaction itself: the caller's job transaction holds them all.
 
-use rusqlite::{params, Connection, Statement};
+use rusqlite::{params, Statement};
 
-use super::StoreError;
+use super::{Db, StoreError};
 use crate::ingest::schema::{FieldKind, Schema};
 use crate::ingest::validate::{Cell, ValidRow};
 
@@ -53,11 +53,8 @@ pub struct Existing {
 }
 
 impl Existing {
-    pub fn load(
-        conn: &Connection,
-        tenant: &str,
-        key_is_user_id: bool,
-    ) -> Result<Existing, StoreError> {
+    pub fn load(db: &impl Db, tenant: &str, key_is_user_id: bool) -> Result<Existing, StoreError> {
+        let conn = db.sql();
         let mut stmt = conn.prepare_cached(
             "SELECT key, row_hash, user_id FROM users NOT INDEXED WHERE tenant = ?1",
         )?;
@@ -310,12 +307,13 @@ fn refused(result: rusqlite::Result<usize>) -> Result<Result<usize, Refused>, St
 impl<'c> Writer<'c> {
     /// `present[i]` says whether the file has a column for schema field `i`.
     pub fn prepare(
-        conn: &'c Connection,
+        db: &'c impl Db,
         schema: &Schema,
         present: &[bool],
         tenant: &str,
         job: i64,
     ) -> Result<Writer<'c>, StoreError> {
+        let conn = db.sql();
         let mut columns = Vec::new();
         let mut names: Vec<&str> = Vec::new();
         let mut custom = Vec::new();
@@ -457,10 +455,11 @@ fn bind_value(s: &mut Statement<'_>, idx: usize, text: &str, v: Bound) -> rusqli
 
 /// Who already holds an email, for the message of a refused row.
 pub fn holder_of_email(
-    conn: &Connection,
+    db: &impl Db,
     tenant: &str,
     email: &str,
 ) -> Result<Option<String>, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare_cached("SELECT key FROM users WHERE tenant = ?1 AND email = ?2")?;
     let mut rows = stmt.query(params![tenant, email])?;
     Ok(match rows.next()? {
@@ -473,7 +472,8 @@ pub fn holder_of_email(
 /// control character), freeing theirs within the transaction: the import
 /// parks one address of a ring of users who swap addresses, and the parked
 /// user's own row then writes its new address over it.
-pub fn park_email(conn: &Connection, tenant: &str, key: &str) -> Result<(), StoreError> {
+pub fn park_email(db: &impl Db, tenant: &str, key: &str) -> Result<(), StoreError> {
+    let conn = db.sql();
     conn.execute(
         "UPDATE users SET email = char(1) || 'parked:' || id WHERE tenant = ?1 AND key = ?2",
         params![tenant, key],
@@ -484,11 +484,12 @@ pub fn park_email(conn: &Connection, tenant: &str, key: &str) -> Result<(), Stor
 /// Users of the tenant whose key `named` does not know: the ones a sync
 /// would deactivate (only enabled ones) or delete.
 pub fn absent_users(
-    conn: &Connection,
+    db: &impl Db,
     tenant: &str,
     named: impl Fn(Hash) -> bool,
     only_enabled: bool,
 ) -> Result<Vec<i64>, StoreError> {
+    let conn = db.sql();
     let mut stmt =
         conn.prepare_cached("SELECT id, key, enabled FROM users NOT INDEXED WHERE tenant = ?1")?;
     let mut rows = stmt.query([tenant])?;
@@ -504,7 +505,8 @@ pub fn absent_users(
 
 /// Deactivates users by id. The row fingerprint is cleared so that a later
 /// file naming them again re-enables them instead of looking unchanged.
-pub fn deactivate(conn: &Connection, ids: &[i64], job: i64) -> Result<usize, StoreError> {
+pub fn deactivate(db: &impl Db, ids: &[i64], job: i64) -> Result<usize, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare_cached(
         "UPDATE users SET enabled = 0, row_hash = NULL, updated_job = ?2, updated_at = ?3 WHERE id = ?1 AND enabled != 0",
     )?;
@@ -516,7 +518,8 @@ pub fn deactivate(conn: &Connection, ids: &[i64], job: i64) -> Result<usize, Sto
     Ok(n)
 }
 
-pub fn delete_ids(conn: &Connection, ids: &[i64]) -> Result<usize, StoreError> {
+pub fn delete_ids(db: &impl Db, ids: &[i64]) -> Result<usize, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare_cached("DELETE FROM users WHERE id = ?1")?;
     let mut n = 0;
     for id in ids {
@@ -525,7 +528,8 @@ pub fn delete_ids(conn: &Connection, ids: &[i64]) -> Result<usize, StoreError> {
     Ok(n)
 }
 
-pub fn count(conn: &Connection, tenant: &str) -> Result<i64, StoreError> {
+pub fn count(db: &impl Db, tenant: &str) -> Result<i64, StoreError> {
+    let conn = db.sql();
     Ok(conn.query_row(
         "SELECT count(*) FROM users WHERE tenant = ?1",
         [tenant],
@@ -533,7 +537,8 @@ pub fn count(conn: &Connection, tenant: &str) -> Result<i64, StoreError> {
     )?)
 }
 
-pub fn role_names(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
+pub fn role_names(db: &impl Db, tenant: &str) -> Result<Vec<String>, StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare_cached("SELECT name FROM roles WHERE tenant = ?1 ORDER BY name")?;
     let names = stmt
         .query_map([tenant], |r| r.get(0))?
@@ -564,10 +569,11 @@ pub struct User {
 /// Every user of a tenant, by key, calling `f` for each (streaming: an
 /// export of a million users must not hold them all).
 pub fn for_each_user(
-    conn: &Connection,
+    db: &impl Db,
     tenant: &str,
     mut f: impl FnMut(User) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    let conn = db.sql();
     let mut stmt = conn.prepare(
         "SELECT key, user_id, email, first_name, last_name, enabled, roles, reports_to, task_notification,
                 notify_if_new_user, mobile_number, country, state, last_active_date, attributes
@@ -604,9 +610,9 @@ pub fn for_each_user(
     Ok(())
 }
 
-pub fn all_users(conn: &Connection, tenant: &str) -> Result<Vec<User>, StoreError> {
+pub fn all_users(db: &impl Db, tenant: &str) -> Result<Vec<User>, StoreError> {
     let mut out = Vec::new();
-    for_each_user(conn, tenant, |u| {
+    for_each_user(db, tenant, |u| {
         out.push(u);
         Ok(())
     })?;

@@ -78,15 +78,13 @@ impl Running {
 
 pub(crate) fn job(config: &Config, id: i64) -> jobs::JobRow {
     let store = Store::open_read_only(&config.db_path()).unwrap();
-    jobs::get(&store.conn, id)
+    jobs::get(&store, id)
         .unwrap()
         .expect("the job is in the ledger")
 }
 
 pub(crate) fn users_of(config: &Config, tenant: &str) -> i64 {
-    let store = Store::open_read_only(&config.db_path()).unwrap();
-    store
-        .conn
+    super::sql(&config.db_path())
         .query_row(
             "SELECT count(*) FROM users WHERE tenant = ?1",
             [tenant],

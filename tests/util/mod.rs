@@ -94,6 +94,21 @@ impl Env {
     pub fn store(&self) -> Store {
         Store::open(&self.config.db_path()).expect("open store")
     }
+
+    /// A raw SQL connection to the store (see [`sql`]).
+    pub fn sql(&self) -> rusqlite::Connection {
+        sql(&self.config.db_path())
+    }
+}
+
+/// A raw SQL connection to a store, for the checks no store function
+/// offers (the application never needs them: counting rows by pattern,
+/// holding the write lock, clearing a lease). Only tests open one.
+pub fn sql(db: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).expect("open the store's database");
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
+    conn
 }
 
 pub fn stdout(o: &Output) -> String {
