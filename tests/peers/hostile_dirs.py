@@ -1,6 +1,7 @@
 """A paramiko client for the directory and handle tests (tests/hostile_dirs.rs).
 
-Each mode prints its result on stdout, one JSON object or one line per
+PASSWORD may be key:FILE (an ed25519 private key) instead. Each mode prints
+its result on stdout, one JSON object or one line per
 operation; nothing here decides pass or fail.
 
   flood HOST PORT USER PASSWORD PID DIR SESSIONS CHANNELS ROUNDS
@@ -40,8 +41,12 @@ def rss_kb(pid):
 
 
 def connect(host, port, user, password):
+    """PASSWORD, or key:FILE for an ed25519 key (no argon2 work on the server)."""
     t = paramiko.Transport((host, int(port)))
-    t.connect(username=user, password=password)
+    if password.startswith("key:"):
+        t.connect(username=user, pkey=paramiko.Ed25519Key.from_private_key_file(password[4:]))
+    else:
+        t.connect(username=user, password=password)
     return t
 
 
