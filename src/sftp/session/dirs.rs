@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use russh_sftp::protocol::{File, OpenFlags, StatusCode};
 
-use super::{attrs_of, blocking, long_name, Reply};
+use super::{attrs_of, blocking, Reply};
 use crate::sftp::fs::{DirReader, Root};
 
 /// Entries per READDIR reply (at most).
@@ -91,4 +91,38 @@ pub async fn check_room(
         )));
     }
     Ok(())
+}
+
+/// A line like `ls -l` prints.
+pub fn long_name(name: &str, st: &rustix::fs::Stat) -> String {
+    use rustix::fs::FileType;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => 'd',
+        FileType::Symlink => 'l',
+        FileType::RegularFile => '-',
+        FileType::Fifo => 'p',
+        FileType::Socket => 's',
+        FileType::CharacterDevice => 'c',
+        FileType::BlockDevice => 'b',
+        FileType::Unknown => '?',
+    };
+    let mut perms = String::with_capacity(9);
+    for shift in [6, 3, 0] {
+        let bits = (st.st_mode >> shift) & 7;
+        perms.push(if bits & 4 != 0 { 'r' } else { '-' });
+        perms.push(if bits & 2 != 0 { 'w' } else { '-' });
+        perms.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    let mtime = chrono::DateTime::from_timestamp(st.st_mtime, 0).unwrap_or_default();
+    let six_months = 182 * 24 * 3600;
+    let age = chrono::Utc::now().timestamp() - st.st_mtime;
+    let when = if (0..six_months).contains(&age) {
+        mtime.format("%b %e %H:%M")
+    } else {
+        mtime.format("%b %e  %Y")
+    };
+    format!(
+        "{kind}{perms} {:>3} {:<8} {:<8} {:>8} {when} {name}",
+        st.st_nlink, st.st_uid, st.st_gid, st.st_size
+    )
 }
