@@ -6,7 +6,9 @@
 //! Every directory under `fixtures/` is a case, except those named in
 //! [`NOT_CASES`]; a case holds only the files [`CASE_FILES`] names, and
 //! `expected.json` must pin every outcome field this runner checks (an
-//! absent key is a failure, not a skipped check). The number of cases is
+//! absent key is a failure, not a skipped check); optional keys
+//! (`encoding`, `delimiter`, `ignored_columns`, `file_error_says`: words the
+//! file error's message must hold) are checked when present. The number of cases is
 //! pinned in [`CASES`], so losing fixtures fails the run.
 
 use std::collections::BTreeMap;
@@ -21,7 +23,7 @@ use crate::util::{Env, TENANT};
 
 /// How many cases `fixtures/` holds. Adding a case means raising this;
 /// losing one fails the run.
-const CASES: usize = 113;
+const CASES: usize = 114;
 
 /// Directories of `fixtures/` that are not cases: `sample` is the file the
 /// README has a newcomer upload (the embedded default imports it, see
@@ -142,6 +144,21 @@ fn check_outcome(expected: &Value, r: &JobReport, what: &str, problems: &mut Vec
                 "{what}: row {} {}: message too thin: {:?}",
                 e.row, e.code, e.message
             ));
+        }
+    }
+    // Optional: words the file error's message must contain.
+    if let Some(says) = expected.get("file_error_says").and_then(Value::as_array) {
+        let message = r
+            .file_error
+            .as_ref()
+            .map(|e| e.message.as_str())
+            .unwrap_or("");
+        for want in says {
+            if !want.as_str().is_some_and(|w| message.contains(w)) {
+                problems.push(format!(
+                    "{what}: file error message {message:?} lacks {want}"
+                ));
+            }
         }
     }
     if let Some(fe) = &r.file_error {

@@ -90,6 +90,12 @@ pub struct SftpConfig {
     pub ban_after: u32,
     pub ban_window: Duration,
     pub ban_for: Duration,
+    /// Open SFTP handles (files and directories) one account may hold,
+    /// across all its sessions and channels.
+    pub max_handles_per_account: usize,
+    /// Entries a directory of a tenant may hold: an upload of a new name
+    /// into a directory that holds this many is refused.
+    pub max_inbox_entries: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

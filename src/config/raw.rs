@@ -36,6 +36,8 @@ pub struct RawSftp {
     pub ban_after: Option<i64>,
     pub ban_window: Option<String>,
     pub ban_for: Option<String>,
+    pub max_handles_per_account: Option<i64>,
+    pub max_inbox_entries: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

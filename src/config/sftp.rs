@@ -30,5 +30,19 @@ pub(super) fn check_sftp(c: &mut Check, r: RawSftp) -> SftpConfig {
         ban_after: c.count("sftp.ban_after", r.ban_after, 10, 1, 1_000_000) as u32,
         ban_window: c.duration("sftp.ban_window", r.ban_window.as_deref(), "10m"),
         ban_for: c.duration("sftp.ban_for", r.ban_for.as_deref(), "15m"),
+        max_handles_per_account: c.count(
+            "sftp.max_handles_per_account",
+            r.max_handles_per_account,
+            64,
+            1,
+            100_000,
+        ) as usize,
+        max_inbox_entries: c.count(
+            "sftp.max_inbox_entries",
+            r.max_inbox_entries,
+            10_000,
+            1,
+            100_000_000,
+        ) as usize,
     }
 }

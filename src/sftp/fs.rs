@@ -11,7 +11,6 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::OwnedFd;
@@ -46,6 +45,61 @@ pub struct Root {
 pub struct DirEntry {
     pub name: String,
     pub stat: Stat,
+}
+
+/// An open directory read a batch at a time, in the order the kernel
+/// returns entries (not sorted). Holds one fd and `getdents`'s bounded
+/// buffer, never the whole listing.
+pub struct DirReader {
+    dir: rustix::fs::Dir,
+    done: bool,
+}
+
+impl std::fmt::Debug for DirReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirReader")
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl DirReader {
+    /// The next name (without `.` and `..`), or `None` at the end.
+    fn next_name(&mut self) -> io::Result<Option<std::ffi::CString>> {
+        while !self.done {
+            match self.dir.next() {
+                None => self.done = true,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(errno(e));
+                }
+                Some(Ok(entry)) => {
+                    let name = entry.file_name();
+                    if name.to_bytes() != b"." && name.to_bytes() != b".." {
+                        return Ok(Some(name.to_owned()));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Up to `max` entries, not followed; empty at the end. An entry that
+    /// vanishes between the listing and its stat is left out.
+    pub fn next_batch(&mut self, max: usize) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::with_capacity(max.min(256));
+        while out.len() < max {
+            let Some(name) = self.next_name()? else { break };
+            let fd = self.dir.fd().map_err(errno)?;
+            if let Ok(stat) = rustix::fs::statat(fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                out.push(DirEntry {
+                    name: String::from_utf8_lossy(name.to_bytes()).into_owned(),
+                    stat,
+                });
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn dot(rel: &Path) -> &Path {
@@ -148,32 +202,49 @@ impl Root {
         rustix::fs::statat(&dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(errno)
     }
 
-    /// Every entry of a directory (without `.` and `..`), not followed.
-    pub fn read_dir(&self, rel: &Path) -> io::Result<Vec<DirEntry>> {
+    /// Opens a directory for reading its entries in batches
+    /// ([`DirReader::next_batch`]): memory stays bounded whatever its size.
+    pub fn open_dir(&self, rel: &Path) -> io::Result<DirReader> {
         let fd = self.open_raw(
             rel,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
             Mode::empty(),
         )?;
-        let dir = rustix::fs::Dir::read_from(&fd).map_err(errno)?;
+        Ok(DirReader {
+            dir: rustix::fs::Dir::new(fd).map_err(errno)?,
+            done: false,
+        })
+    }
+
+    /// Every entry of a directory (without `.` and `..`), not followed,
+    /// sorted by name. Holds them all: for small directories and tests;
+    /// the SFTP server lists with [`Root::open_dir`].
+    pub fn read_dir(&self, rel: &Path) -> io::Result<Vec<DirEntry>> {
+        let mut reader = self.open_dir(rel)?;
         let mut out = Vec::new();
-        for entry in dir {
-            let entry = entry.map_err(errno)?;
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
+        loop {
+            let batch = reader.next_batch(1024)?;
+            if batch.is_empty() {
+                break;
             }
-            let name_os = std::ffi::OsStr::from_bytes(name);
-            // An entry may vanish between readdir and stat.
-            if let Ok(stat) = rustix::fs::statat(&fd, name_os, AtFlags::SYMLINK_NOFOLLOW) {
-                out.push(DirEntry {
-                    name: String::from_utf8_lossy(name).into_owned(),
-                    stat,
-                });
-            }
+            out.extend(batch);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// How many entries (without `.` and `..`) a directory holds, counting
+    /// no further than `stop`.
+    pub fn count_entries(&self, rel: &Path, stop: usize) -> io::Result<usize> {
+        let mut reader = self.open_dir(rel)?;
+        let mut n = 0;
+        while n < stop {
+            match reader.next_name()? {
+                Some(_) => n += 1,
+                None => break,
+            }
+        }
+        Ok(n)
     }
 
     pub fn mkdir(&self, rel: &Path) -> io::Result<()> {

@@ -548,7 +548,8 @@ impl russh::server::Handler for SshHandler {
             root,
             self.events.clone(),
             ended_tx,
-        );
+        )
+        .with_handle_scope(self.shared.handle_scope(self.id, &login.account));
         session.channel_success(channel_id)?;
         // When the SFTP loop ends (the handler is dropped), send EOF + CLOSE:
         // sshj/JSch clients otherwise wait 30 s.

@@ -16,16 +16,23 @@ use russh_sftp::protocol::{
 use russh_sftp::server::StatusReply;
 use rustix::fs::OFlags;
 
-use super::fs::{is_refused_link, DirEntry, Root};
+use super::fs::{is_refused_link, Root};
 use super::jail;
 use super::{Sink, UploadEvent};
+
+mod dirs;
+pub mod handles;
+mod setstat;
+
+use dirs::DirHandle;
+use handles::{HandleScope, HandleTable};
 
 /// Largest SFTP packet a client may send, and the limits advertised.
 pub const MAX_PACKET_LEN: u32 = 256 * 1024;
 pub const MAX_READ_LEN: u32 = 255 * 1024;
 pub const MAX_WRITE_LEN: u32 = 255 * 1024;
-pub const MAX_OPEN_HANDLES: usize = 256;
-const DIR_BATCH: usize = 128;
+/// Per SSH connection, all its channels together (see [`handles`]).
+pub const MAX_OPEN_HANDLES: usize = handles::MAX_HANDLES_PER_SESSION;
 
 /// What a session knows about its tenant.
 #[derive(Debug, Clone)]
@@ -47,10 +54,7 @@ enum OpenHandle {
         /// end, task): the reply goes out while the disk write runs.
         pending: VecDeque<Pending>,
     },
-    Dir {
-        entries: Vec<DirEntry>,
-        pos: usize,
-    },
+    Dir(DirHandle),
 }
 
 pub struct SftpSession {
@@ -58,8 +62,7 @@ pub struct SftpSession {
     account: String,
     root: Arc<Root>,
     events: Sink,
-    handles: HashMap<String, OpenHandle>,
-    next_handle: u64,
+    handles: HandleTable<OpenHandle>,
     /// Dropped with the session: tells the SSH side to send EOF + CLOSE.
     _ended: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -111,40 +114,6 @@ fn attrs_of(st: &rustix::fs::Stat) -> FileAttributes {
     }
 }
 
-/// A line like `ls -l` prints.
-fn long_name(name: &str, st: &rustix::fs::Stat) -> String {
-    use rustix::fs::FileType;
-    let kind = match FileType::from_raw_mode(st.st_mode) {
-        FileType::Directory => 'd',
-        FileType::Symlink => 'l',
-        FileType::RegularFile => '-',
-        FileType::Fifo => 'p',
-        FileType::Socket => 's',
-        FileType::CharacterDevice => 'c',
-        FileType::BlockDevice => 'b',
-        FileType::Unknown => '?',
-    };
-    let mut perms = String::with_capacity(9);
-    for shift in [6, 3, 0] {
-        let bits = (st.st_mode >> shift) & 7;
-        perms.push(if bits & 4 != 0 { 'r' } else { '-' });
-        perms.push(if bits & 2 != 0 { 'w' } else { '-' });
-        perms.push(if bits & 1 != 0 { 'x' } else { '-' });
-    }
-    let mtime = chrono::DateTime::from_timestamp(st.st_mtime, 0).unwrap_or_default();
-    let six_months = 182 * 24 * 3600;
-    let age = chrono::Utc::now().timestamp() - st.st_mtime;
-    let when = if (0..six_months).contains(&age) {
-        mtime.format("%b %e %H:%M")
-    } else {
-        mtime.format("%b %e  %Y")
-    };
-    format!(
-        "{kind}{perms} {:>3} {:<8} {:<8} {:>8} {when} {name}",
-        st.st_nlink, st.st_uid, st.st_gid, st.st_size
-    )
-}
-
 /// Reads an SSH string from the front of `data`.
 fn take_string(data: &mut &[u8]) -> Option<String> {
     if data.len() < 4 {
@@ -178,13 +147,20 @@ impl SftpSession {
     ) -> SftpSession {
         SftpSession {
             tenant,
+            handles: HandleTable::new(HandleScope::standalone(&account)),
             account,
             root: Arc::new(root),
             events,
-            handles: HashMap::new(),
-            next_handle: 0,
             _ended: Some(ended),
         }
+    }
+
+    /// Counts this session's handles in `scope` (its connection and its
+    /// account, under the server's limits) instead of a scope of its own.
+    /// Call before the first request.
+    pub fn with_handle_scope(mut self, scope: HandleScope) -> SftpSession {
+        self.handles = HandleTable::new(scope);
+        self
     }
 
     fn path(&self, p: &str) -> Reply<PathBuf> {
@@ -192,13 +168,11 @@ impl SftpSession {
     }
 
     fn insert_handle(&mut self, h: OpenHandle) -> Reply<String> {
-        if self.handles.len() >= MAX_OPEN_HANDLES {
-            return Err(StatusCode::Failure.with_message("too many open handles"));
-        }
-        self.next_handle += 1;
-        let name = self.next_handle.to_string();
-        self.handles.insert(name.clone(), h);
-        Ok(name)
+        self.handles.insert(h).map_err(|e| {
+            tracing::warn!(tenant = %self.tenant.name, account = %self.account,
+                "refused a handle: {e}");
+            StatusCode::Failure.with_message(e.to_string())
+        })
     }
 
     fn file(&self, handle: &str) -> Reply<(Arc<std::fs::File>, bool, bool)> {
@@ -209,7 +183,7 @@ impl SftpSession {
                 append,
                 ..
             }) => Ok((file.clone(), *write, *append)),
-            Some(OpenHandle::Dir { .. }) => {
+            Some(OpenHandle::Dir(_)) => {
                 Err(StatusCode::Failure.with_message("handle is a directory"))
             }
             None => Err(StatusCode::Failure.with_message("invalid handle")),
@@ -368,34 +342,22 @@ impl russh_sftp::server::Handler for SftpSession {
 
     async fn opendir(&mut self, id: u32, path: String) -> Reply<Handle> {
         let rel = self.path(&path)?;
-        let root = self.root.clone();
-        let entries = blocking(move || root.read_dir(&rel))
+        let dir = DirHandle::open(self.root.clone(), rel)
             .await
             .map_err(io_reply)?;
-        let handle = self.insert_handle(OpenHandle::Dir { entries, pos: 0 })?;
+        let handle = self.insert_handle(OpenHandle::Dir(dir))?;
         Ok(Handle { id, handle })
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> Reply<Name> {
-        match self.handles.get_mut(&handle) {
-            Some(OpenHandle::Dir { entries, pos }) => {
-                if *pos >= entries.len() {
-                    return Err(StatusCode::Eof.into());
-                }
-                let end = (*pos + DIR_BATCH).min(entries.len());
-                let files = entries[*pos..end]
-                    .iter()
-                    .map(|e| File {
-                        filename: e.name.clone(),
-                        longname: long_name(&e.name, &e.stat),
-                        attrs: attrs_of(&e.stat),
-                    })
-                    .collect();
-                *pos = end;
-                Ok(Name { id, files })
-            }
-            _ => Err(StatusCode::Failure.with_message("invalid handle")),
+        let Some(OpenHandle::Dir(dir)) = self.handles.get(&handle) else {
+            return Err(StatusCode::Failure.with_message("invalid handle"));
+        };
+        let files = dir.clone().next_files().await.map_err(io_reply)?;
+        if files.is_empty() {
+            return Err(StatusCode::Eof.into());
         }
+        Ok(Name { id, files })
     }
 
     async fn open(
@@ -415,6 +377,8 @@ impl russh_sftp::server::Handler for SftpSession {
                 path = %rel.display(), "refused write in a read-only directory");
             return Err(read_only());
         }
+        let max_entries = self.handles.scope().limits().inbox_entries;
+        dirs::check_room(&self.root, &rel, pflags, max_entries).await?;
         let mut flags = match (read, write) {
             (true, true) => OFlags::RDWR,
             (false, true) => OFlags::WRONLY,
@@ -599,18 +563,24 @@ impl russh_sftp::server::Handler for SftpSession {
 
     async fn setstat(&mut self, id: u32, path: String, attrs: FileAttributes) -> Reply<Status> {
         let rel = self.path(&path)?;
-        if attrs.atime.is_none() && attrs.mtime.is_none() {
-            return Ok(ok(id)); // permissions, owner, size: ignored
-        }
-        if jail::is_protected(&rel) {
-            return Ok(ok(id));
-        }
         let root = self.root.clone();
-        let (atime, mtime) = (attrs.atime, attrs.mtime);
+        let r = rel.clone();
+        let st = match blocking(move || root.lstat(&r)).await {
+            Ok(st) => Some(st),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_reply(e)),
+        };
+        let plan = setstat::judge(&rel, st.as_ref(), &attrs).inspect_err(|_| {
+            tracing::info!(tenant = %self.tenant.name, account = %self.account,
+                path = %rel.display(), "refused SETSTAT");
+        })?;
+        let setstat::Plan::Times(atime, mtime) = plan else {
+            return Ok(ok(id));
+        };
+        let root = self.root.clone();
         match blocking(move || root.set_times(&rel, atime, mtime)).await {
+            // Claimed between the stat and now: as when already gone.
             Ok(()) => Ok(ok(id)),
-            // rclone sets the mtime after CLOSE: the file may be claimed
-            // already. Nothing to apply it to; not the client's failure.
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ok(id)),
             Err(e) => Err(io_reply(e)),
         }
@@ -619,10 +589,22 @@ impl russh_sftp::server::Handler for SftpSession {
     async fn fsetstat(&mut self, id: u32, handle: String, attrs: FileAttributes) -> Reply<Status> {
         self.settle(&handle, 0).await?;
         let (file, _, _) = self.file(&handle)?;
-        if attrs.atime.is_none() && attrs.mtime.is_none() {
+        let Some(OpenHandle::File { rel, .. }) = self.handles.get(&handle) else {
+            return Err(StatusCode::Failure.with_message("invalid handle"));
+        };
+        let rel = rel.clone();
+        let f = file.clone();
+        let st = blocking(move || rustix::fs::fstat(&*f).map_err(io::Error::from))
+            .await
+            .map_err(io_reply)?;
+        let plan = setstat::judge(&rel, Some(&st), &attrs).inspect_err(|_| {
+            tracing::info!(tenant = %self.tenant.name, account = %self.account,
+                path = %rel.display(), "refused FSETSTAT");
+        })?;
+        let setstat::Plan::Times(atime, mtime) = plan else {
             return Ok(ok(id));
-        }
-        let times = super::fs::timestamps(attrs.atime, attrs.mtime);
+        };
+        let times = super::fs::timestamps(atime, mtime);
         blocking(move || rustix::fs::futimens(&*file, &times).map_err(io::Error::from))
             .await
             .map_err(io_reply)?;

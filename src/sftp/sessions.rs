@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bans::{BanPolicy, Bans};
 use super::fs::ensure_tenant_root;
+use super::session::handles::{HandleCounts, HandleLimits, HandleScope};
 use super::session::TenantInfo;
 use super::ssh_config::ssh_config;
 use super::SftpError;
@@ -40,6 +41,7 @@ pub(super) struct State {
     pub(super) tenants: HashMap<String, Arc<TenantInfo>>,
     pub(super) max_sessions: usize,
     pub(super) max_sessions_per_account: usize,
+    pub(super) handle_limits: HandleLimits,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +49,8 @@ pub(super) struct Counts {
     pub(super) connections: usize,
     pub(super) sessions: usize,
     pub(super) per_account: HashMap<String, usize>,
+    /// Open SFTP handles per connection and per account (kept across reloads).
+    pub(super) handles: Arc<HandleCounts>,
 }
 
 /// What a session logged in with: a reload checks it is still the account's.
@@ -141,6 +145,7 @@ pub(super) fn build_state(config: &Config) -> (State, Vec<SftpError>) {
     let mut state = State {
         max_sessions: config.sftp.max_sessions,
         max_sessions_per_account: config.sftp.max_sessions_per_account,
+        handle_limits: HandleLimits::from_config(&config.sftp),
         ..State::default()
     };
     for (name, tenant) in &config.tenants {
@@ -265,5 +270,15 @@ impl Drop for SessionGuard {
             }
         }
         self.shared.live.lock().unwrap().remove(&self.id);
+    }
+}
+
+impl Shared {
+    /// Where an SFTP channel of connection `connection`, logged in as
+    /// `account`, counts its open handles, under the limits in force.
+    pub(super) fn handle_scope(&self, connection: u64, account: &str) -> HandleScope {
+        let limits = self.state.read().unwrap().handle_limits;
+        let counts = self.counts.lock().unwrap().handles.clone();
+        HandleScope::new(counts, connection, account, limits)
     }
 }
