@@ -6,6 +6,7 @@ mod crash;
 mod daemon;
 mod fixtures;
 mod fuzz;
+mod layouts;
 mod mail;
 mod sftp;
 mod util;
