@@ -1302,8 +1302,29 @@ fn passwords_never_land_in_the_store_the_output_or_the_failed_rows() {
         ),
     );
     let out2 = env.import(&ora, &[]);
+    let flushed = env.run(&["mail", "flush"]);
+    assert!(flushed.status.success(), "{}", stderr(&flushed));
     let mut seen = everything_kept(&env);
-    for o in [&out, &human, &failed, &out2] {
+    // The mail, decoded (an attachment is base64 in the .eml).
+    let mail_dir = env.path("data").join("mail");
+    let mut bodies = String::new();
+    for entry in std::fs::read_dir(&mail_dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        for part in m.parts.iter() {
+            seen.extend(part.contents());
+        }
+        bodies.push_str(&m.body_text(0).unwrap_or_default());
+    }
+    assert!(
+        bodies.contains("Read as an export of Google Workspace"),
+        "{bodies}"
+    );
+    assert!(
+        bodies.contains("Passwords: columns holding passwords"),
+        "{bodies}"
+    );
+    for o in [&out, &human, &failed, &out2, &flushed] {
         seen.extend(&o.stdout);
         seen.extend(&o.stderr);
     }
@@ -1385,4 +1406,42 @@ fn a_generic_file_with_the_same_columns_is_still_ambiguous() {
     );
     assert_eq!(v["file_error"]["code"], "ambiguous_header", "{v:#}");
     assert_eq!(v["layout"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_export_dropped_in_the_inbox_leaves_no_password_in_results() {
+    use crate::util::daemon::{names_in, summary, Running};
+    let env = Env::new("");
+    let mut config = env.config.clone();
+    config.settle = std::time::Duration::from_millis(300);
+    let paths = userdrop::daemon::Paths {
+        scheduler: false,
+        ..Default::default()
+    };
+    let mut d = Running::start(config.clone(), false, paths).await;
+    let root = config.tenant_root(TENANT);
+    let text = google_file().replace("cy.cole@acme.example", "cy.cole(at)acme.example");
+    std::fs::write(root.join("google.csv"), text).unwrap();
+    let done = d.next_done("the Google export").await;
+    d.stop().await;
+    let s = summary(&root, done.job);
+    assert_eq!(s["layout"], "google_workspace", "{s:#}");
+    assert_eq!(s["counts"]["failed"], 1, "{s:#}");
+    let results = root.join("results");
+    let mut kept = Vec::new();
+    let mut errors_csv = String::new();
+    for name in names_in(&results) {
+        let bytes = std::fs::read(results.join(&name)).unwrap();
+        if name.ends_with(".errors.csv") {
+            errors_csv = String::from_utf8(bytes.clone()).unwrap();
+        }
+        kept.extend(bytes);
+    }
+    assert!(
+        errors_csv.contains("cy.cole(at)acme.example"),
+        "the failed row is in results/: {errors_csv}"
+    );
+    for pw in GOOGLE_PASSWORDS {
+        assert!(!contains(&kept, pw), "password {pw:?} is in results/");
+    }
 }
