@@ -1445,3 +1445,19 @@ async fn a_google_export_dropped_in_the_inbox_leaves_no_password_in_results() {
         assert!(!contains(&kept, pw), "password {pw:?} is in results/");
     }
 }
+
+#[test]
+fn a_type_line_is_skipped_even_when_the_header_below_is_refused() {
+    // The real header is judged (and named), not the #TYPE line.
+    let env = Env::new("");
+    let text = "#TYPE Microsoft.ActiveDirectory.Management.ADUser\r\n\
+                \"DistinguishedName\",\"Enabled\",\"SamAccountName\"\r\n\
+                \"CN=Ann,DC=acme\",\"True\",\"ann\"\r\n";
+    let v = import(&env, "ad.csv", text);
+    assert_eq!(v["file_error"]["code"], "missing_required_column", "{v:#}");
+    assert_eq!(v["file_error"]["field"], "email");
+    assert_eq!(
+        v["columns"],
+        serde_json::json!(["DistinguishedName", "Enabled", "SamAccountName"])
+    );
+}
