@@ -189,10 +189,9 @@ fn email_value(v: &str) -> CellResult<'_> {
     }
 }
 
-/// enabled, notify_if_new_user, task_notification.
+/// notify_if_new_user, task_notification (enabled: [`enabled_value`]).
 fn flag_value(kind: FieldKind, v: &str) -> CellResult<'_> {
     match kind {
-        FieldKind::Enabled => enabled_value(Layout::Generic, v),
         FieldKind::NotifyIfNewUser => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
             (
                 "invalid_notify_if_new_user".to_string(),

@@ -428,6 +428,25 @@ mod tests {
         assert!(reader.next_record().unwrap().is_none());
     }
 
+    #[test]
+    fn blanked_columns_read_as_empty_from_then_on() {
+        let sniffed = sniff_bytes(b"a,b,c\n", &auto()).unwrap();
+        let mut reader =
+            RecordReader::from_bytes("id,password,x\n1,hunter2,y\n".as_bytes(), &sniffed);
+        assert_eq!(
+            reader.next_record().unwrap().unwrap().get(1),
+            Some("password")
+        );
+        reader.blank_columns(&[1, 7]);
+        let rec = reader.next_record().unwrap().unwrap();
+        assert_eq!(
+            (rec.get(0), rec.get(1), rec.get(2)),
+            (Some("1"), Some(""), Some("y"))
+        );
+        assert_eq!(rec.iter().collect::<Vec<_>>(), vec!["1", "", "y"]);
+        assert_eq!(rec.len(), 3);
+    }
+
     // --- row numbers ------------------------------------------------------
 
     #[test]
