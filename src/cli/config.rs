@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::{load, tenant_of, usage};
+use crate::ingest::layout::Layout;
 
 pub(super) fn default_config() -> Result<ExitCode> {
     print!("{}", crate::config::EXAMPLE);
@@ -29,7 +30,26 @@ pub(super) fn check_config(config_path: Option<&Path>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn template(config_path: Option<&Path>, tenant: Option<&str>) -> Result<ExitCode> {
+pub(super) fn template(
+    config_path: Option<&Path>,
+    tenant: Option<&str>,
+    layout: Option<&str>,
+) -> Result<ExitCode> {
+    if let Some(name) = layout {
+        let layout = Layout::parse(name).ok_or_else(|| {
+            usage(format!(
+                "--layout {name:?} is not one of {}",
+                Layout::names().join(", ")
+            ))
+        })?;
+        // `generic` is the tenant's own header, below.
+        if layout != Layout::Generic {
+            let mut w = csv::Writer::from_writer(io::stdout().lock());
+            w.write_record(layout.def().header)?;
+            w.flush()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let c = load(config_path)?;
     let t = match tenant {
         Some(name) => tenant_of(&c, name)?,

@@ -92,6 +92,11 @@ pub enum Command {
     Template {
         #[arg(long)]
         tenant: Option<String>,
+        /// The documented header of an export layout instead (okta,
+        /// google_workspace, entra, oneroster, active_directory, bamboohr,
+        /// workday, adp).
+        #[arg(long)]
+        layout: Option<String>,
     },
     /// The mail outbox, newest first: queued, sent and failed messages;
     /// `mail retry ID`, `mail flush`, `mail show ID`.
@@ -204,7 +209,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Some(MailAction::Show { id }) => mail::mail_show(&c, id),
             }
         }
-        Command::Template { tenant } => config::template(config_path, tenant.as_deref()),
+        Command::Template { tenant, layout } => {
+            config::template(config_path, tenant.as_deref(), layout.as_deref())
+        }
     }
 }
 

@@ -92,6 +92,8 @@ pub struct RawTenant {
     pub date_format: Option<String>,
     pub role_separator: Option<String>,
     pub unknown_columns: Option<String>,
+    /// Pins the export layout files are read as (`"oneroster"`, ...).
+    pub layout: Option<String>,
     pub notify: Option<String>,
     pub accept: Option<Vec<String>>,
     pub max_file_size: Option<String>,

@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use super::check::Check;
 use super::raw::RawTenant;
 use super::*;
+use crate::ingest::headers::HeaderRules;
+use crate::ingest::layout::Layout;
 
 pub(super) fn valid_tenant_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -46,7 +48,8 @@ pub(super) fn check_tenant(
     let (accept, accept_set) = check_accept(c, &k("accept"), r.accept.take());
     let max_file_size = c.size(&k("max_file_size"), r.max_file_size.as_deref(), "1GiB");
     let accounts = check_accounts(c, &k, r.accounts, account_names);
-    let schema = check_fields(c, name, applying.key, r.fields);
+    let layout = check_layout(c, &k("layout"), r.layout.as_deref());
+    let schema = check_fields(c, name, applying.key, r.fields).map(|s| s.with_layout(layout));
 
     if c.problems.len() != before {
         return None;
@@ -331,6 +334,32 @@ fn check_accounts(
         });
     }
     accounts
+}
+
+/// `layout = "..."`: one of the layouts' names, or absent (recognised from
+/// each file's header).
+fn check_layout(c: &mut Check, key: &str, value: Option<&str>) -> Option<Layout> {
+    let text = value?;
+    let layout = Layout::parse(text);
+    if layout.is_none() {
+        let names: Vec<String> = Layout::names().iter().map(|n| format!("{n:?}")).collect();
+        c.problems.push(format!(
+            "{key} = {text:?} is not one of {}",
+            names.join(", ")
+        ));
+    }
+    layout
+}
+
+impl Tenant {
+    /// How the header of this tenant's files is found and read.
+    pub fn header_rules(&self) -> HeaderRules<'_> {
+        HeaderRules {
+            schema: &self.schema,
+            unknown: self.unknown_columns,
+            layout: self.schema.layout,
+        }
+    }
 }
 
 /// The tenant's own fields and extra header names, built into its schema.

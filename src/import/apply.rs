@@ -79,7 +79,7 @@ fn read_and_judge(
         Ok(r) => r,
         Err(e) => return Some(e),
     };
-    if let Err(e) = reader.next_record() {
+    if let Err(e) = crate::ingest::headers::skip_header(&mut reader, &p.map) {
         return Some(e);
     }
     let mut batch = Batch::default();

@@ -163,11 +163,7 @@ fn judge_batch(
     v: &Validator<'_>,
 ) -> Facts {
     let col = |k: FieldKind| map.column(schema, k);
-    let (uid_col, email_col, rt_col) = (
-        col(FieldKind::UserId),
-        col(FieldKind::Email),
-        col(FieldKind::ReportsTo),
-    );
+    let (uid_col, email_col) = (col(FieldKind::UserId), col(FieldKind::Email));
     let mut facts = Facts::default();
     for n in 0..batch.records.len() {
         let rec = batch.record(n);
@@ -205,9 +201,9 @@ fn judge_batch(
                 facts.keys.push((hash128(&key), i));
             }
         }
-        let manager = raw(rt_col);
+        let manager = v.manager_key(&rec);
         if !manager.is_empty() && flags & plan::DELETE == 0 && !ragged {
-            facts.reports_to.push((i, hash128(manager)));
+            facts.reports_to.push((i, hash128(&manager)));
         }
     }
     facts

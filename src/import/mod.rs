@@ -11,9 +11,9 @@
 use std::path::Path;
 
 use crate::config::Tenant;
-use crate::ingest::decode::{self, RecordReader, Sniffed};
+use crate::ingest::decode::{self, Sniffed};
 use crate::ingest::error::{FileError, FileErrorCode};
-use crate::ingest::headers::HeaderMap;
+use crate::ingest::headers::{self, HeaderMap};
 use crate::ingest::plan::{self, KeyList, Plan};
 use crate::ingest::schema::KeyField;
 use crate::ingest::validate::Validator;
@@ -202,21 +202,13 @@ fn prepare(
     let sniffed = decode::sniff(path, &tenant.decode_options())?;
     report.encoding = Some(sniffed.label.clone());
     report.delimiter = Some(delimiter_name(sniffed.delimiter));
-    let mut reader = RecordReader::open(path, &sniffed)?;
-    let map = {
-        let header = reader.next_record()?.ok_or_else(|| {
-            FileError::new(
-                FileErrorCode::EmptyFile,
-                "the file is empty: it needs a header row",
-            )
-        })?;
-        // Known before the header is judged: a refused header still tells
-        // the customer's automation what was read.
-        report.columns = header.iter().map(|h| h.trim().to_string()).collect();
-        HeaderMap::map(&tenant.schema, header.iter(), tenant.unknown_columns)?
-    };
+    // `report.columns` is filled before the header is judged: a refused
+    // header still tells the customer's automation what was read.
+    let (mut reader, map) =
+        headers::find(path, &sniffed, tenant.header_rules(), &mut report.columns)?;
     report.columns = map.columns.clone();
     report.ignored_columns = map.ignored.clone();
+    report.read_header(&map);
 
     let schema = &tenant.schema;
     let v = Validator::new(

@@ -1,11 +1,21 @@
-//! Maps a file's header row to the tenant's fields (docs/formats.md#header-row): which column
-//! holds which field, which columns mean nothing to us, and whether the file
-//! can be imported at all. A missing required column or two columns for one
-//! field refuse the whole file, naming the columns so the customer knows what
-//! to rename. This module must never look past the header row.
+//! Finds and maps a file's header row (docs/formats.md#header-row): which
+//! line is the header (below a PowerShell `#TYPE` line or a report's title
+//! lines), which export layout it is, which column holds which field, which
+//! columns mean nothing to us or hold secrets, and whether the file can be
+//! imported at all. A missing required column or two columns for one field
+//! refuse the whole file, naming the columns so the customer knows what to
+//! rename. Both passes of an import position their reader with this module
+//! ([`find`], [`skip_header`]), so they always agree on where data starts.
+//! This module must never judge a data row.
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use super::decode::{RecordReader, Sniffed};
 use super::error::{FileError, FileErrorCode};
-use super::schema::{FieldKind, Schema};
+use super::layout::{dn_key, Layout, Role};
+use super::schema::{normalize_header, FieldKind, Schema};
 
 /// What to do with a column that maps to no field: a tenant's choice
 /// (`unknown_columns`), kept here because the header mapping applies it.
@@ -23,27 +33,108 @@ pub struct HeaderMap {
     pub column_of: Vec<Option<usize>>,
     /// Columns that map to no field, by header text.
     pub ignored: Vec<String>,
+    /// The export layout the header was read as.
+    pub layout: Layout,
+    /// Columns holding passwords or hashes: read as empty (see
+    /// [`RecordReader::blank_columns`]).
+    pub secret: Vec<usize>,
+    /// The row's own distinguished name (Active Directory).
+    pub dn_column: Option<usize>,
+    /// Lines above the header that were skipped (a PowerShell `#TYPE` line,
+    /// a report's title lines), as text.
+    pub preamble: Vec<String>,
+    /// Records before the header row.
+    pub skip: usize,
+    /// Managers named by distinguished name: DN ([`dn_key`]) → user_id,
+    /// from the file's own rows.
+    pub managers: HashMap<String, String>,
 }
 
+/// How far from the top a header may be found, below title lines.
+pub const HEADER_SEARCH_ROWS: u64 = 10;
+
 impl HeaderMap {
+    /// Maps a header as the layout it is recognised as.
     pub fn map<'a>(
         schema: &Schema,
         header: impl Iterator<Item = &'a str>,
         unknown: UnknownColumns,
     ) -> Result<HeaderMap, FileError> {
+        Self::map_as(schema, header, unknown, None)
+    }
+
+    /// Maps a header as `pin`, or as the layout it is recognised as.
+    pub fn map_as<'a>(
+        schema: &Schema,
+        header: impl Iterator<Item = &'a str>,
+        unknown: UnknownColumns,
+        pin: Option<Layout>,
+    ) -> Result<HeaderMap, FileError> {
         let columns: Vec<String> = header.map(|h| h.trim().to_string()).collect();
-        let mut column_of: Vec<Option<usize>> = vec![None; schema.fields.len()];
-        let mut ignored = Vec::new();
-        for (col, text) in columns.iter().enumerate() {
-            let Some(field) = schema.lookup(text) else {
-                if !text.is_empty() {
-                    ignored.push(text.clone());
-                } else {
-                    ignored.push(format!("(column {}, no header)", col + 1));
+        let norms: Vec<String> = columns.iter().map(|c| normalize_header(c)).collect();
+        let layout = pin.unwrap_or_else(|| Layout::recognise(&norms));
+        let def = layout.def();
+        let roles: Vec<Option<Role>> = norms.iter().map(|n| def.role(n)).collect();
+        // Fields a column of the layout fills: other columns that could
+        // fill them lose, instead of making the header ambiguous.
+        let mut claimed = vec![false; schema.fields.len()];
+        for role in roles.iter().flatten() {
+            if let Role::Fill(kinds) = role {
+                for f in kinds.iter().filter_map(|k| schema.field(*k)) {
+                    claimed[f] = true;
                 }
+            }
+        }
+        let mut m = HeaderMap {
+            column_of: vec![None; schema.fields.len()],
+            ignored: Vec::new(),
+            layout,
+            secret: Vec::new(),
+            dn_column: None,
+            preamble: Vec::new(),
+            skip: 0,
+            managers: HashMap::new(),
+            columns: Vec::new(),
+        };
+        let mut unknown_cols = Vec::new();
+        for (col, text) in columns.iter().enumerate() {
+            match roles[col] {
+                Some(Role::Fill(kinds)) => {
+                    for f in kinds.iter().filter_map(|k| schema.field(*k)) {
+                        m.column_of[f].get_or_insert(col);
+                    }
+                    continue;
+                }
+                Some(Role::Secret) => {
+                    m.secret.push(col);
+                    m.ignored.push(text.clone());
+                    continue;
+                }
+                Some(Role::Ignore) => {
+                    m.ignored.push(text.clone());
+                    continue;
+                }
+                Some(Role::DistinguishedName) => {
+                    m.dn_column = Some(col);
+                    continue;
+                }
+                None => {}
+            }
+            let Some(field) = schema.lookup(text) else {
+                let name = if !text.is_empty() {
+                    text.clone()
+                } else {
+                    format!("(column {}, no header)", col + 1)
+                };
+                m.ignored.push(name.clone());
+                unknown_cols.push(name);
                 continue;
             };
-            if let Some(first) = column_of[field] {
+            if claimed[field] {
+                m.ignored.push(text.clone());
+                continue;
+            }
+            if let Some(first) = m.column_of[field] {
                 let name = &schema.fields[field].name;
                 return Err(FileError::new(
                     FileErrorCode::AmbiguousHeader,
@@ -57,40 +148,220 @@ impl HeaderMap {
                 )
                 .with_field(name.clone()));
             }
-            column_of[field] = Some(col);
+            m.column_of[field] = Some(col);
         }
-
-        let missing: Vec<&str> = schema
-            .fields
-            .iter()
-            .zip(&column_of)
-            .filter(|(f, c)| f.required && c.is_none())
-            .map(|(f, _)| f.name.as_str())
-            .collect();
-        if let Some(first) = missing.first() {
-            let hints: Vec<String> = missing
-                .iter()
-                .map(|name| {
-                    let f = &schema.fields[schema
-                        .fields
-                        .iter()
-                        .position(|f| f.name == *name)
-                        .unwrap_or(0)];
-                    let examples: Vec<&str> = f
-                        .possible_names
-                        .iter()
-                        .take(3)
-                        .map(String::as_str)
-                        .collect();
-                    format!("{name} (a column named e.g. {})", examples.join(", "))
-                })
-                .collect();
-            let found = if columns.iter().all(String::is_empty) {
-                "the first row is empty".to_string()
-            } else {
-                format!("the header row has: {}", columns.join(", "))
-            };
+        check_required(schema, &columns, &m.column_of)?;
+        if unknown == UnknownColumns::Error && !unknown_cols.is_empty() {
             return Err(FileError::new(
+                FileErrorCode::UnknownColumn,
+                format!(
+                    "this inbox does not accept unknown columns, and these match no field: {}; remove them or rename them to a known field (see `userdrop template`)",
+                    unknown_cols.join(", ")
+                ),
+            )
+            .with_field(unknown_cols[0].clone()));
+        }
+        m.columns = columns;
+        Ok(m)
+    }
+
+    pub fn column(&self, schema: &Schema, kind: FieldKind) -> Option<usize> {
+        schema.field(kind).and_then(|f| self.column_of[f])
+    }
+
+    /// The user_id of the manager a `reports_to` value names: a
+    /// distinguished name found in the file becomes that user's user_id;
+    /// anything else is the user_id itself.
+    pub fn manager<'a>(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.dn_column.is_some() {
+            if let Some(uid) = self.managers.get(&dn_key(value)) {
+                return std::borrow::Cow::Owned(uid.clone());
+            }
+        }
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// Whether any cell of a would-be header names a field.
+fn names_a_field(schema: &Schema, cells: &[String], pin: Option<Layout>) -> bool {
+    let norms: Vec<String> = cells.iter().map(|c| normalize_header(c)).collect();
+    let def = pin.unwrap_or_else(|| Layout::recognise(&norms)).def();
+    cells
+        .iter()
+        .zip(&norms)
+        .any(|(c, n)| matches!(def.role(n), Some(Role::Fill(_))) || schema.lookup(c).is_some())
+}
+
+/// A PowerShell `Export-Csv` type line: `#TYPE Microsoft.ActiveDirectory...`.
+fn is_type_line(cells: &[String]) -> bool {
+    cells.first().is_some_and(|c| c.starts_with("#TYPE"))
+        && cells[1..].iter().all(|c| c.trim().is_empty())
+}
+
+/// How the header of a tenant's files is read.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderRules<'a> {
+    pub schema: &'a Schema,
+    pub unknown: UnknownColumns,
+    /// The tenant's `layout`, if it pins one.
+    pub layout: Option<Layout>,
+}
+
+/// Finds the header row and maps it; returns a reader positioned on the
+/// first data row. The header is the first line, unless that line is a
+/// PowerShell `#TYPE` line (skipped) or names no field while a line within
+/// the first [`HEADER_SEARCH_ROWS`] maps every required one (the lines
+/// above it are title lines, skipped and named in `preamble`). `columns`
+/// receives the header cells even when the header is refused.
+pub fn find(
+    path: &Path,
+    sniffed: &Sniffed,
+    rules: HeaderRules<'_>,
+    columns: &mut Vec<String>,
+) -> Result<(RecordReader<File>, HeaderMap), FileError> {
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    {
+        let mut reader = RecordReader::open(path, sniffed)?;
+        loop {
+            let rec = match reader.next_record() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => break,
+                // A broken row below the header is reported by the pass
+                // that reaches it, with the header known.
+                Err(_) if !lines.is_empty() => break,
+                Err(e) => return Err(e),
+            };
+            let row = rec.row();
+            lines.push(rec.iter().map(|c| c.trim().to_string()).collect());
+            if row >= HEADER_SEARCH_ROWS || lines.len() as u64 >= HEADER_SEARCH_ROWS {
+                break;
+            }
+        }
+    }
+    if lines.is_empty() {
+        return Err(FileError::new(
+            FileErrorCode::EmptyFile,
+            "the file is empty: it needs a header row",
+        ));
+    }
+    let first = usize::from(lines.len() > 1 && is_type_line(&lines[0]));
+    let at = if names_a_field(rules.schema, &lines[first], rules.layout) {
+        first
+    } else {
+        (first + 1..lines.len())
+            .find(|&i| {
+                HeaderMap::map_as(
+                    rules.schema,
+                    lines[i].iter().map(String::as_str),
+                    UnknownColumns::Ignore,
+                    rules.layout,
+                )
+                .is_ok()
+            })
+            .unwrap_or(first)
+    };
+    columns.clone_from(&lines[at]);
+    let mut map = HeaderMap::map_as(
+        rules.schema,
+        lines[at].iter().map(String::as_str),
+        rules.unknown,
+        rules.layout,
+    )?;
+    map.skip = at;
+    map.preamble = lines[..at]
+        .iter()
+        .map(|cells| {
+            let text: Vec<&str> = cells
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !c.is_empty())
+                .collect();
+            text.join(" ")
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let (Some(dn), Some(uid)) = (map.dn_column, map.column(rules.schema, FieldKind::UserId)) {
+        map.managers = index_dns(path, sniffed, &map, dn, uid)?;
+    }
+    let mut reader = RecordReader::open(path, sniffed)?;
+    skip_header(&mut reader, &map)?;
+    Ok((reader, map))
+}
+
+/// Positions a reader of the same file on the first data row, as [`find`]
+/// did, and blanks the secret columns.
+pub fn skip_header<R: std::io::Read>(
+    reader: &mut RecordReader<R>,
+    map: &HeaderMap,
+) -> Result<(), FileError> {
+    for _ in 0..=map.skip {
+        reader.next_record()?;
+    }
+    reader.blank_columns(&map.secret);
+    Ok(())
+}
+
+/// DN → user_id of every row of the file (Active Directory's `Manager`
+/// names a manager by DN).
+fn index_dns(
+    path: &Path,
+    sniffed: &Sniffed,
+    map: &HeaderMap,
+    dn: usize,
+    uid: usize,
+) -> Result<HashMap<String, String>, FileError> {
+    let mut reader = RecordReader::open(path, sniffed)?;
+    skip_header(&mut reader, map)?;
+    let mut out = HashMap::new();
+    while let Some(rec) = reader.next_record()? {
+        if let (Some(d), Some(u)) = (rec.get(dn), rec.get(uid)) {
+            let (d, u) = (d.trim(), super::validate::clean(u));
+            if !d.is_empty() && !u.is_empty() {
+                out.insert(dn_key(d), u.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A missing required column refuses the file, naming a few accepted names
+/// and the header that was found.
+fn check_required(
+    schema: &Schema,
+    columns: &[String],
+    column_of: &[Option<usize>],
+) -> Result<(), FileError> {
+    let missing: Vec<&str> = schema
+        .fields
+        .iter()
+        .zip(column_of)
+        .filter(|(f, c)| f.required && c.is_none())
+        .map(|(f, _)| f.name.as_str())
+        .collect();
+    if let Some(first) = missing.first() {
+        let hints: Vec<String> = missing
+            .iter()
+            .map(|name| {
+                let f = &schema.fields[schema
+                    .fields
+                    .iter()
+                    .position(|f| f.name == *name)
+                    .unwrap_or(0)];
+                let examples: Vec<&str> = f
+                    .possible_names
+                    .iter()
+                    .take(3)
+                    .map(String::as_str)
+                    .collect();
+                format!("{name} (a column named e.g. {})", examples.join(", "))
+            })
+            .collect();
+        let found = if columns.iter().all(String::is_empty) {
+            "the first row is empty".to_string()
+        } else {
+            format!("the header row has: {}", columns.join(", "))
+        };
+        return Err(FileError::new(
                 FileErrorCode::MissingRequiredColumn,
                 format!(
                     "the file has no column for {}; {found}. Add the column, or check that the first row is the header row",
@@ -98,28 +369,9 @@ impl HeaderMap {
                 ),
             )
             .with_field(first.to_string()));
-        }
-
-        if unknown == UnknownColumns::Error && !ignored.is_empty() {
-            return Err(FileError::new(
-                FileErrorCode::UnknownColumn,
-                format!(
-                    "this inbox does not accept unknown columns, and these match no field: {}; remove them or rename them to a known field (see `userdrop template`)",
-                    ignored.join(", ")
-                ),
-            )
-            .with_field(ignored[0].clone()));
-        }
-        Ok(HeaderMap {
-            columns,
-            column_of,
-            ignored,
-        })
     }
 
-    pub fn column(&self, schema: &Schema, kind: FieldKind) -> Option<usize> {
-        schema.field(kind).and_then(|f| self.column_of[f])
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod decode;
 pub mod error;
 pub mod headers;
+pub mod layout;
 pub mod names;
 pub mod plan;
 pub mod schema;

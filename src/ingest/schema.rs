@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use super::layout::Layout;
+
 /// The built-in fields. `Custom` fields are a tenant's own and are kept in
 /// the user's `attributes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +45,9 @@ pub const BUILTIN: &[(FieldKind, &str, &[&str])] = &[
             "uid",
             "employee id",
             "employee number",
+            "employee #",
+            "samaccountname",
+            "associate id",
         ],
     ),
     (
@@ -56,22 +61,46 @@ pub const BUILTIN: &[(FieldKind, &str, &[&str])] = &[
             "mail",
             "work email",
             "primary email",
+            "primary work email",
         ],
     ),
     (
         FieldKind::FirstName,
         "first_name",
-        &["firstName", "first name", "given name", "forename", "first"],
+        &[
+            "firstName",
+            "first name",
+            "given name",
+            "forename",
+            "first",
+            "legal first name",
+        ],
     ),
     (
         FieldKind::LastName,
         "last_name",
-        &["lastName", "last name", "surname", "family name", "last"],
+        &[
+            "lastName",
+            "last name",
+            "surname",
+            "family name",
+            "last",
+            "legal last name",
+        ],
     ),
     (
         FieldKind::Enabled,
         "enabled",
-        &["enabled", "active", "status", "is active"],
+        &[
+            "enabled",
+            "active",
+            "status",
+            "is active",
+            "account enabled",
+            "enabled user",
+            "active status",
+            "position status",
+        ],
     ),
     (
         FieldKind::Roles,
@@ -88,6 +117,10 @@ pub const BUILTIN: &[(FieldKind, &str, &[&str])] = &[
             "manager id",
             "manager user id",
             "supervisor",
+            "manager email",
+            "manager employee id",
+            "supervisor eid",
+            "reports to associate id",
         ],
     ),
     (
@@ -179,11 +212,31 @@ pub struct Schema {
     pub fields: Vec<FieldDef>,
     pub key: KeyField,
     by_name: HashMap<String, usize>,
+    /// The export layout the tenant pins (`layout = "..."`); None: each
+    /// file's is recognised from its header.
+    pub layout: Option<Layout>,
 }
 
-/// How headers are compared: case-insensitive, ignoring spaces, `_`, `-` and `.`.
+/// How headers are compared: case-insensitive, ignoring spaces, `_`, `-`
+/// and `.`, ignoring bracketed annotations (`Email Address [Required]`,
+/// `Status [READ ONLY]`) and a section prefix ending in `:` (`Work Contact:
+/// Work Email`).
 pub fn normalize_header(name: &str) -> String {
-    name.trim()
+    let mut plain = String::with_capacity(name.len());
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' if depth > 0 => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let tail = match plain.rsplit_once(':') {
+        Some((_, tail)) if !tail.trim().is_empty() => tail,
+        _ => plain.as_str(),
+    };
+    tail.trim()
         .chars()
         .filter(|c| !matches!(c, ' ' | '_' | '-' | '.' | '\u{a0}'))
         .flat_map(char::to_lowercase)
@@ -280,10 +333,17 @@ impl Schema {
                 fields,
                 key,
                 by_name,
+                layout: None,
             })
         } else {
             Err(problems)
         }
+    }
+
+    /// The schema with files read as `layout` (None: recognised per file).
+    pub fn with_layout(mut self, layout: Option<Layout>) -> Schema {
+        self.layout = layout;
+        self
     }
 
     /// The field a header cell names, if any.

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 
 use super::error::RowError;
 use super::headers::HeaderMap;
+use super::layout::Layout;
 use super::schema::{FieldDef, FieldKind, KeyField, Schema};
 
 /// A row's cells as the reader gives them.
@@ -188,15 +189,9 @@ fn email_value(v: &str) -> CellResult<'_> {
     }
 }
 
-/// enabled, notify_if_new_user, task_notification.
+/// notify_if_new_user, task_notification (enabled: [`enabled_value`]).
 fn flag_value(kind: FieldKind, v: &str) -> CellResult<'_> {
     match kind {
-        FieldKind::Enabled => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
-            (
-                "invalid_enabled".to_string(),
-                format!("enabled {v:?} is not understood: use true/false, yes/no, 1/0 or active/inactive"),
-            )
-        }),
         FieldKind::NotifyIfNewUser => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
             (
                 "invalid_notify_if_new_user".to_string(),
@@ -216,6 +211,21 @@ fn flag_value(kind: FieldKind, v: &str) -> CellResult<'_> {
             }
         }
     }
+}
+
+/// enabled, in the words of the file's layout (Okta's `SUSPENDED`, ADP's
+/// `Terminated`) or the generic ones.
+fn enabled_value(layout: Layout, v: &str) -> CellResult<'_> {
+    let def = layout.def();
+    def.enabled(v).map(Cell::Bool).ok_or_else(|| {
+        (
+            "invalid_enabled".to_string(),
+            format!(
+                "enabled {v:?} is not understood: use {}",
+                def.enabled_words()
+            ),
+        )
+    })
 }
 
 fn mobile_value(v: &str) -> CellResult<'_> {
@@ -274,6 +284,19 @@ impl<'s> Validator<'s> {
             KeyField::Email => raw.to_lowercase(),
             KeyField::MobileNumber => phone_key(raw),
         }
+    }
+
+    /// The user_id of the row's manager as the cross-row rules compare it
+    /// (a distinguished name is resolved through the file), or "" for none.
+    pub fn manager_key<'a>(&self, fields: &impl Fields<'a>) -> Cow<'a, str> {
+        let cell = self
+            .schema
+            .field(FieldKind::ReportsTo)
+            .and_then(|f| self.map.column_of[f])
+            .and_then(|c| fields.get(c))
+            .map(clean)
+            .unwrap_or("");
+        self.map.manager(cell)
     }
 
     pub fn is_blank<'a>(&self, fields: &impl Fields<'a>) -> bool {
@@ -341,20 +364,36 @@ impl<'s> Validator<'s> {
         err: &impl ErrFn,
     ) -> bool {
         let transaction = self.schema.field(FieldKind::Transaction);
+        let def = self.map.layout.def();
         match transaction
             .and_then(|f| self.map.column_of[f])
             .and_then(|c| fields.get(c))
         {
-            Some(v) if clean(v).eq_ignore_ascii_case("delete") => true,
-            Some(v) if clean(v).is_empty() => false,
-            Some(v) => {
-                errors.push(err(
-                    Some("transaction"),
-                    "invalid_transaction".into(),
-                    format!("transaction {:?} is not understood: leave it empty to create or update the user, or write DELETE to remove them", clean(v)),
-                ));
-                false
-            }
+            Some(v) => match def.transaction(clean(v)) {
+                Some(delete) => delete,
+                None => {
+                    let own: String = def
+                        .transaction
+                        .iter()
+                        .map(|(w, d)| {
+                            format!(
+                                ", or {w} to {}",
+                                if *d {
+                                    "remove them"
+                                } else {
+                                    "create or update them"
+                                }
+                            )
+                        })
+                        .collect();
+                    errors.push(err(
+                        Some("transaction"),
+                        "invalid_transaction".into(),
+                        format!("transaction {:?} is not understood: leave it empty to create or update the user, or write DELETE to remove them{own}", clean(v)),
+                    ));
+                    false
+                }
+            },
             None => false,
         }
     }
@@ -429,16 +468,14 @@ impl<'s> Validator<'s> {
     /// The cell of a non-empty value `v` (read as `raw`) of field `name`.
     fn value<'a>(&self, kind: FieldKind, name: &str, raw: &str, v: &'a str) -> CellResult<'a> {
         match kind {
-            FieldKind::UserId
-            | FieldKind::Country
-            | FieldKind::State
-            | FieldKind::Custom
-            | FieldKind::ReportsTo => Ok(Cell::Text(Cow::Borrowed(v))),
+            FieldKind::UserId | FieldKind::Country | FieldKind::State | FieldKind::Custom => {
+                Ok(Cell::Text(Cow::Borrowed(v)))
+            }
+            FieldKind::ReportsTo => Ok(Cell::Text(self.map.manager(v))),
+            FieldKind::Enabled => enabled_value(self.map.layout, v),
             FieldKind::FirstName | FieldKind::LastName => name_value(name, raw, v),
             FieldKind::Email => email_value(v),
-            FieldKind::Enabled | FieldKind::NotifyIfNewUser | FieldKind::TaskNotification => {
-                flag_value(kind, v)
-            }
+            FieldKind::NotifyIfNewUser | FieldKind::TaskNotification => flag_value(kind, v),
             FieldKind::Roles => self.roles(v),
             FieldKind::MobileNumber => mobile_value(v),
             FieldKind::LastActiveDate => self.date_value(v),

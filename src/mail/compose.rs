@@ -304,12 +304,28 @@ pub fn body(
         s.push('\n');
     }
 
+    if let Some(layout) = r.layout.as_deref().filter(|l| *l != "generic") {
+        let title = crate::ingest::layout::Layout::parse(layout)
+            .map(|l| l.def().title)
+            .unwrap_or(layout);
+        let _ = writeln!(s, "Read as an export of {title} (layout {layout}).\n");
+    }
+    if !r.skipped_lines.is_empty() {
+        let _ = writeln!(
+            s,
+            "Lines above the header row were skipped: {}\n",
+            r.skipped_lines.join(" | ")
+        );
+    }
     if !r.ignored_columns.is_empty() {
         let _ = writeln!(
             s,
             "Columns ignored (not a known field): {}\n",
             r.ignored_columns.join(", ")
         );
+    }
+    if let Some(note) = r.secrets_note() {
+        let _ = writeln!(s, "Passwords: {note}.\n");
     }
 
     let reasons = &failures.reasons;

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::error::{FileError, RowError};
+use crate::ingest::headers::HeaderMap;
 
 /// The outcome word of a job, as the ledger keeps it.
 pub use crate::store::jobs::{Status, UnknownStatus};
@@ -90,6 +91,18 @@ pub struct JobReport {
     pub ignored_columns: Vec<String>,
     /// The header cells as received (the failed-rows CSV repeats them).
     pub columns: Vec<String>,
+    /// The export layout the file was read as (`okta`, `oneroster`, ...,
+    /// `generic`); null when the file was refused before its header.
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// Lines above the header that were skipped (a PowerShell `#TYPE`
+    /// line, a report's title lines).
+    #[serde(default)]
+    pub skipped_lines: Vec<String>,
+    /// Columns holding passwords or hashes: never read, stored or written
+    /// back (their cells are blank in every CSV userdrop writes).
+    #[serde(default)]
+    pub secret_columns: Vec<String>,
     pub counts: Counts,
     /// How many errors of each reason code.
     pub reasons: BTreeMap<String, u64>,
@@ -110,11 +123,32 @@ impl JobReport {
             delimiter: None,
             ignored_columns: Vec::new(),
             columns: Vec::new(),
+            layout: None,
+            skipped_lines: Vec::new(),
+            secret_columns: Vec::new(),
             counts: Counts::default(),
             reasons: BTreeMap::new(),
             held: None,
             errors: Vec::new(),
         }
+    }
+
+    /// What reading the header found: the layout, the skipped lines, the
+    /// secret columns.
+    pub fn read_header(&mut self, map: &HeaderMap) {
+        self.layout = Some(map.layout.name().to_string());
+        self.skipped_lines.clone_from(&map.preamble);
+        self.secret_columns = map.secret.iter().map(|&c| map.columns[c].clone()).collect();
+    }
+
+    /// A sentence on the secret columns, if any: for the summary and the mail.
+    pub fn secrets_note(&self) -> Option<String> {
+        (!self.secret_columns.is_empty()).then(|| {
+            format!(
+                "columns holding passwords or hashes ({}) were not read: nothing of them is stored, and their cells are blank in every file userdrop writes back",
+                self.secret_columns.join(", ")
+            )
+        })
     }
 
     /// The object stored in the ledger: the report without its errors
@@ -164,8 +198,21 @@ impl JobReport {
         if let (Some(enc), Some(delim)) = (&self.encoding, &self.delimiter) {
             let _ = writeln!(s, "  read as {enc}, delimiter {delim:?}");
         }
+        if let Some(layout) = self.layout.as_deref().filter(|l| *l != "generic") {
+            let _ = writeln!(s, "  layout: {layout}");
+        }
+        if !self.skipped_lines.is_empty() {
+            let _ = writeln!(
+                s,
+                "  skipped above the header: {}",
+                self.skipped_lines.join(" | ")
+            );
+        }
         if !self.ignored_columns.is_empty() {
             let _ = writeln!(s, "  ignored columns: {}", self.ignored_columns.join(", "));
+        }
+        if let Some(note) = self.secrets_note() {
+            let _ = writeln!(s, "  {note}");
         }
         for e in self.errors.iter().take(max_errors) {
             let key = if e.key.is_empty() {

@@ -26,6 +26,9 @@ pub struct RecordReader<R> {
     failed: Option<FileError>,
     /// A line break that is not the delimiter (see [`read_record_at_eof`]).
     probe: u8,
+    /// Columns whose cells read as empty: secrets (passwords, hashes) that
+    /// must never get past the reader.
+    blank: Vec<bool>,
 }
 
 impl RecordReader<File> {
@@ -66,6 +69,19 @@ impl<R: Read> RecordReader<R> {
             } else {
                 b'\n'
             },
+            blank: Vec::new(),
+        }
+    }
+
+    /// From now on, the cells of these columns read as empty: a secret
+    /// column's values never reach a row, a report or the store.
+    pub fn blank_columns(&mut self, columns: &[usize]) {
+        self.blank.clear();
+        for &c in columns {
+            if self.blank.len() <= c {
+                self.blank.resize(c + 1, false);
+            }
+            self.blank[c] = true;
         }
     }
 
@@ -95,6 +111,7 @@ impl<R: Read> RecordReader<R> {
                 text,
                 ends,
                 row: self.row,
+                blank: &self.blank,
             })),
             _ => {
                 let e = FileError::new(
@@ -288,6 +305,8 @@ pub struct Record<'a> {
     text: &'a str,
     ends: &'a [usize],
     row: u64,
+    /// Columns read as empty (see [`RecordReader::blank_columns`]).
+    blank: &'a [bool],
 }
 
 impl<'a> Record<'a> {
@@ -307,13 +326,19 @@ impl<'a> Record<'a> {
 
     pub fn get(&self, i: usize) -> Option<&'a str> {
         let end = *self.ends.get(i)?;
+        if self.blank.get(i) == Some(&true) {
+            return Some("");
+        }
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         Some(&self.text[start..end])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
-        let (text, ends) = (self.text, self.ends);
+        let (text, ends, blank) = (self.text, self.ends, self.blank);
         (0..ends.len()).map(move |i| {
+            if blank.get(i) == Some(&true) {
+                return "";
+            }
             let start = if i == 0 { 0 } else { ends[i - 1] };
             &text[start..ends[i]]
         })
@@ -401,6 +426,25 @@ mod tests {
         assert_eq!(rec.iter().collect::<Vec<_>>(), vec!["a", "é", "c,d"]);
         assert!(reader.next_record().unwrap().is_none());
         assert!(reader.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn blanked_columns_read_as_empty_from_then_on() {
+        let sniffed = sniff_bytes(b"a,b,c\n", &auto()).unwrap();
+        let mut reader =
+            RecordReader::from_bytes("id,password,x\n1,hunter2,y\n".as_bytes(), &sniffed);
+        assert_eq!(
+            reader.next_record().unwrap().unwrap().get(1),
+            Some("password")
+        );
+        reader.blank_columns(&[1, 7]);
+        let rec = reader.next_record().unwrap().unwrap();
+        assert_eq!(
+            (rec.get(0), rec.get(1), rec.get(2)),
+            (Some("1"), Some(""), Some("y"))
+        );
+        assert_eq!(rec.iter().collect::<Vec<_>>(), vec!["1", "", "y"]);
+        assert_eq!(rec.len(), 3);
     }
 
     // --- row numbers ------------------------------------------------------
