@@ -339,7 +339,10 @@ impl Utf8Validator {
 
 /// Finds the `sep=` line and the header line (the first line with something
 /// other than whitespace, after any `sep=` line), and counts the candidate
-/// delimiters of the header outside double quotes.
+/// delimiters of the header outside double quotes. A line without any
+/// candidate (a PowerShell `#TYPE` line, a report's title) does not decide
+/// the delimiter: the next lines, up to [`DELIMITER_LINES`], are counted
+/// instead, so a `;` header below a title is read with `;`.
 #[derive(Default)]
 pub(super) struct HeaderScanner {
     pub(super) phase: Phase,
@@ -350,7 +353,14 @@ pub(super) struct HeaderScanner {
     pub(super) line_content: bool,
     pub(super) counts: [u64; 4],
     pub(super) found_header: bool,
+    /// Lines with content seen without any candidate delimiter.
+    pub(super) bare_lines: usize,
 }
+
+/// How many lines with content but no candidate delimiter are passed over
+/// to find the line that decides the delimiter (the header finder looks as
+/// far for a header below title lines).
+pub(super) const DELIMITER_LINES: usize = 10;
 
 #[derive(Default, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -434,7 +444,12 @@ impl HeaderScanner {
                 b'\r' | b'\n' => {
                     if self.line_content {
                         self.found_header = true;
-                        self.phase = Phase::Done;
+                        if self.counts == [0; 4] && self.bare_lines + 1 < DELIMITER_LINES {
+                            self.bare_lines += 1;
+                            self.line_content = false;
+                        } else {
+                            self.phase = Phase::Done;
+                        }
                     } else {
                         self.counts = [0; 4];
                     }
@@ -593,6 +608,20 @@ mod tests {
             assert_eq!(s.delimiter as char, want as char, "{text:?}");
             assert!(!s.sep_line);
         }
+    }
+
+    #[test]
+    fn lines_without_a_delimiter_above_the_header_do_not_decide_it() {
+        let o = DecodeOptions::default();
+        for text in [
+            "#TYPE Microsoft.ActiveDirectory.Management.ADUser\nSamAccountName;Enabled\nann;True\n",
+            "Active Employees Report\nGenerated 2026-11-30 06:00\n\nEmployee #;Last Name\n1;Archer\n",
+        ] {
+            assert_eq!(sniff_bytes(text.as_bytes(), &o).unwrap().delimiter, b';', "{text}");
+        }
+        // A one-column file stays comma-separated (nothing else to go by).
+        let s = sniff_bytes(b"email\nann@example.com\n", &o).unwrap();
+        assert_eq!(s.delimiter, b',');
     }
 
     #[test]
