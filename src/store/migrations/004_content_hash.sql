@@ -1,0 +1,5 @@
+-- userdrop store, version 4: what a job read. The hash (xxh3-128, 32 hex
+-- digits) of the file's bytes, taken when the daemon claimed it; a re-run
+-- from the spool and `jobs approve` refuse a file whose bytes differ. NULL
+-- for jobs from before this version and for CLI imports.
+ALTER TABLE jobs ADD COLUMN content_hash TEXT;
