@@ -6,6 +6,7 @@ mod crash;
 mod daemon;
 mod fixtures;
 mod fuzz;
+mod hostile_files;
 mod mail;
 mod sftp;
 mod util;
