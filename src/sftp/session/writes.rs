@@ -30,12 +30,11 @@ pub(super) enum Ending {
 const CLAIMED: &str =
     "this file was taken for processing: the handle can no longer write to it; upload the file again";
 
-fn no_space(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc_enospc())
-}
+/// ENOSPC on Linux.
+const ENOSPC: i32 = 28;
 
-const fn libc_enospc() -> i32 {
-    28 // ENOSPC on Linux
+fn no_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(ENOSPC)
 }
 
 /// The log text of a failed write.
@@ -246,5 +245,27 @@ impl SftpSession {
         }
         self.events
             .renamed(&self.tenant.name, from, to, moved, replaced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11.3: a full disk is named as such, in the log and to the
+    /// client, never as the size limit.
+    #[test]
+    fn a_full_disk_is_reported_as_no_space_not_as_the_size_limit() {
+        let full = io::Error::from_raw_os_error(28);
+        assert_eq!(write_error(&full), "a write: no space left on the server");
+        let reply = write_reply(io::Error::from_raw_os_error(28));
+        assert_eq!(reply.status_code, StatusCode::Failure);
+        assert_eq!(
+            reply.error_message.as_deref(),
+            Some("no space left on the server")
+        );
+        let other = io::Error::from_raw_os_error(5);
+        assert!(!write_error(&other).contains("no space"));
+        assert!(!write_error(&other).contains("limit"));
     }
 }
