@@ -369,3 +369,46 @@ async fn a_resumed_temp_upload_renamed_leaves_no_stale_mark_in_uploads_json() {
     serve.signal("TERM");
     assert!(serve.wait_exit().success());
 }
+
+/// Issue 11.1, a re-run from the spool: a job that stopped before its
+/// import committed runs again at the next start, but only on the bytes it
+/// took; changed since, they are refused and nothing is imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_rerun_from_the_spool_refuses_bytes_changed_since_it_took_them() {
+    let env = SftpEnv::new("", "");
+    let config_path = serve_config(&env);
+    let config = &env.config;
+    let spool = config.spool_dir(TENANT);
+    std::fs::create_dir_all(&spool).unwrap();
+    let taken = users_csv(3, "s");
+    let (id, path) = {
+        let mut store = Store::open(&config.db_path()).unwrap();
+        let (id, path) =
+            jobs::create_claim(&mut store.conn, TENANT, "users.csv", "sftp", &spool).unwrap();
+        std::fs::write(&path, &taken).unwrap();
+        let hash = jobs::content_hash(&path).unwrap();
+        jobs::set_content_hash(&store.conn, id, &hash).unwrap();
+        (id, path)
+    };
+    // Changed after the job took it (by any means).
+    std::fs::write(&path, users_csv(1, "changed")).unwrap();
+    let mut serve = Serve::start(&config_path);
+    let line = serve.wait_for_message(
+        |m| m.contains("changed after it was taken") || m == "archived",
+        "the re-run's refusal, or its archiving",
+    );
+    assert!(
+        line.contains("changed after it was taken; it is not imported"),
+        "the re-run imported changed bytes: {line}"
+    );
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+    assert_eq!(
+        enabled_users(config),
+        0,
+        "nothing imported from changed bytes"
+    );
+    let store = Store::open_read_only(&config.db_path()).unwrap();
+    let job = jobs::get(&store.conn, id).unwrap().unwrap();
+    assert_eq!(job.state, jobs::JobState::Received, "not decided");
+}
