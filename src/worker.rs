@@ -246,11 +246,29 @@ fn decide(
     Ok(true)
 }
 
+/// The hash of a job's bytes as the ledger keeps it: xxh3-128, 32 lowercase
+/// hex digits. Reads the file through once.
+pub fn content_hash(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(format!("{:032x}", h.digest128()))
+}
+
 /// Whether `path` still holds the bytes job `id` took: records their hash
 /// the first time (its first run), compares it after. The hash is taken
 /// without the store's lock.
 fn check_content(store: &Mutex<Store>, id: i64, path: &Path) -> Result<(), WorkerError> {
-    let hash = jobs::content_hash(path).map_err(|source| WorkerError::Io {
+    let hash = content_hash(path).map_err(|source| WorkerError::Io {
         job: id,
         what: format!("reading {}", path.display()),
         source,
@@ -361,7 +379,7 @@ pub fn approve(store: &mut Store, config: &Config, id: i64) -> Result<Outcome, A
         return Err(ApproveError::HeldFileGone { id, path });
     }
     if let Some(recorded) = jobs::recorded_hash(&store.conn, id)? {
-        let now = jobs::content_hash(&path).map_err(|source| ApproveError::Read { id, source })?;
+        let now = content_hash(&path).map_err(|source| ApproveError::Read { id, source })?;
         if now != recorded {
             return Err(ApproveError::Changed { id, path });
         }

@@ -386,7 +386,7 @@ async fn a_job_rerun_from_the_spool_refuses_bytes_changed_since_it_took_them() {
         let (id, path) =
             jobs::create_claim(&mut store.conn, TENANT, "users.csv", "sftp", &spool).unwrap();
         std::fs::write(&path, &taken).unwrap();
-        let hash = jobs::content_hash(&path).unwrap();
+        let hash = userdrop::worker::content_hash(&path).unwrap();
         jobs::set_content_hash(&store.conn, id, &hash).unwrap();
         (id, path)
     };

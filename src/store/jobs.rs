@@ -215,7 +215,8 @@ pub fn resumable(conn: &Connection) -> Result<Vec<JobRow>, StoreError> {
     Ok(rows)
 }
 
-/// The hash of the bytes the job took, if recorded (see [`content_hash`]).
+/// The hash of the bytes the job took, if recorded (xxh3-128 as hex, see
+/// `worker::content_hash`).
 pub fn recorded_hash(conn: &Connection, id: i64) -> Result<Option<String>, StoreError> {
     let h = conn
         .query_row(
@@ -234,24 +235,6 @@ pub fn set_content_hash(conn: &Connection, id: i64, hash: &str) -> Result<(), St
         params![id, hash],
     )?;
     Ok(())
-}
-
-/// The hash of a job's bytes as the ledger keeps it: xxh3-128, 32 lowercase
-/// hex digits. Reads the file through once.
-pub fn content_hash(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(format!("{:032x}", h.digest128()))
 }
 
 pub fn set_path(conn: &Connection, id: i64, path: &str) -> Result<(), StoreError> {
