@@ -28,6 +28,7 @@ use crate::pickup::queue::{Item, Queue, Source, Work};
 use crate::pickup::scheduler::{until_next, Clock};
 use crate::pickup::uploads::Uploads;
 use crate::pickup::watcher::{self, Seen, Settler, Watcher};
+use crate::pickup::writers::{Closed, FileId, Writer};
 use crate::pickup::{sweep, Swept};
 use crate::sftp::{SftpError, SftpServer, UploadEvent, UploadSink};
 use crate::store::{jobs, Store, StoreError};
@@ -94,8 +95,27 @@ struct Sink {
 }
 
 impl UploadSink for Sink {
-    fn opened(&self, tenant: &str, path: &Path) {
-        lock(&self.uploads).opened(tenant, path, SystemTime::now());
+    fn opened(&self, tenant: &str, path: &Path) -> std::io::Result<()> {
+        lock(&self.uploads).opened(tenant, path, SystemTime::now())
+    }
+
+    fn writer_opened(&self, tenant: &str, path: &Path, file: FileId) -> Writer {
+        lock(&self.uploads).writer_opened(tenant, path, file)
+    }
+
+    fn writer_closed(&self, tenant: &str, writer: &Writer, _path: &Path, ok: bool) -> Closed {
+        lock(&self.uploads).writer_closed(tenant, writer, ok)
+    }
+
+    fn renamed(
+        &self,
+        tenant: &str,
+        from: &Path,
+        to: &Path,
+        moved: FileId,
+        replaced: Option<FileId>,
+    ) -> bool {
+        lock(&self.uploads).renamed(tenant, from, to, moved, replaced)
     }
 
     fn open_failed(&self, tenant: &str, path: &Path) {

@@ -3,6 +3,9 @@
 //!
 //! claim: the job row is committed (state `received`, its spool path fixed)
 //! and only then is the file renamed from the tenant root into `spool/`;
+//! every SFTP write handle still on it is revoked. The first run records the
+//! hash of the bytes it reads; a re-run and an approval refuse bytes that
+//! differ;
 //! apply: `import::run` decides the job and records its outcome (and its
 //! mail) in one transaction; archive: results are written, the original
 //! moves to `.bak/`, `archived_at` is set. A restart finds every job that
@@ -28,6 +31,7 @@ use crate::ingest::error::{FileError, FileErrorCode};
 use crate::pickup::admit::{admit, NotAdmitted, Settle};
 use crate::pickup::queue::{Item, Work};
 use crate::pickup::uploads::Uploads;
+use crate::pickup::writers::FileId;
 use crate::report::ledger::stored_report;
 use crate::report::summary::Status;
 use crate::store::jobs::{self, JobState};
@@ -52,6 +56,8 @@ pub enum WorkerError {
         #[source]
         source: io::Error,
     },
+    #[error("job {job}: {} changed after the job took it (its content hash is not the one recorded then); it is not imported. Upload the file again", path.display())]
+    Changed { job: i64, path: PathBuf },
 }
 
 /// A job that reached `.bak/`.
@@ -120,7 +126,7 @@ fn claim(
     // for writing meanwhile (a new upload over a queued file) waits for it,
     // and one that opened it before is seen here. Its completion queues the
     // file again.
-    let marks = lock(uploads);
+    let mut marks = lock(uploads);
     match admit(tenant, name, Some(&meta), &marks, Settle::Done) {
         Ok(()) => {}
         Err(NotAdmitted::Uploading) => {
@@ -147,6 +153,9 @@ fn claim(
             });
         }
     }
+    // No write handle was open (admitted), and none opened since reaches
+    // the spool: revoking is the guarantee, not the rule.
+    marks.claimed(FileId::of_meta(&meta));
     drop(marks);
     drop(s);
     for dir in [&spool, &root] {
@@ -212,6 +221,7 @@ fn decide(
         jobs::delete_unstarted(&*lock(store), job.id)?;
         return Ok(false);
     }
+    check_content(store, job.id, &path)?;
     let mut s = lock(store);
     if !tenant.accepts(&job.file) {
         let err = FileError::new(
@@ -234,6 +244,49 @@ fn decide(
     };
     import::run(&mut s, tenant, &path, &opts)?;
     Ok(true)
+}
+
+/// The hash of a job's bytes as the ledger keeps it: xxh3-128, 32 lowercase
+/// hex digits. Reads the file through once.
+pub fn content_hash(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(format!("{:032x}", h.digest128()))
+}
+
+/// Whether `path` still holds the bytes job `id` took: records their hash
+/// the first time (its first run), compares it after. The hash is taken
+/// without the store's lock.
+fn check_content(store: &Mutex<Store>, id: i64, path: &Path) -> Result<(), WorkerError> {
+    let hash = content_hash(path).map_err(|source| WorkerError::Io {
+        job: id,
+        what: format!("reading {}", path.display()),
+        source,
+    })?;
+    let s = lock(store);
+    match jobs::recorded_hash(&*s, id)? {
+        None => jobs::set_content_hash(&*s, id, &hash)?,
+        Some(h) if h == hash => {}
+        Some(_) => {
+            tracing::error!(job = id, path = %path.display(),
+                "the job's file changed after it was taken; it is not imported");
+            return Err(WorkerError::Changed {
+                job: id,
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A crash between the job row and the rename leaves the file in the tenant
@@ -270,6 +323,14 @@ pub enum ApproveError {
     },
     #[error("the held file of job {id} is no longer at {}", path.display())]
     HeldFileGone { id: i64, path: PathBuf },
+    #[error("the held file of job {id} ({}) changed after the job took it: its content hash is not the one recorded then, so it is not applied. Upload the file again if it is still wanted", path.display())]
+    Changed { id: i64, path: PathBuf },
+    #[error("reading the held file of job {id}")]
+    Read {
+        id: i64,
+        #[source]
+        source: io::Error,
+    },
     #[error("job {0} vanished")]
     Vanished(i64),
     #[error("updating results/ of job {id}")]
@@ -315,6 +376,12 @@ pub fn approve(store: &mut Store, config: &Config, id: i64) -> Result<Outcome, A
     let path = PathBuf::from(&job.path);
     if !path.is_file() {
         return Err(ApproveError::HeldFileGone { id, path });
+    }
+    if let Some(recorded) = jobs::recorded_hash(store, id)? {
+        let now = content_hash(&path).map_err(|source| ApproveError::Read { id, source })?;
+        if now != recorded {
+            return Err(ApproveError::Changed { id, path });
+        }
     }
     let opts = ImportOptions {
         file_name: &job.file,

@@ -7,6 +7,7 @@ mod daemon;
 mod fixtures;
 mod fuzz;
 mod hostile_dirs;
+mod hostile_files;
 mod layouts;
 mod mail;
 mod sftp;

@@ -1,6 +1,7 @@
 //! The one rule of which file in an inbox may become a job: a plain file in
 //! the tenant root, not a temp name, not marked as an upload in progress or
-//! left incomplete, and settled. The SFTP completion events, the watcher,
+//! left incomplete, no SFTP write handle open on it (whatever name the
+//! handle was opened under), and settled. The SFTP completion events, the watcher,
 //! the sweeps and the worker's claim all ask [`admit`]; none decides on its
 //! own. This module must never move, open or read a file.
 
@@ -8,6 +9,7 @@ use std::fs::Metadata;
 use std::time::{Duration, SystemTime};
 
 use super::uploads::Uploads;
+use super::writers::FileId;
 use crate::ingest::names::is_temp_name;
 
 /// Why a file is not taken now.
@@ -19,7 +21,8 @@ pub enum NotAdmitted {
     NotAFile,
     /// A name upload clients write to before renaming (`.filepart` …).
     TempName,
-    /// An upload in progress, or one that never completed.
+    /// An upload in progress, or one that never completed, or a write
+    /// handle still open on the file.
     Uploading,
     /// Changed within `settle`: perhaps still being copied in.
     Unsettled,
@@ -36,7 +39,8 @@ pub enum Settle {
 }
 
 /// Whether `name` (relative to the tenant root) may become a job now.
-/// `meta` is its `symlink_metadata` where the caller has it.
+/// `meta` is its `symlink_metadata` where the caller has it (the claim
+/// always has it: only then are open write handles checked, by inode).
 pub fn admit(
     tenant: &str,
     name: &str,
@@ -53,7 +57,8 @@ pub fn admit(
     if is_temp_name(name) {
         return Err(NotAdmitted::TempName);
     }
-    if uploads.blocks(tenant, name) {
+    if uploads.blocks(tenant, name) || meta.is_some_and(|m| uploads.is_written(FileId::of_meta(m)))
+    {
         return Err(NotAdmitted::Uploading);
     }
     if let (Settle::ByMtime { settle, now }, Some(m)) = (settle, meta) {
@@ -86,20 +91,25 @@ mod tests {
         }
         std::fs::write(root.join("young.csv"), "x").unwrap();
         std::fs::create_dir(root.join("d.csv")).unwrap();
-        up.opened("acme", Path::new("up.csv"), now);
+        up.opened("acme", Path::new("up.csv"), now).unwrap();
         let by_mtime = Settle::ByMtime {
             settle: Duration::from_secs(5),
             now,
         };
-        let check = |name: &str| {
+        let check = |up: &Uploads, name: &str| {
             let meta = std::fs::symlink_metadata(root.join(name)).ok();
-            admit("acme", name, meta.as_ref(), &up, by_mtime)
+            admit("acme", name, meta.as_ref(), up, by_mtime)
         };
-        assert_eq!(check("a.csv"), Ok(()));
-        assert_eq!(check("x.part"), Err(NotAdmitted::TempName));
-        assert_eq!(check("up.csv"), Err(NotAdmitted::Uploading));
-        assert_eq!(check("young.csv"), Err(NotAdmitted::Unsettled));
-        assert_eq!(check("d.csv"), Err(NotAdmitted::NotAFile));
+        assert_eq!(check(&up, "a.csv"), Ok(()));
+        // A write handle open on a.csv, opened under a temp name.
+        let meta = std::fs::symlink_metadata(root.join("a.csv")).unwrap();
+        let w = up.writer_opened("acme", Path::new(".a.csv"), FileId::of_meta(&meta));
+        assert_eq!(check(&up, "a.csv"), Err(NotAdmitted::Uploading));
+        up.writer_closed("acme", &w, true);
+        assert_eq!(check(&up, "x.part"), Err(NotAdmitted::TempName));
+        assert_eq!(check(&up, "up.csv"), Err(NotAdmitted::Uploading));
+        assert_eq!(check(&up, "young.csv"), Err(NotAdmitted::Unsettled));
+        assert_eq!(check(&up, "d.csv"), Err(NotAdmitted::NotAFile));
         assert_eq!(
             admit("acme", "sub/a.csv", None, &up, Settle::Done),
             Err(NotAdmitted::NotInRoot)

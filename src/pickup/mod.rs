@@ -11,6 +11,7 @@ pub mod queue;
 pub mod scheduler;
 pub mod uploads;
 pub mod watcher;
+pub mod writers;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -98,7 +99,8 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", root.join("link.csv")).unwrap();
         let data = tempfile::tempdir().unwrap();
         let mut up = Uploads::load(data.path(), SystemTime::now());
-        up.opened("acme", Path::new("uploading.csv"), SystemTime::now());
+        up.opened("acme", Path::new("uploading.csv"), SystemTime::now())
+            .unwrap();
         let s = sweep(root, "acme", &up, Duration::from_secs(5), SystemTime::now());
         assert_eq!(s.ready, vec!["a.xlsx", "b.csv"]);
         assert_eq!(s.young, vec!["fresh.csv"]);

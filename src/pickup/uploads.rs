@@ -7,14 +7,22 @@
 //! rename) on every change, so a daemon killed mid-upload finds the mark on
 //! restart and treats the file as incomplete rather than importing half of
 //! it. The rewrite is not fsynced: marks must survive a killed process, and
-//! after a power loss the file's own bytes are just as uncertain. This
-//! module must never delete a file itself: it only says which marks expired.
+//! after a power loss the file's own bytes are just as uncertain. A mark
+//! that cannot be written (a full disk) fails the upload's OPEN: an upload
+//! the marks do not know of could be imported half-written after a restart.
+//! Marks follow their file through renames. The open write handles
+//! ([`super::writers`]) are kept here too, in memory, under the same lock
+//! as the marks. This module must never delete a file itself: it only says
+//! which marks expired.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use super::writers::{Closed, FileId, Writer, Writers};
+use crate::ingest::names::is_temp_path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,6 +51,7 @@ struct Mark {
 pub struct Uploads {
     file: PathBuf,
     marks: BTreeMap<(String, String), Mark>,
+    writers: Writers,
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -82,8 +91,12 @@ impl Uploads {
             Err(e) => tracing::error!(file = %file.display(),
                 "cannot read the upload marks ({e}); starting without them"),
         }
-        let u = Uploads { file, marks };
-        u.save();
+        let u = Uploads {
+            file,
+            marks,
+            writers: Writers::default(),
+        };
+        u.store();
         u
     }
 
@@ -106,14 +119,25 @@ impl Uploads {
         })
     }
 
-    pub fn opened(&mut self, tenant: &str, path: &Path, now: SystemTime) {
+    /// An upload of a final name is about to be opened. An error: the mark
+    /// could not be written to disk; nothing changed, and the upload must
+    /// not go ahead.
+    pub fn opened(&mut self, tenant: &str, path: &Path, now: SystemTime) -> std::io::Result<()> {
+        let before = self.marks.get(&key(tenant, path)).cloned();
         let m = self.mark(tenant, path, State::Writing, now, 0);
         if m.state == State::Incomplete {
             m.incomplete_since = Some(m.since);
         }
         m.state = State::Writing;
         m.writers += 1;
-        self.save();
+        let saved = self.save();
+        if saved.is_err() {
+            match before {
+                Some(m) => self.marks.insert(key(tenant, path), m),
+                None => self.marks.remove(&key(tenant, path)),
+            };
+        }
+        saved
     }
 
     /// The open announced by [`Uploads::opened`] failed: the file is as it
@@ -135,7 +159,7 @@ impl Uploads {
                 }
             }
         }
-        self.save();
+        self.store();
     }
 
     /// The upload is complete: the file may be imported.
@@ -144,12 +168,12 @@ impl Uploads {
         if let Some(m) = self.marks.get_mut(&k) {
             if m.writers > 1 {
                 m.writers -= 1;
-                self.save();
+                self.store();
                 return;
             }
         }
         if self.marks.remove(&k).is_some() {
-            self.save();
+            self.store();
         }
     }
 
@@ -162,7 +186,7 @@ impl Uploads {
             m.since = secs(now);
             m.incomplete_since = None;
         }
-        self.save();
+        self.store();
     }
 
     /// Whether the file must not be imported now.
@@ -189,20 +213,90 @@ impl Uploads {
 
     pub fn forget(&mut self, tenant: &str, path: &Path) {
         if self.marks.remove(&key(tenant, path)).is_some() {
-            self.save();
+            self.store();
         }
     }
 
-    fn save(&self) {
+    /// Writes the marks; a failure is logged and returned.
+    fn save(&self) -> std::io::Result<()> {
         let list: Vec<&Mark> = self.marks.values().collect();
         let tmp = self.file.with_extension("json.tmp");
         let r = serde_json::to_vec_pretty(&list)
             .map_err(std::io::Error::other)
             .and_then(|bytes| std::fs::write(&tmp, bytes))
             .and_then(|()| std::fs::rename(&tmp, &self.file));
-        if let Err(e) = r {
+        if let Err(e) = &r {
+            let _ = std::fs::remove_file(&tmp);
             tracing::error!(file = %self.file.display(), "cannot save the upload marks: {e}");
         }
+        r
+    }
+
+    /// Saves after a change that must not fail the caller (the error is logged).
+    fn store(&self) {
+        let _ = self.save();
+    }
+
+    /// A write handle on `file` (any name) was opened.
+    pub fn writer_opened(&mut self, tenant: &str, path: &Path, file: FileId) -> Writer {
+        self.writers.opened(tenant, path, file)
+    }
+
+    /// A write handle is closed; `ok`: every write through it succeeded.
+    /// A mark on a temp name is settled here (final names are by their
+    /// Complete / Incomplete event): an upload resumed under its temp name
+    /// and closed whole is no longer incomplete.
+    pub fn writer_closed(&mut self, tenant: &str, w: &Writer, ok: bool) -> Closed {
+        let closed = self.writers.closed(w);
+        if let (true, false, Some(p)) = (ok, closed.busy, &closed.path) {
+            if is_temp_path(p) {
+                self.completed(tenant, p);
+            }
+        }
+        closed
+    }
+
+    /// A rename moved `moved` from `from` to `to`, replacing `replaced`: the
+    /// marks follow the file (a mark of a replaced, incomplete file goes).
+    /// Whether the file is still not complete (a write handle open on it, or
+    /// its mark says so).
+    pub fn renamed(
+        &mut self,
+        tenant: &str,
+        from: &Path,
+        to: &Path,
+        moved: FileId,
+        replaced: Option<FileId>,
+    ) -> bool {
+        let written = self.writers.renamed(moved, to, replaced);
+        let (kf, kt) = (key(tenant, from), key(tenant, to));
+        let mut changed = false;
+        if let Some(mut m) = self.marks.remove(&kf) {
+            m.path = kt.1.clone();
+            self.marks.insert(kt.clone(), m);
+            changed = true;
+        } else if self
+            .marks
+            .get(&kt)
+            .is_some_and(|m| m.state == State::Incomplete)
+        {
+            self.marks.remove(&kt);
+            changed = true;
+        }
+        if changed {
+            self.store();
+        }
+        written || self.marks.contains_key(&kt)
+    }
+
+    /// Whether a write handle is open on the file: it is not complete.
+    pub fn is_written(&self, file: FileId) -> bool {
+        self.writers.is_open(file)
+    }
+
+    /// The file was claimed: no handle may write to it any more.
+    pub fn claimed(&mut self, file: FileId) {
+        self.writers.revoke(file);
     }
 }
 
@@ -217,7 +311,7 @@ mod tests {
         let mut u = Uploads::load(dir.path(), now);
         let p = Path::new("users.csv");
         assert!(!u.blocks("acme", "users.csv"));
-        u.opened("acme", p, now);
+        u.opened("acme", p, now).unwrap();
         assert!(u.blocks("acme", "users.csv"));
         assert!(!u.blocks("beta", "users.csv"));
         u.completed("acme", p);
@@ -229,7 +323,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
         let mut u = Uploads::load(dir.path(), now);
-        u.opened("acme", Path::new("users.csv"), now);
+        u.opened("acme", Path::new("users.csv"), now).unwrap();
         drop(u);
         let u = Uploads::load(dir.path(), now);
         assert_eq!(u.state("acme", "users.csv"), Some(State::Incomplete));
@@ -247,10 +341,10 @@ mod tests {
         let now = SystemTime::now();
         let mut u = Uploads::load(dir.path(), now);
         let p = Path::new("users.csv");
-        u.opened("acme", p, now);
+        u.opened("acme", p, now).unwrap();
         u.incomplete("acme", p, now);
         assert_eq!(u.state("acme", "users.csv"), Some(State::Incomplete));
-        u.opened("acme", p, now);
+        u.opened("acme", p, now).unwrap();
         assert_eq!(u.state("acme", "users.csv"), Some(State::Writing));
         u.completed("acme", p);
         assert!(!u.blocks("acme", "users.csv"));
@@ -264,13 +358,13 @@ mod tests {
         let now = SystemTime::now();
         let mut u = Uploads::load(dir.path(), now);
         let p = Path::new("users.csv");
-        u.opened("acme", p, now);
+        u.opened("acme", p, now).unwrap();
         u.open_failed("acme", p);
         assert!(!u.blocks("acme", "users.csv"));
-        u.opened("acme", p, now);
+        u.opened("acme", p, now).unwrap();
         u.incomplete("acme", p, now);
         let later = now + Duration::from_secs(100);
-        u.opened("acme", p, later);
+        u.opened("acme", p, later).unwrap();
         u.open_failed("acme", p);
         assert_eq!(u.state("acme", "users.csv"), Some(State::Incomplete));
         assert_eq!(
@@ -286,8 +380,8 @@ mod tests {
         let now = SystemTime::now();
         let mut u = Uploads::load(dir.path(), now);
         let p = Path::new("users.csv");
-        u.opened("acme", p, now);
-        u.opened("acme", p, now);
+        u.opened("acme", p, now).unwrap();
+        u.opened("acme", p, now).unwrap();
         u.completed("acme", p);
         assert!(u.blocks("acme", "users.csv"));
         u.completed("acme", p);

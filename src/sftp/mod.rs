@@ -36,6 +36,8 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
+use crate::pickup::writers::{Closed, FileId, Writer};
+
 pub use server::SftpServer;
 pub use sessions::{Reloader, ServerStats};
 pub use ssh_config::MAX_AUTH_ATTEMPTS;
@@ -56,16 +58,47 @@ pub enum UploadEvent {
 /// followed by `open_failed`, or by a Complete / Incomplete event.
 /// Implementations must be quick: they run on the session's task.
 pub trait UploadSink: Send + Sync + 'static {
-    /// A file with a final (non-temp) name is being opened for writing.
-    fn opened(&self, tenant: &str, path: &Path);
+    /// A file with a final (non-temp) name is being opened for writing. An
+    /// error (the mark cannot be recorded: a full disk) fails the OPEN.
+    fn opened(&self, tenant: &str, path: &Path) -> std::io::Result<()>;
     /// The open announced by `opened` failed: nothing was written.
     fn open_failed(&self, tenant: &str, path: &Path);
     fn event(&self, event: UploadEvent);
+    /// A write handle on `file` (any name, temp names too) is open: see
+    /// [`crate::pickup::writers`]. The default tracks nothing.
+    fn writer_opened(&self, tenant: &str, path: &Path, file: FileId) -> Writer {
+        let _ = tenant;
+        Writer::untracked(path, file)
+    }
+    /// The handle is closed (`ok`: every write succeeded); `path` is where
+    /// the session last saw its file. The default: still there, no other.
+    fn writer_closed(&self, tenant: &str, writer: &Writer, path: &Path, ok: bool) -> Closed {
+        let _ = (tenant, writer, ok);
+        Closed {
+            path: Some(path.to_path_buf()),
+            busy: false,
+        }
+    }
+    /// A rename moved `moved` from `from` to `to`, replacing `replaced`.
+    /// Whether the file is still not complete (a write handle open on it).
+    fn renamed(
+        &self,
+        tenant: &str,
+        from: &Path,
+        to: &Path,
+        moved: FileId,
+        replaced: Option<FileId>,
+    ) -> bool {
+        let _ = (tenant, from, to, moved, replaced);
+        false
+    }
 }
 
 /// A plain channel sink: events only (tests, the standalone example).
 impl UploadSink for tokio::sync::mpsc::UnboundedSender<UploadEvent> {
-    fn opened(&self, _tenant: &str, _path: &Path) {}
+    fn opened(&self, _tenant: &str, _path: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
     fn open_failed(&self, _tenant: &str, _path: &Path) {}
     fn event(&self, event: UploadEvent) {
         let _ = self.send(event);

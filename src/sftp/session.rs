@@ -19,6 +19,9 @@ use rustix::fs::OFlags;
 use super::fs::{is_refused_link, Root};
 use super::jail;
 use super::{Sink, UploadEvent};
+use crate::pickup::writers::Writer;
+
+mod writes;
 
 mod dirs;
 pub mod handles;
@@ -50,6 +53,11 @@ enum OpenHandle {
         append: bool,
         /// A write failed (size limit, disk full): the file is never complete.
         failed: bool,
+        /// Refused past `max_file_size`: the partial file was removed, and
+        /// no write through this handle succeeds any more.
+        removed: bool,
+        /// The write handle's ticket: revoked once its file is claimed.
+        writer: Option<Writer>,
         /// Writes handed to the blocking pool, not yet awaited (offset,
         /// end, task): the reply goes out while the disk write runs.
         pending: VecDeque<Pending>,
@@ -214,8 +222,8 @@ impl SftpSession {
                 .await
                 .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
             if let Err(e) = r {
-                self.write_failed(handle, &format!("a write error: {e}"));
-                return Err(io_reply(e));
+                self.write_failed(handle, &writes::write_error(&e));
+                return Err(writes::write_reply(e));
             }
         }
     }
@@ -226,7 +234,7 @@ impl SftpSession {
             if !*failed {
                 *failed = true;
                 tracing::warn!(tenant = %self.tenant.name, account = %self.account,
-                    path = %rel.display(), limit = self.tenant.max_file_size, "refused {what}");
+                    path = %rel.display(), "refused {what}");
             }
         }
     }
@@ -241,16 +249,24 @@ impl SftpSession {
         }
         let root = self.root.clone();
         let (f, t) = (from.clone(), to.clone());
-        let st = blocking(move || {
+        let (replaced, st) = blocking(move || {
+            let replaced = root.lstat(&t).ok();
             root.rename(&f, &t, false)?;
-            root.lstat(&t)
+            Ok((replaced, root.lstat(&t)?))
         })
         .await
         .map_err(io_reply)?;
         let regular =
             rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
-        if regular && jail::is_temp_path(&from) && !jail::is_temp_path(&to) {
+        // Not complete while a write handle is open on the file, whatever
+        // name it was opened under, nor while its mark says incomplete.
+        let busy = regular && self.renamed_file(&from, &to, &st, replaced.as_ref());
+        if regular && jail::is_temp_path(&from) && !jail::is_temp_path(&to) && !busy {
             self.complete(&to);
+        } else if busy {
+            tracing::info!(tenant = %self.tenant.name, account = %self.account,
+                from = %from.display(), to = %to.display(),
+                "renamed; not complete while a write handle is open on it or it is incomplete");
         } else {
             tracing::debug!(from = %from.display(), to = %to.display(), "renamed");
         }
@@ -260,17 +276,16 @@ impl SftpSession {
 
 impl Drop for SftpSession {
     fn drop(&mut self) {
-        for h in self.handles.values() {
+        for (_, h) in std::mem::take(&mut self.handles) {
             if let OpenHandle::File {
-                rel, write: true, ..
+                rel,
+                write: true,
+                removed,
+                writer: Some(w),
+                ..
             } = h
             {
-                tracing::warn!(tenant = %self.tenant.name, account = %self.account,
-                    path = %rel.display(), "upload incomplete: session ended with the file open");
-                self.events.event(UploadEvent::Incomplete {
-                    tenant: self.tenant.name.clone(),
-                    path: rel.clone(),
-                });
+                self.closed_writer(rel, w, writes::Ending::SessionEnded, removed);
             }
         }
     }
@@ -401,23 +416,32 @@ impl russh_sftp::server::Handler for SftpSession {
         // changes it), and taken back if no write handle results.
         let tracked = write && !jail::is_temp_path(&rel);
         if tracked {
-            self.events.opened(&self.tenant.name, &rel);
+            if let Err(e) = self.events.opened(&self.tenant.name, &rel) {
+                return Err(self.unrecorded(&rel, &e));
+            }
         }
         let root = self.root.clone();
         let r = rel.clone();
-        let opened = blocking(move || root.open_file(&r, flags, 0o640))
-            .await
-            .map_err(io_reply)
-            .and_then(|file| {
-                self.insert_handle(OpenHandle::File {
-                    file: Arc::new(file),
-                    rel: rel.clone(),
-                    write,
-                    append,
-                    failed: false,
-                    pending: VecDeque::new(),
-                })
-            });
+        let opened = blocking(move || root.open_file(&r, flags, 0o640)).await;
+        let opened = match opened {
+            Ok(file) if write => self.register_writer(&rel, file).await,
+            Ok(file) => Ok((file, None)),
+            Err(e) => Err(io_reply(e)),
+        }
+        .and_then(|(file, writer)| {
+            let w = writer.clone();
+            self.insert_handle(OpenHandle::File {
+                file: Arc::new(file),
+                rel: rel.clone(),
+                write,
+                append,
+                failed: false,
+                removed: false,
+                writer,
+                pending: VecDeque::new(),
+            })
+            .inspect_err(|_| self.unregister_writer(w, &rel))
+        });
         match opened {
             Ok(handle) => {
                 if write {
@@ -471,16 +495,11 @@ impl russh_sftp::server::Handler for SftpSession {
         if !write {
             return Err(denied("handle not open for writing"));
         }
+        // One map lookup and one atomic load: no system call.
+        self.writable(&handle)?;
         let max = self.tenant.max_file_size;
-        let limit_msg = || {
-            format!(
-                "file too large: the limit is {} per file",
-                bytesize::ByteSize::b(max).display().iec()
-            )
-        };
         if !append && offset.saturating_add(data.len() as u64) > max {
-            self.write_failed(&handle, "a write past max_file_size");
-            return Err(StatusCode::Failure.with_message(limit_msg()));
+            return Err(self.refuse_oversize(&handle, "a write").await);
         }
         if !append {
             // Pipelined: the disk write runs on the blocking pool while the
@@ -518,13 +537,10 @@ impl russh_sftp::server::Handler for SftpSession {
         .await;
         match r {
             Ok(true) => Ok(ok(id)),
-            Ok(false) => {
-                self.write_failed(&handle, "an append past max_file_size");
-                Err(StatusCode::Failure.with_message(limit_msg()))
-            }
+            Ok(false) => Err(self.refuse_oversize(&handle, "an append").await),
             Err(e) => {
-                self.write_failed(&handle, &format!("a write error: {e}"));
-                Err(io_reply(e))
+                self.write_failed(&handle, &writes::write_error(&e));
+                Err(writes::write_reply(e))
             }
         }
     }
@@ -535,26 +551,21 @@ impl russh_sftp::server::Handler for SftpSession {
             Some(OpenHandle::File {
                 rel,
                 write: true,
-                failed: true,
+                failed,
+                removed,
+                writer: Some(w),
                 ..
             }) => {
-                tracing::warn!(tenant = %self.tenant.name, account = %self.account,
-                    path = %rel.display(), "upload incomplete: a write failed");
-                self.events.event(UploadEvent::Incomplete {
-                    tenant: self.tenant.name.clone(),
-                    path: rel,
-                });
-                settled.map(|_| ok(id))
-            }
-            Some(OpenHandle::File {
-                rel, write: true, ..
-            }) => {
-                if jail::is_temp_path(&rel) {
-                    tracing::debug!(path = %rel.display(), "temporary upload closed");
+                let ending = if failed {
+                    writes::Ending::WriteFailed
                 } else {
-                    self.complete(&rel);
+                    writes::Ending::Closed
+                };
+                self.closed_writer(rel, w, ending, removed);
+                match (failed, settled) {
+                    (true, Err(e)) => Err(e),
+                    _ => Ok(ok(id)),
                 }
-                Ok(ok(id))
             }
             Some(_) => Ok(ok(id)),
             None => Err(StatusCode::Failure.with_message("invalid handle")),

@@ -282,6 +282,29 @@ pub fn resumable(db: &impl Db) -> Result<Vec<JobRow>, StoreError> {
     Ok(rows)
 }
 
+/// The hash of the bytes the job took, if recorded (xxh3-128 as hex, see
+/// `worker::content_hash`).
+pub fn recorded_hash(db: &impl Db, id: i64) -> Result<Option<String>, StoreError> {
+    let h = db
+        .sql()
+        .query_row(
+            "SELECT content_hash FROM jobs WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(h.flatten())
+}
+
+/// Records the hash of the bytes the job took.
+pub fn set_content_hash(db: &impl Db, id: i64, hash: &str) -> Result<(), StoreError> {
+    db.sql().execute(
+        "UPDATE jobs SET content_hash = ?2 WHERE id = ?1",
+        params![id, hash],
+    )?;
+    Ok(())
+}
+
 pub fn set_path(db: &impl Db, id: i64, path: &str) -> Result<(), StoreError> {
     let conn = db.sql();
     conn.execute("UPDATE jobs SET path = ?2 WHERE id = ?1", params![id, path])?;

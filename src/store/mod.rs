@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init", include_str!("migrations/001_init.sql")),
     ("002_daemon", include_str!("migrations/002_daemon.sql")),
     ("003_outbox", include_str!("migrations/003_outbox.sql")),
+    (
+        "004_content_hash",
+        include_str!("migrations/004_content_hash.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
