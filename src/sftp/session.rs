@@ -276,7 +276,7 @@ impl SftpSession {
 
 impl Drop for SftpSession {
     fn drop(&mut self) {
-        for (_, h) in std::mem::take(&mut self.handles) {
+        for (_, h) in self.handles.take_all() {
             if let OpenHandle::File {
                 rel,
                 write: true,

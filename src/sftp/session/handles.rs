@@ -223,6 +223,12 @@ impl<T> HandleTable<T> {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    /// Takes every handle out of the table (the session ends); their counts
+    /// are released.
+    pub fn take_all(&mut self) -> Vec<(String, T)> {
+        self.map.drain().map(|(name, (h, _ticket))| (name, h)).collect()
+    }
 }
 
 #[cfg(test)]
