@@ -9,6 +9,7 @@ mod check;
 mod mail;
 pub mod raw;
 mod sftp;
+pub use sftp::MaxStartups;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -90,6 +91,10 @@ pub struct SftpConfig {
     pub ban_after: u32,
     pub ban_window: Duration,
     pub ban_for: Duration,
+    // Pre-login limits: see config/sftp.rs.
+    pub login_grace_time: Duration,
+    pub max_unauthenticated_per_address: usize,
+    pub max_startups: MaxStartups,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,10 @@ pub struct RawSftp {
     pub ban_after: Option<i64>,
     pub ban_window: Option<String>,
     pub ban_for: Option<String>,
+    // Pre-login limits.
+    pub login_grace_time: Option<String>,
+    pub max_unauthenticated_per_address: Option<i64>,
+    pub max_startups: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
