@@ -6,6 +6,7 @@ mod crash;
 mod daemon;
 mod fixtures;
 mod fuzz;
+mod hostile_conn;
 mod mail;
 mod sftp;
 mod util;

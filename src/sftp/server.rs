@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::bans::{BanPolicy, Bans};
+use super::cutoff::Cutoff;
 use super::fs::Root;
 use super::preauth::{self, PreAuthGuard};
 use super::session::{SftpSession, MAX_PACKET_LEN};
@@ -40,6 +41,9 @@ use crate::config::Config;
 
 /// Channels (concurrent SFTP sessions) one connection may open.
 const MAX_CHANNELS_PER_CONNECTION: usize = 8;
+/// How long a connection closed for its login grace time gets to read the
+/// disconnect before it is cut.
+const GRACE_LINGER: Duration = Duration::from_secs(1);
 /// How long shutdown waits for sessions to end before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -220,7 +224,9 @@ async fn serve_connection(
     );
     let authenticated = handler.pre_login.authenticated.clone();
     let expired = handler.pre_login.grace_expired.clone();
-    let run = russh::server::run_stream(config, super::quickack::QuickAck::new(stream), handler);
+    let cut = CancellationToken::new();
+    let stream = Cutoff::new(super::quickack::QuickAck::new(stream), cut.clone());
+    let run = russh::server::run_stream(config, stream, handler);
     let session = match tokio::time::timeout_at(deadline, run).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -228,16 +234,17 @@ async fn serve_connection(
             return;
         }
         Err(_) => {
-            // Dropping the handshake drops the handler, which counts it.
+            // Dropping the handshake drops the socket and the handler,
+            // which counts the strike.
             expired.cancel();
             tracing::warn!(%peer, grace = %humantime::format_duration(grace),
-                "closed a connection: no SSH handshake within login_grace_time");
+                "closed a connection: no SSH banner within login_grace_time");
             return;
         }
     };
     let handle = session.handle();
     tokio::pin!(session);
-    let why = tokio::select! {
+    let (why, linger) = tokio::select! {
         r = &mut session => {
             if let Err(e) = r {
                 tracing::debug!(%peer, "SSH session ended: {e}");
@@ -248,15 +255,22 @@ async fn serve_connection(
             expired.cancel();
             tracing::warn!(%peer, grace = %humantime::format_duration(grace),
                 "closed a connection: not logged in within login_grace_time");
-            "not logged in within the login grace time"
+            ("not logged in within the login grace time", GRACE_LINGER)
         }
-        _ = token.cancelled() => "server shutting down",
-        _ = revoke.cancelled() => "access revoked by a configuration reload",
+        _ = token.cancelled() => ("server shutting down", SHUTDOWN_GRACE),
+        _ = revoke.cancelled() => ("access revoked by a configuration reload", SHUTDOWN_GRACE),
     };
-    let _ = handle
-        .disconnect(Disconnect::ByApplication, why.into(), "en".into())
-        .await;
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
+    // russh sends the disconnect only after its key exchange: a client
+    // that never finished one is cut.
+    let _ = tokio::time::timeout(
+        linger,
+        handle.disconnect(Disconnect::ByApplication, why.into(), "en".into()),
+    )
+    .await;
+    if tokio::time::timeout(linger, &mut session).await.is_err() {
+        cut.cancel();
+        let _ = tokio::time::timeout(linger, session).await;
+    }
 }
 
 pub(super) fn round_secs(d: Duration) -> Duration {
