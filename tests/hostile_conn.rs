@@ -314,7 +314,7 @@ async fn control_characters_in_a_file_name_are_escaped_in_the_log_and_in_jobs() 
         "paramiko put of a name with \\n, \\r and ESC"
     );
     let archived = serve.wait_for_text("archived");
-    let escaped = "evil\\nINJECTED fake line\\r\\x1b[31mred.csv";
+    let escaped = "evil\\nINJECTED fake line\\r\\u001b[31mred.csv";
     assert!(
         archived.contains(escaped),
         "the archived line does not carry the whole name, escaped: {archived:?}"

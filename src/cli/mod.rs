@@ -345,3 +345,35 @@ fn print_report(report: &JobReport, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_come_out_whole_with_controls_escaped_and_json_stays_json() {
+        let mut out = Vec::new();
+        EscapingWriter(&mut out)
+            .write_all(b"INFO archived file=evil\nINJECTED\r\x1b[31m\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "INFO archived file=evil\\nINJECTED\\r\\u001b[31m\n"
+        );
+
+        // serde_json leaves DEL and C1 raw: escaped, the line still parses
+        // and reads back the same name.
+        let name = "a\u{7f}\u{9b}b\n";
+        let line = format!("{}\n", serde_json::json!({ "file": name }));
+        let mut out = Vec::new();
+        EscapingWriter(&mut out).write_all(line.as_bytes()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.trim_end_matches('\n').chars().any(char::is_control),
+            "{text:?}"
+        );
+        assert_eq!(text.matches('\n').count(), 1, "one line: {text:?}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["file"], name);
+    }
+}

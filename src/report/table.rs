@@ -10,8 +10,9 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 /// `s` with every control character (C0, DEL, C1) written as an escape:
-/// `\n`, `\r`, `\t`, `\x1b`, `\u{9b}`. Unchanged (borrowed) when it has none.
-/// The log writer uses it too.
+/// `\n`, `\r`, `\t`, else `\u001b` (the form JSON reads back, so that the
+/// log writer can use it on JSON lines too). Unchanged (borrowed) when it
+/// has none.
 pub fn escape_controls(s: &str) -> Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
@@ -22,11 +23,8 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
             c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
         }
@@ -123,7 +121,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "   1  a\\tb    evil\\nname\\r\\x1b[31m\\u{9b}2J\\x7f.csv"
+            "   1  a\\tb    evil\\nname\\r\\u001b[31m\\u009b2J\\u007f.csv"
         );
         assert!(!line.chars().any(char::is_control), "{line:?}");
         assert!(matches!(escape_controls("plain ünïcode"), Cow::Borrowed(_)));
