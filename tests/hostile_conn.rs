@@ -89,7 +89,7 @@ async fn wait_closed(s: &mut TcpStream, since: Instant, limit: Duration, what: &
 async fn second_serve_on_the_same_data_dir_exits_naming_the_first_pid() {
     let env = SftpEnv::new("", "");
     let config = serve_config(&env, "");
-    let first = Serve::start(&config);
+    let mut first = Serve::start(&config);
     let first_pid = first.child.id();
 
     // The second: the same config (its own free port, so only the lock can
@@ -140,12 +140,13 @@ async fn second_serve_on_the_same_data_dir_exits_naming_the_first_pid() {
     env.write("local.csv", users_csv(3, "lock"));
     let o = sftp_key(&env, first.port, "put local.csv after-second.csv\n", &[]).await;
     assert_ok(&o, "an upload to the first daemon after the second gave up");
+    // Imported and archived by the first daemon.
+    first.wait_for("archived", &[("file", "after-second.csv")]);
     assert!(
-        env.root(TENANT).join("after-second.csv").exists()
-            || names_in(&env.root(TENANT).join(".bak"))
-                .iter()
-                .any(|n| n.contains("after-second")),
-        "the upload to the first daemon is nowhere"
+        names_in(&env.root(TENANT).join(".bak"))
+            .iter()
+            .any(|n| n.ends_with("after-second.csv")),
+        "the upload to the first daemon is not in .bak/"
     );
     drop(first);
 }

@@ -37,11 +37,13 @@ pub(super) struct Checked<S> {
     max_len: u32,
     ip: IpAddr,
     account: String,
-    /// Bytes from the client: `[start..checked]` are checked packets for
-    /// russh-sftp, `[checked..]` not yet framed.
+    /// Bytes from the client in `input[..end]` (the rest is room, zeroed
+    /// once when the buffer grows, never per read): `[start..checked]` are
+    /// checked packets for russh-sftp, `[checked..end]` not yet framed.
     input: Vec<u8>,
     start: usize,
     checked: usize,
+    end: usize,
     /// A reply of our own, written from `reply_pos` before reading on.
     reply: Vec<u8>,
     reply_pos: usize,
@@ -60,6 +62,7 @@ impl<S> Checked<S> {
             input: Vec::new(),
             start: 0,
             checked: 0,
+            end: 0,
             reply: Vec::new(),
             reply_pos: 0,
             eof: false,
@@ -71,7 +74,7 @@ impl<S> Checked<S> {
     /// one becomes readable, a bad one is cut out and answered. False when
     /// more bytes are needed.
     fn frame(&mut self) -> bool {
-        let rest = &self.input[self.checked..];
+        let rest = &self.input[self.checked..self.end];
         let Some(head) = rest.get(..4) else {
             return false;
         };
@@ -95,7 +98,9 @@ impl<S> Checked<S> {
                     "answered a malformed SFTP request with BAD_MESSAGE: {why}");
                 self.reply = bad_message(id);
                 self.reply_pos = 0;
-                self.input.drain(self.checked..self.checked + end);
+                let cut = self.checked + end;
+                self.input.copy_within(cut..self.end, self.checked);
+                self.end -= end;
             }
         }
         true
@@ -184,16 +189,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Checked<S> {
     /// Reads more from the client into `input`; sets `eof` at its end.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.start > 0 {
-            self.input.drain(..self.start);
+            self.input.copy_within(self.start..self.end, 0);
             self.checked -= self.start;
+            self.end -= self.start;
             self.start = 0;
         }
-        let old = self.input.len();
-        self.input.resize(old + READ_CHUNK, 0);
-        let mut buf = ReadBuf::new(&mut self.input[old..]);
+        if self.input.len() < self.end + READ_CHUNK {
+            self.input.resize(self.end + READ_CHUNK, 0);
+        }
+        let mut buf = ReadBuf::new(&mut self.input[self.end..]);
         let r = Pin::new(&mut self.inner).poll_read(cx, &mut buf);
         let n = buf.filled().len();
-        self.input.truncate(old + n);
+        self.end += n;
         ready!(r)?;
         if n == 0 {
             self.eof = true;
@@ -225,8 +232,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Checked<S> {
             }
             if this.eof {
                 // A cut packet at the end: russh-sftp sees its end of stream.
-                if this.checked < this.input.len() {
-                    this.checked = this.input.len();
+                if this.checked < this.end {
+                    this.checked = this.end;
                     continue;
                 }
                 return Poll::Ready(Ok(()));
@@ -321,6 +328,28 @@ mod tests {
         );
         assert_eq!(reply[4], SSH_FXP_STATUS);
         assert_eq!(&reply[9..13], &SSH_FX_BAD_MESSAGE.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn packets_cut_into_small_reads_are_framed_whole() {
+        let (client, server) = tokio::io::duplex(5);
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let mut checked = Checked::new(server, 1 << 20, "127.0.0.1".parse().unwrap(), "a".into());
+        let sent = [read(8, 64), read(7, 32), read(9, 64)].concat();
+        let writer = tokio::spawn(async move {
+            to_server.write_all(&sent).await.unwrap();
+            to_server.shutdown().await.unwrap();
+        });
+        let reply = tokio::spawn(async move {
+            let mut r = vec![0u8; bad_message(7).len()];
+            from_server.read_exact(&mut r).await.unwrap();
+            r
+        });
+        let mut passed = Vec::new();
+        checked.read_to_end(&mut passed).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(passed, [read(8, 64), read(9, 64)].concat());
+        assert_eq!(reply.await.unwrap(), bad_message(7));
     }
 
     #[test]
