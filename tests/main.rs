@@ -6,6 +6,7 @@ mod crash;
 mod daemon;
 mod fixtures;
 mod fuzz;
+mod hostile_conn;
 mod hostile_dirs;
 mod hostile_files;
 mod layouts;

@@ -8,7 +8,7 @@
 //! since the other doors (an HTTP API, a web page) must reach the same
 //! decisions through the same library calls.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -153,6 +153,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     })?;
                 }
             }
+            // Before anything is bound or written: one daemon per data_dir.
+            let _lock = lock_data_dir(&c.data_dir)?;
             init_tracing(c.log_format, "info");
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -215,6 +217,51 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The lock file `serve` holds in its data_dir.
+pub const LOCK_FILE: &str = "userdrop.lock";
+
+/// Takes the exclusive `flock` on `<data_dir>/userdrop.lock` and writes
+/// this process's PID in it, or fails naming the PID of the `serve` that
+/// holds it. The lock lasts as long as the returned file is open; the
+/// kernel releases it when the process ends, however it ends (SIGKILL too),
+/// so a stale lock file never blocks a restart.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    let path = data_dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let pid = match holder.trim() {
+                "" => "not yet written".to_string(),
+                pid => pid.to_string(),
+            };
+            bail!(
+                "another `userdrop serve` is running on data_dir {} (PID {pid}, holding {}): \
+                 stop it first, or give this one a data_dir of its own",
+                data_dir.display(),
+                path.display()
+            );
+        }
+        Err(e) => {
+            return Err(io::Error::from(e)).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+        .with_context(|| format!("writing the PID into {}", path.display()))?;
+    Ok(file)
+}
+
 fn load(path: Option<&Path>) -> Result<Config> {
     let c = Config::load(path)?;
     init_tracing(c.log_format, "warn");
@@ -222,18 +269,46 @@ fn load(path: Option<&Path>) -> Result<Config> {
 }
 
 /// Logs go to stderr at `level` (the CLI: warnings; the daemon: info)
-/// unless RUST_LOG says otherwise.
+/// unless RUST_LOG says otherwise, each line through [`EscapingWriter`]. No
+/// colours: the writer escapes every ESC, the formatter's own included.
 fn init_tracing(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(io::stderr().is_terminal())
-        .with_writer(io::stderr);
+        .with_ansi(false)
+        .with_writer(|| EscapingWriter(io::stderr()));
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Where every log line is written: control characters in it (a file name
+/// with a newline or an escape sequence, anything a peer sent) come out
+/// escaped, so that no field can split a line, forge one, or drive the
+/// terminal. The formatter writes a whole line at once; its final newline
+/// is the only one kept.
+struct EscapingWriter<W>(W);
+
+impl<W: io::Write> io::Write for EscapingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (body, newline) = match buf.strip_suffix(b"\n") {
+            Some(body) => (body, true),
+            None => (buf, false),
+        };
+        let text = String::from_utf8_lossy(body);
+        let mut line = crate::report::table::escape_controls(&text).into_owned();
+        if newline {
+            line.push('\n');
+        }
+        self.0.write_all(line.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn tenant_of<'c>(c: &'c Config, name: &str) -> Result<&'c crate::config::Tenant> {
@@ -276,4 +351,36 @@ fn print_report(report: &JobReport, json: bool) -> Result<()> {
         print!("{}", report.human(20));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_come_out_whole_with_controls_escaped_and_json_stays_json() {
+        let mut out = Vec::new();
+        EscapingWriter(&mut out)
+            .write_all(b"INFO archived file=evil\nINJECTED\r\x1b[31m\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "INFO archived file=evil\\nINJECTED\\r\\u001b[31m\n"
+        );
+
+        // serde_json leaves DEL and C1 raw: escaped, the line still parses
+        // and reads back the same name.
+        let name = "a\u{7f}\u{9b}b\n";
+        let line = format!("{}\n", serde_json::json!({ "file": name }));
+        let mut out = Vec::new();
+        EscapingWriter(&mut out).write_all(line.as_bytes()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.trim_end_matches('\n').chars().any(char::is_control),
+            "{text:?}"
+        );
+        assert_eq!(text.matches('\n').count(), 1, "one line: {text:?}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["file"], name);
+    }
 }

@@ -9,6 +9,7 @@ mod check;
 mod mail;
 pub mod raw;
 mod sftp;
+pub use sftp::MaxStartups;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -96,6 +97,10 @@ pub struct SftpConfig {
     /// Entries a directory of a tenant may hold: an upload of a new name
     /// into a directory that holds this many is refused.
     pub max_inbox_entries: usize,
+    // Pre-login limits: see config/sftp.rs.
+    pub login_grace_time: Duration,
+    pub max_unauthenticated_per_address: usize,
+    pub max_startups: MaxStartups,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,6 +38,10 @@ pub struct RawSftp {
     pub ban_for: Option<String>,
     pub max_handles_per_account: Option<i64>,
     pub max_inbox_entries: Option<i64>,
+    // Pre-login limits.
+    pub login_grace_time: Option<String>,
+    pub max_unauthenticated_per_address: Option<i64>,
+    pub max_startups: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -66,6 +66,7 @@ impl SshHandler {
 
     /// Counts an attempt; false when the connection has used all of them.
     pub(super) fn attempt(&mut self, user: &str, method: &str) -> bool {
+        self.pre_login.attempted = true;
         if self.attempts >= MAX_AUTH_ATTEMPTS {
             tracing::warn!(ip = %self.ip, user, method,
                 "refused authentication: {MAX_AUTH_ATTEMPTS} attempts on this connection");
@@ -75,19 +76,46 @@ impl SshHandler {
         true
     }
 
-    pub(super) fn failed(&self, user: &str, method: &str) -> Auth {
+    pub(super) fn failed(&mut self, user: &str, method: &str) -> Auth {
+        tracing::warn!(ip = %self.ip, user, method, "authentication failed");
+        self.strike();
+        rejected()
+    }
+
+    /// Counts one failure of this connection towards its address's ban.
+    fn strike(&mut self) {
+        self.pre_login.struck = true;
         let ban = self
             .shared
             .bans
             .lock()
             .unwrap()
             .record_failure(self.ip, Instant::now());
-        tracing::warn!(ip = %self.ip, user, method, "authentication failed");
         if let Some(length) = ban {
             tracing::warn!(ip = %self.ip, ban_for = %humantime::format_duration(length),
                 "address banned after repeated failed authentications");
         }
-        rejected()
+    }
+
+    /// The connection ends without a login: one strike towards a ban when
+    /// it ran out of login grace time, or when it made no authentication
+    /// request at all (a banner and silence, a byte a second). Not for one
+    /// that failed a login already (counted then), whose good credentials
+    /// a limit refused, that offered only keys the account lacks, or that
+    /// the server's shutdown ended.
+    pub(super) fn never_logged_in(&mut self) {
+        let p = &self.pre_login;
+        if p.struck || p.exempt || self.shutdown.is_cancelled() {
+            return;
+        }
+        let expired = p.grace_expired.is_cancelled();
+        if p.attempted && !expired {
+            return;
+        }
+        tracing::warn!(ip = %self.ip, peer = %self.peer,
+            why = if expired { "login grace time" } else { "closed without an authentication request" },
+            "a connection that never logged in counts towards a ban");
+        self.strike();
     }
 
     /// Credentials are good: admit the session if the limits allow it. A
@@ -97,6 +125,8 @@ impl SshHandler {
             Credential::Password(_) => "password",
             Credential::Key(_) => "publickey",
         };
+        // Good credentials: a refusal from here on is no strike.
+        self.pre_login.exempt = true;
         // Held until the session is registered: a reload cannot slip
         // between the check and the registration.
         let s = self.shared.state.read().unwrap();
@@ -134,6 +164,9 @@ impl SshHandler {
         drop(s);
         self.shared.bans.lock().unwrap().record_success(self.ip);
         tracing::info!(ip = %self.ip, account = user, tenant = %tenant, method, "session opened");
+        // No longer waiting to log in: its slot is free, its timer stops.
+        self.pre_login.slot = None;
+        self.pre_login.authenticated.cancel();
         self.login = Some(Login {
             account: user.to_string(),
             tenant,

@@ -19,13 +19,21 @@
 //! - [`jail`]: lexical path rules, temp names, read-only directories.
 //! - [`hostkey`]: the ed25519 host key on disk.
 //! - [`bans`]: the per-address brute-force counter (pure, clock injected).
+//! - [`preauth`]: the pre-login limits (per address, random early drop).
+//! - `cutoff`: a socket the accept loop can cut (a session stuck in its key
+//!   exchange ignores a disconnect).
+//! - `framing`: SFTP packets checked before russh-sftp parses them, so that a
+//!   malformed request gets a BAD_MESSAGE reply with its own id.
 //! - [`quickack`]: immediate ACKs during the handshake (no 40 ms Nagle stall).
 
 mod auth;
 pub mod bans;
+mod cutoff;
+mod framing;
 pub mod fs;
 pub mod hostkey;
 pub mod jail;
+pub mod preauth;
 pub mod quickack;
 pub mod server;
 pub mod session;

@@ -28,7 +28,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::bans::{BanPolicy, Bans};
+use super::cutoff::Cutoff;
 use super::fs::Root;
+use super::preauth::{self, PreAuthGuard};
 use super::session::{SftpSession, MAX_PACKET_LEN};
 use super::sessions::{
     build_state, ConnectionGuard, Counts, Credential, Reloader, ServerStats, SessionGuard, Shared,
@@ -37,10 +39,11 @@ use super::ssh_config::{rejected, ssh_config};
 use super::{hostkey, SftpError, Sink, UploadSink};
 use crate::config::Config;
 
-/// Time a connection gets to finish the SSH version exchange.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Channels (concurrent SFTP sessions) one connection may open.
 const MAX_CHANNELS_PER_CONNECTION: usize = 8;
+/// How long a connection closed for its login grace time gets to read the
+/// disconnect before it is cut.
+const GRACE_LINGER: Duration = Duration::from_secs(1);
 /// How long shutdown waits for sessions to end before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -68,6 +71,9 @@ impl SftpServer {
         let shared = Shared {
             state: RwLock::new(state),
             bans: Mutex::new(Bans::new(BanPolicy::from_config(&config.sftp))),
+            preauth: Arc::new(Mutex::new(preauth::PreAuth::new(
+                preauth::PreAuthPolicy::from_config(&config.sftp),
+            ))),
             counts: Mutex::new(Counts::default()),
             live: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
@@ -121,76 +127,13 @@ impl SftpServer {
                 },
             };
             while tasks.try_join_next().is_some() {}
-            let ip = peer.ip().to_canonical();
-            if let Some(left) = self.shared.bans.lock().unwrap().banned(ip, Instant::now()) {
-                tracing::warn!(%ip, remaining = %humantime::format_duration(round_secs(left)),
-                    "refused a connection from a banned address");
-                continue;
-            }
-            let Some(conn) = ConnectionGuard::new(&self.shared) else {
-                tracing::warn!(%ip, "refused a connection: too many connections");
+            let Some(handler) = self.admit_connection(peer, &events, &shutdown) else {
                 continue;
             };
-            let _ = stream.set_nodelay(true);
             let config = self.shared.ssh_config.read().unwrap().clone();
-            let revoke = CancellationToken::new();
-            let handler = SshHandler {
-                id: self.shared.next_connection.fetch_add(1, Ordering::Relaxed),
-                revoke: revoke.clone(),
-                shared: self.shared.clone(),
-                events: events.clone(),
-                peer,
-                ip,
-                login: None,
-                attempts: 0,
-                channels: HashMap::new(),
-                sftp_channels: 0,
-                _conn: conn,
-            };
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                let session = match tokio::time::timeout(
-                    HANDSHAKE_TIMEOUT,
-                    russh::server::run_stream(config, super::quickack::QuickAck::new(stream), handler),
-                )
-                .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, "SSH handshake failed: {e}");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "SSH handshake timed out");
-                        return;
-                    }
-                };
-                let handle = session.handle();
-                tokio::pin!(session);
-                tokio::select! {
-                    r = &mut session => {
-                        if let Err(e) = r {
-                            tracing::debug!(%peer, "SSH session ended: {e}");
-                        }
-                    }
-                    _ = token.cancelled() => {
-                        let _ = handle
-                            .disconnect(Disconnect::ByApplication, "server shutting down".into(), "en".into())
-                            .await;
-                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
-                    }
-                    _ = revoke.cancelled() => {
-                        let _ = handle
-                            .disconnect(
-                                Disconnect::ByApplication,
-                                "access revoked by a configuration reload".into(),
-                                "en".into(),
-                            )
-                            .await;
-                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
-                    }
-                }
-            });
+            let grace = self.shared.preauth.lock().unwrap().policy().grace;
+            let _ = stream.set_nodelay(true);
+            tasks.spawn(serve_connection(config, stream, handler, grace));
         }
         drop(listener);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), async {
@@ -201,6 +144,132 @@ impl SftpServer {
         while tasks.join_next().await.is_some() {}
         tracing::info!("SFTP server stopped");
         Ok(())
+    }
+
+    /// The checks a new connection passes before anything is read from it
+    /// (ban, pre-login limits, connection cap): its handler, or `None` when
+    /// it is refused (dropping the stream closes it).
+    fn admit_connection(
+        &self,
+        peer: SocketAddr,
+        events: &Sink,
+        shutdown: &CancellationToken,
+    ) -> Option<SshHandler> {
+        let ip = peer.ip().to_canonical();
+        if let Some(left) = self.shared.bans.lock().unwrap().banned(ip, Instant::now()) {
+            tracing::warn!(%ip, remaining = %humantime::format_duration(round_secs(left)),
+                "refused a connection from a banned address");
+            return None;
+        }
+        let admitted = self
+            .shared
+            .preauth
+            .lock()
+            .unwrap()
+            .admit(ip, preauth::roll());
+        if let Err(why) = admitted {
+            let n = self.shared.preauth.lock().unwrap().refused(Instant::now());
+            if n > 0 {
+                tracing::warn!(%ip, refused = n,
+                    "refused connections before login: {why} (this one's; refusals are logged every 10 s)");
+            }
+            return None;
+        }
+        let preauth = PreAuthGuard {
+            preauth: self.shared.preauth.clone(),
+            ip,
+        };
+        let Some(conn) = ConnectionGuard::new(&self.shared) else {
+            tracing::warn!(%ip, "refused a connection: too many connections");
+            return None;
+        };
+        Some(SshHandler {
+            id: self.shared.next_connection.fetch_add(1, Ordering::Relaxed),
+            revoke: CancellationToken::new(),
+            shutdown: shutdown.clone(),
+            shared: self.shared.clone(),
+            events: events.clone(),
+            peer,
+            ip,
+            login: None,
+            attempts: 0,
+            channels: HashMap::new(),
+            sftp_channels: 0,
+            pre_login: PreLogin {
+                slot: Some(preauth),
+                authenticated: CancellationToken::new(),
+                grace_expired: CancellationToken::new(),
+                attempted: false,
+                struck: false,
+                exempt: false,
+            },
+            _conn: conn,
+        })
+    }
+}
+
+/// One connection: the SSH handshake and the login within `grace`, then
+/// the session until it ends, is revoked or the server shuts down.
+async fn serve_connection(
+    config: Arc<russh::server::Config>,
+    stream: tokio::net::TcpStream,
+    handler: SshHandler,
+    grace: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + grace;
+    let (peer, token, revoke) = (
+        handler.peer,
+        handler.shutdown.clone(),
+        handler.revoke.clone(),
+    );
+    let authenticated = handler.pre_login.authenticated.clone();
+    let expired = handler.pre_login.grace_expired.clone();
+    let cut = CancellationToken::new();
+    let stream = Cutoff::new(super::quickack::QuickAck::new(stream), cut.clone());
+    let run = russh::server::run_stream(config, stream, handler);
+    let session = match tokio::time::timeout_at(deadline, run).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "SSH handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            // Dropping the handshake drops the socket and the handler,
+            // which counts the strike.
+            expired.cancel();
+            tracing::warn!(%peer, grace = %humantime::format_duration(grace),
+                "closed a connection: no SSH banner within login_grace_time");
+            return;
+        }
+    };
+    let handle = session.handle();
+    tokio::pin!(session);
+    let (why, linger) = tokio::select! {
+        r = &mut session => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, "SSH session ended: {e}");
+            }
+            return;
+        }
+        _ = tokio::time::sleep_until(deadline), if !authenticated.is_cancelled() => {
+            expired.cancel();
+            tracing::warn!(%peer, grace = %humantime::format_duration(grace),
+                "closed a connection: not logged in within login_grace_time");
+            ("not logged in within the login grace time", GRACE_LINGER)
+        }
+        _ = token.cancelled() => ("server shutting down", SHUTDOWN_GRACE),
+        _ = revoke.cancelled() => ("access revoked by a configuration reload", SHUTDOWN_GRACE),
+    };
+    // russh sends the disconnect only after its key exchange: a client
+    // that never finished one is cut.
+    let _ = tokio::time::timeout(
+        linger,
+        handle.disconnect(Disconnect::ByApplication, why.into(), "en".into()),
+    )
+    .await;
+    if tokio::time::timeout(linger, &mut session).await.is_err() {
+        cut.cancel();
+        let _ = tokio::time::timeout(linger, session).await;
     }
 }
 
@@ -214,11 +283,29 @@ pub(super) struct Login {
     pub(super) _guard: SessionGuard,
 }
 
+/// A connection's state before it logs in.
+pub(super) struct PreLogin {
+    /// Its unauthenticated slot, freed at login (or when it ends).
+    pub(super) slot: Option<PreAuthGuard>,
+    /// Cancelled at login: the grace timer stops.
+    pub(super) authenticated: CancellationToken,
+    /// Cancelled when the login grace time ran out.
+    pub(super) grace_expired: CancellationToken,
+    /// It made an authentication request (a password, a key).
+    pub(super) attempted: bool,
+    /// A failed login of it was counted towards a ban already.
+    pub(super) struck: bool,
+    /// Good credentials refused by a limit: never a strike.
+    pub(super) exempt: bool,
+}
+
 pub(super) struct SshHandler {
     /// This connection's id among the live sessions.
     pub(super) id: u64,
     /// Cancelled by a reload that revokes this session's access.
     pub(super) revoke: CancellationToken,
+    /// The server's shutdown: a connection it ends is no strike.
+    pub(super) shutdown: CancellationToken,
     pub(super) shared: Arc<Shared>,
     pub(super) events: Sink,
     pub(super) peer: SocketAddr,
@@ -229,6 +316,7 @@ pub(super) struct SshHandler {
     pub(super) attempts: usize,
     pub(super) channels: HashMap<ChannelId, Channel<Msg>>,
     pub(super) sftp_channels: usize,
+    pub(super) pre_login: PreLogin,
     pub(super) _conn: ConnectionGuard,
 }
 
@@ -257,6 +345,8 @@ impl Drop for SshHandler {
     fn drop(&mut self) {
         if let Some(l) = &self.login {
             tracing::info!(ip = %self.ip, account = %l.account, tenant = %l.tenant, "session closed");
+        } else {
+            self.never_logged_in();
         }
     }
 }
@@ -561,8 +651,14 @@ impl russh::server::Handler for SshHandler {
         });
         tracing::info!(ip = %self.ip, peer = %self.peer, account = %login.account,
             tenant = %tenant.name, "sftp started");
-        russh_sftp::server::run_with_config(
+        let stream = super::framing::Checked::new(
             channel.into_stream(),
+            MAX_PACKET_LEN + 1024,
+            self.ip,
+            login.account.clone(),
+        );
+        russh_sftp::server::run_with_config(
+            stream,
             sftp,
             russh_sftp::server::Config {
                 max_client_packet_len: MAX_PACKET_LEN + 1024,

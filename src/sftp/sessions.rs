@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::bans::{BanPolicy, Bans};
 use super::fs::ensure_tenant_root;
 use super::session::handles::{HandleCounts, HandleLimits, HandleScope};
+use super::preauth::{PreAuth, PreAuthPolicy};
 use super::session::TenantInfo;
 use super::ssh_config::ssh_config;
 use super::SftpError;
@@ -99,6 +100,8 @@ pub(super) fn revoked_because(
 pub(super) struct Shared {
     pub(super) state: RwLock<State>,
     pub(super) bans: Mutex<Bans>,
+    /// Unauthenticated connections (a lock of its own: taken alone).
+    pub(super) preauth: Arc<Mutex<PreAuth>>,
     pub(super) counts: Mutex<Counts>,
     /// Authenticated sessions by connection id. Lock order: `state`, then
     /// `counts`, then `live`.
@@ -215,6 +218,11 @@ impl Reloader {
             .lock()
             .unwrap()
             .set_policy(BanPolicy::from_config(&config.sftp));
+        self.shared
+            .preauth
+            .lock()
+            .unwrap()
+            .set_policy(PreAuthPolicy::from_config(&config.sftp));
         *self.shared.ssh_config.write().unwrap() =
             Arc::new(ssh_config(config, &self.shared.host_key));
         tracing::info!(tenants, accounts, "SFTP configuration reloaded");
@@ -229,9 +237,9 @@ pub(super) struct ConnectionGuard {
 impl ConnectionGuard {
     pub(super) fn new(shared: &Arc<Shared>) -> Option<ConnectionGuard> {
         let max = shared.state.read().unwrap().max_sessions;
-        // Unauthenticated connections are bounded too, with room for
-        // clients still logging in.
-        let cap = (max * 2).max(max + 16);
+        // A backstop: sessions, plus the unauthenticated connections the
+        // pre-login limits let wait (`max_startups` full).
+        let cap = max + shared.preauth.lock().unwrap().policy().startups.full;
         let mut c = shared.counts.lock().unwrap();
         if c.connections >= cap {
             return None;
