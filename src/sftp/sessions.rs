@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::bans::{BanPolicy, Bans};
 use super::fs::ensure_tenant_root;
-use super::session::handles::{HandleCounts, HandleLimits, HandleScope};
 use super::preauth::{PreAuth, PreAuthPolicy};
+use super::session::handles::{HandleCounts, HandleLimits, HandleScope};
 use super::session::TenantInfo;
 use super::ssh_config::ssh_config;
 use super::SftpError;

@@ -227,7 +227,10 @@ impl<T> HandleTable<T> {
     /// Takes every handle out of the table (the session ends); their counts
     /// are released.
     pub fn take_all(&mut self) -> Vec<(String, T)> {
-        self.map.drain().map(|(name, (h, _ticket))| (name, h)).collect()
+        self.map
+            .drain()
+            .map(|(name, (h, _ticket))| (name, h))
+            .collect()
     }
 }
 
