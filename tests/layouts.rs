@@ -995,6 +995,53 @@ fn active_directory_export_csv_with_type_line_and_dn_managers() {
     );
 }
 
+/// A later file names a manager by DN whom only an earlier file described:
+/// the stored user's DN finds them.
+#[test]
+fn active_directory_manager_dn_of_a_user_from_an_earlier_file_resolves() {
+    let env = Env::new("");
+    let ann = ad_row(
+        "aarcher",
+        AD_DN_ANN,
+        "Ann",
+        "Archer",
+        "ann.archer@acme.example",
+        "True",
+        "",
+        "",
+    );
+    let v = import(&env, "ad1.csv", &file(ACTIVE_DIRECTORY, &[ann.as_slice()]));
+    assert_clean(&v, "active_directory");
+    let bob = ad_row(
+        "bbaker",
+        "CN=Bob Baker,OU=Staff,DC=acme,DC=example",
+        "Bob",
+        "Baker",
+        "bob.baker@acme.example",
+        "True",
+        "CN=Ann Archer, OU=Staff, DC=acme, DC=example",
+        "",
+    );
+    let v = import(&env, "ad2.csv", &file(ACTIVE_DIRECTORY, &[bob.as_slice()]));
+    assert_clean(&v, "active_directory");
+    let all = users(&env);
+    assert_eq!(all["bbaker"]["reports_to"], "aarcher", "{all:?}");
+    // Bob is now stored with his DN too: a third file reaches him.
+    let cy = ad_row(
+        "ccole",
+        "CN=Cy Cole,OU=Staff,DC=acme,DC=example",
+        "Cy",
+        "Cole",
+        "cy.cole@acme.example",
+        "True",
+        "CN=Bob Baker,OU=Staff,DC=acme,DC=example",
+        "",
+    );
+    let v = import(&env, "ad3.csv", &file(ACTIVE_DIRECTORY, &[cy.as_slice()]));
+    assert_clean(&v, "active_directory");
+    assert_eq!(users(&env)["ccole"]["reports_to"], "bbaker");
+}
+
 #[test]
 fn bamboohr_report_below_title_lines() {
     let env = Env::new("");

@@ -435,6 +435,9 @@ pub(super) fn apply(
     if status == Status::Rejected || status == Status::Held {
         invitations.clear();
     }
+    if state == JobState::Applied {
+        users::set_dns(&tx, &tenant.name, p.file_dns.iter())?;
+    }
     record(tx, tenant, opts, state, &failures, &report, &invitations)?;
     Ok(Outcome {
         report,

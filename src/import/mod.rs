@@ -19,7 +19,7 @@ use crate::ingest::schema::KeyField;
 use crate::ingest::validate::Validator;
 use crate::report::summary::{FileErrorJson, JobReport, Status};
 use crate::store::jobs::{self, JobState};
-use crate::store::users::Existing;
+use crate::store::users::{self, Existing};
 use crate::store::{Db, Store, StoreError, Tx};
 
 mod apply;
@@ -177,6 +177,9 @@ struct Prepared {
     plan: Plan,
     /// The tenant's users before the file (the sync threshold's base).
     stored_users: u64,
+    /// DN → user_id of the file's own rows (Active Directory), stored with
+    /// an applied job.
+    file_dns: std::collections::HashMap<String, String>,
 }
 
 fn delimiter_name(d: u8) -> String {
@@ -204,8 +207,20 @@ fn prepare(
     report.delimiter = Some(delimiter_name(sniffed.delimiter));
     // `report.columns` is filled before the header is judged: a refused
     // header still tells the customer's automation what was read.
-    let (mut reader, map) =
+    let (mut reader, mut map) =
         headers::find(path, &sniffed, tenant.header_rules(), &mut report.columns)?;
+    // An Active Directory file names managers by DN: its own rows' DNs are
+    // remembered with the job, and a DN the file lacks is looked up among
+    // the users earlier files described.
+    let file_dns = if map.dn_column.is_some() {
+        let file_dns = map.managers.clone();
+        for (dn, uid) in users::dns(db, &tenant.name).map_err(unreadable_store)? {
+            map.managers.entry(dn).or_insert(uid);
+        }
+        file_dns
+    } else {
+        Default::default()
+    };
     report.columns = map.columns.clone();
     report.ignored_columns = map.ignored.clone();
     report.read_header(&map);
@@ -222,13 +237,8 @@ fn prepare(
     tracing::debug!(rows = facts.flags.len(), "judged");
     let keys = key_list(schema.key);
     let (facts, dups) = plan::mark(facts, keys);
-    let existing =
-        Existing::load(db, &tenant.name, schema.key == KeyField::UserId).map_err(|e| {
-            FileError::new(
-                FileErrorCode::Unreadable,
-                format!("the store could not be read: {e}"),
-            )
-        })?;
+    let existing = Existing::load(db, &tenant.name, schema.key == KeyField::UserId)
+        .map_err(unreadable_store)?;
     tracing::debug!(users = existing.count(), "store scanned");
     let mut plan = plan::resolve(facts, dups, keys, |h| existing.has_user_id(h));
     plan.match_stored(&existing.keys);
@@ -237,5 +247,13 @@ fn prepare(
         map,
         plan,
         stored_users: existing.count() as u64,
+        file_dns,
     })
+}
+
+fn unreadable_store(e: StoreError) -> FileError {
+    FileError::new(
+        FileErrorCode::Unreadable,
+        format!("the store could not be read: {e}"),
+    )
 }

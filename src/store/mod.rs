@@ -35,6 +35,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_content_hash",
         include_str!("migrations/004_content_hash.sql"),
     ),
+    ("005_dn", include_str!("migrations/005_dn.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

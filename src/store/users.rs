@@ -528,6 +528,36 @@ pub fn delete_ids(db: &impl Db, ids: &[i64]) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// The distinguished names stored for the tenant's users, with each one's
+/// user_id: how a file's `Manager` DN finds a manager the file does not hold.
+pub fn dns(db: &impl Db, tenant: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = db.sql().prepare(
+        "SELECT dn, user_id FROM users WHERE tenant = ?1 AND dn IS NOT NULL AND user_id IS NOT NULL",
+    )?;
+    let rows = stmt
+        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Records each user's distinguished name (`dn` → user_id, as a file
+/// described them); a name another user held before is taken from them.
+pub fn set_dns<'a>(
+    db: &impl Db,
+    tenant: &str,
+    dns: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), StoreError> {
+    let conn = db.sql();
+    let mut free =
+        conn.prepare("UPDATE users SET dn = NULL WHERE tenant = ?1 AND dn = ?2 AND user_id <> ?3")?;
+    let mut set = conn.prepare("UPDATE users SET dn = ?2 WHERE tenant = ?1 AND user_id = ?3")?;
+    for (dn, user_id) in dns {
+        free.execute(params![tenant, dn, user_id])?;
+        set.execute(params![tenant, dn, user_id])?;
+    }
+    Ok(())
+}
+
 pub fn count(db: &impl Db, tenant: &str) -> Result<i64, StoreError> {
     let conn = db.sql();
     Ok(conn.query_row(
