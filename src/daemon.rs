@@ -28,11 +28,11 @@ use crate::pickup::queue::{Item, Queue, Source, Work};
 use crate::pickup::scheduler::{until_next, Clock};
 use crate::pickup::uploads::Uploads;
 use crate::pickup::watcher::{self, Seen, Settler, Watcher};
-use crate::pickup::writers::{Closed, FileId, Writer};
 use crate::pickup::{sweep, Swept};
 use crate::sftp::{SftpError, SftpServer, UploadEvent, UploadSink};
 use crate::store::{jobs, Store, StoreError};
 use crate::worker::{self, lock, Done, WorkerError};
+use crate::writers::{Closed, FileId, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

@@ -3,11 +3,11 @@
 //! reports the rows that failed.
 //!
 //! The crate is laid out by concern, each module knowing only those below it.
-//! The order, bottom up: [`template`] and [`ingest`] import no other module;
-//! [`config`] sits on them, [`store`] on `ingest`; then [`report`], [`mail`],
-//! [`import`]; [`sftp`] and [`pickup`] (which never import each other, only
-//! `ingest` and `config` below them); [`archive`], [`worker`]; [`daemon`];
-//! [`cli`] on top.
+//! The order, bottom up: [`template`], [`ingest`] and [`writers`] import no
+//! other module; [`config`] sits on them, [`store`] on `ingest`; then
+//! [`report`], [`mail`], [`import`]; [`sftp`] and [`pickup`] (which never
+//! import each other, only `ingest`, `config` and `writers` below them);
+//! [`archive`], [`worker`]; [`daemon`]; [`cli`] on top.
 //! - [`template`]: the invitation templates (`{first_name}` …), parsed once
 //!   with the config, filled by the mail.
 //! - [`config`]: the TOML configuration, read in two stages (raw serde
@@ -23,6 +23,8 @@
 //! - [`sftp`]: the embedded SFTP server (russh): accounts jailed in their
 //!   tenant roots, upload completion events for the daemon.
 //! - [`pickup`]: the four ways a file reaches processing, into one queue.
+//! - [`writers`]: the SFTP write handles open right now, by file: a file is
+//!   complete only with none open, and a claim revokes them.
 //! - [`worker`]: one job's state machine: claim, apply, archive.
 //! - [`archive`]: `.bak/` and `results/` in the tenant root, and retention.
 //! - [`daemon`]: `userdrop serve`, wiring all of the above; signals, reload.
@@ -42,3 +44,4 @@ pub mod sftp;
 pub mod store;
 pub mod template;
 pub mod worker;
+pub mod writers;

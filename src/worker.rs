@@ -31,11 +31,11 @@ use crate::ingest::error::{FileError, FileErrorCode};
 use crate::pickup::admit::{admit, NotAdmitted, Settle};
 use crate::pickup::queue::{Item, Work};
 use crate::pickup::uploads::Uploads;
-use crate::pickup::writers::FileId;
 use crate::report::ledger::stored_report;
 use crate::report::summary::Status;
 use crate::store::jobs::{self, JobState};
 use crate::store::{Store, StoreError};
+use crate::writers::FileId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {

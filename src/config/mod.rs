@@ -223,6 +223,9 @@ pub struct Tenant {
     pub max_file_size: u64,
     pub accounts: Vec<Account>,
     pub schema: Schema,
+    /// The export layout the tenant pins (`layout = "..."`); None: each
+    /// file's header says which it is.
+    pub layout: Option<crate::ingest::layout::Layout>,
     pub outgoing: Outgoing,
     pub invitation: Option<Invitation>,
 }

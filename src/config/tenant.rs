@@ -49,7 +49,7 @@ pub(super) fn check_tenant(
     let max_file_size = c.size(&k("max_file_size"), r.max_file_size.as_deref(), "1GiB");
     let accounts = check_accounts(c, &k, r.accounts, account_names);
     let layout = check_layout(c, &k("layout"), r.layout.as_deref());
-    let schema = check_fields(c, name, applying.key, r.fields).map(|s| s.with_layout(layout));
+    let schema = check_fields(c, name, applying.key, r.fields);
 
     if c.problems.len() != before {
         return None;
@@ -73,6 +73,7 @@ pub(super) fn check_tenant(
         max_file_size,
         accounts,
         schema: schema?,
+        layout,
         outgoing: Outgoing {
             from: mail.from.clone(),
             reply_to: mail.reply_to.clone(),
@@ -357,7 +358,7 @@ impl Tenant {
         HeaderRules {
             schema: &self.schema,
             unknown: self.unknown_columns,
-            layout: self.schema.layout,
+            layout: self.layout,
         }
     }
 }

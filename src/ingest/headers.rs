@@ -315,7 +315,7 @@ fn index_dns(
     let mut out = HashMap::new();
     while let Some(rec) = reader.next_record()? {
         if let (Some(d), Some(u)) = (rec.get(dn), rec.get(uid)) {
-            let (d, u) = (d.trim(), super::validate::clean(u));
+            let (d, u) = (d.trim(), super::cell::clean(u));
             if !d.is_empty() && !u.is_empty() {
                 out.insert(dn_key(d), u.to_string());
             }

@@ -563,7 +563,7 @@ impl Def {
             .iter()
             .find(|(w, _)| v.eq_ignore_ascii_case(w))
             .map(|(_, b)| *b)
-            .or_else(|| super::validate::parse_bool(v))
+            .or_else(|| super::cell::parse_bool(v))
     }
 
     /// The words `enabled` accepts, for messages.

@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use super::layout::Layout;
-
 /// The built-in fields. `Custom` fields are a tenant's own and are kept in
 /// the user's `attributes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,9 +210,6 @@ pub struct Schema {
     pub fields: Vec<FieldDef>,
     pub key: KeyField,
     by_name: HashMap<String, usize>,
-    /// The export layout the tenant pins (`layout = "..."`); None: each
-    /// file's is recognised from its header.
-    pub layout: Option<Layout>,
 }
 
 /// How headers are compared: case-insensitive, ignoring spaces, `_`, `-`
@@ -333,17 +328,10 @@ impl Schema {
                 fields,
                 key,
                 by_name,
-                layout: None,
             })
         } else {
             Err(problems)
         }
-    }
-
-    /// The schema with files read as `layout` (None: recognised per file).
-    pub fn with_layout(mut self, layout: Option<Layout>) -> Schema {
-        self.layout = layout;
-        self
     }
 
     /// The field a header cell names, if any.

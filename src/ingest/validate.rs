@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 
+use super::cell::FORMULA_START;
+pub use super::cell::{clean, parse_bool};
 use super::error::RowError;
 use super::headers::HeaderMap;
 use super::layout::Layout;
@@ -98,34 +100,6 @@ pub struct Validator<'s> {
     role_separator: &'s str,
     key_field: usize,
     columns: usize,
-}
-
-const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
-
-/// Cells that a CSV written by userdrop neutralised (`'=x`) read back as
-/// they were, so that `users export` imports back unchanged.
-fn unneutralise(v: &str) -> &str {
-    match v.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_START) => rest,
-        _ => v,
-    }
-}
-
-/// A cell as judged: trimmed, and un-neutralised when userdrop wrote it.
-pub fn clean(raw: &str) -> &str {
-    unneutralise(raw.trim())
-}
-
-pub fn parse_bool(v: &str) -> Option<bool> {
-    const TRUE: &[&str] = &["true", "yes", "y", "1", "active", "enabled"];
-    const FALSE: &[&str] = &["false", "no", "n", "0", "inactive", "disabled"];
-    if TRUE.iter().any(|t| v.eq_ignore_ascii_case(t)) {
-        Some(true)
-    } else if FALSE.iter().any(|t| v.eq_ignore_ascii_case(t)) {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 /// `Local@Example.COM` → `Local@example.com`.

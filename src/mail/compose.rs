@@ -17,7 +17,7 @@ use lettre::Message;
 
 use crate::config::{Invitation, Outgoing, Tenant};
 use crate::report::failed_csv::{self, FailedRow};
-use crate::report::summary::{JobReport, Status};
+use crate::report::summary::{Counts, JobReport, Status};
 use crate::store::jobs::StoredError;
 use crate::store::outbox::Invitee;
 use crate::template::Values;
@@ -268,7 +268,6 @@ pub fn body(
     attached: Option<(usize, usize)>,
 ) -> String {
     let mut s = String::new();
-    let c = &r.counts;
     let job = r.job.map(|j| format!(" (job {j})")).unwrap_or_default();
     let verdict = match r.status {
         Status::Ok => "was imported",
@@ -286,24 +285,53 @@ pub fn body(
             how_to_fix(&fe.code, fe.field.as_deref(), tenant)
         );
     }
-
-    if r.file_error.is_none() || c.rows > 0 {
-        let _ = writeln!(s, "Counts:");
-        for (name, n) in [
-            ("rows read", c.rows),
-            ("added", c.added),
-            ("updated", c.updated),
-            ("unchanged", c.unchanged),
-            ("deleted", c.deleted),
-            ("deactivated", c.deactivated),
-            ("roles added", c.roles_added),
-            ("failed", c.failed),
-        ] {
-            let _ = writeln!(s, "  {name:<12} {:>9}", thousands(n));
-        }
-        s.push('\n');
+    if r.file_error.is_none() || r.counts.rows > 0 {
+        counts_section(&mut s, &r.counts);
+    }
+    reading_section(&mut s, r);
+    failures_section(&mut s, failures);
+    if let Some((kept, total)) = attached {
+        attachment_section(&mut s, r, kept, total);
     }
 
+    let _ = writeln!(s, "What happens next:");
+    let next = match (r.status, &r.file_error) {
+        (Status::Ok, _) => "Nothing: every row went through.".to_string(),
+        (Status::RowsFailed, _) => "The other rows were applied. Correct the failed rows and upload them again: a file with just those rows is fine (start from the attachment, fix the cells, delete the \"row\" and \"error\" columns). Rows that were imported already stay as they are when they come again.".to_string(),
+        (Status::Held, _) => {
+            let id = r.job.map(|j| j.to_string()).unwrap_or_else(|| "ID".into());
+            format!("Nothing changes until the operator approves the job (userdrop jobs approve {id}). If the file is not what you meant to send, upload a corrected one instead.")
+        }
+        (Status::Rejected, Some(_)) => "Nothing was changed. Fix the file as described above and upload it again.".to_string(),
+        (Status::Rejected, None) => "Nothing was changed: this inbox applies a file only when every row is valid. Correct the failed rows and upload the whole file again.".to_string(),
+    };
+    let _ = writeln!(s, "  {next}\n");
+    let _ = writeln!(
+        s,
+        "-- \nThis message was sent automatically by userdrop; replies go to the operator."
+    );
+    s
+}
+
+fn counts_section(s: &mut String, c: &Counts) {
+    let _ = writeln!(s, "Counts:");
+    for (name, n) in [
+        ("rows read", c.rows),
+        ("added", c.added),
+        ("updated", c.updated),
+        ("unchanged", c.unchanged),
+        ("deleted", c.deleted),
+        ("deactivated", c.deactivated),
+        ("roles added", c.roles_added),
+        ("failed", c.failed),
+    ] {
+        let _ = writeln!(s, "  {name:<12} {:>9}", thousands(n));
+    }
+    s.push('\n');
+}
+
+/// How the file was read: its layout, skipped lines, ignored and secret columns.
+fn reading_section(s: &mut String, r: &JobReport) {
     if let Some(layout) = r.layout.as_deref().filter(|l| *l != "generic") {
         let title = crate::ingest::layout::Layout::parse(layout)
             .map(|l| l.def().title)
@@ -327,75 +355,60 @@ pub fn body(
     if let Some(note) = r.secrets_note() {
         let _ = writeln!(s, "Passwords: {note}.\n");
     }
+}
 
+fn failures_section(s: &mut String, failures: &Failures) {
     let reasons = &failures.reasons;
-    if !reasons.is_empty() {
-        let _ = writeln!(s, "Failures by reason:");
-        for (code, n) in reasons {
-            let _ = writeln!(s, "  {code:<24} {:>9}", thousands(*n));
-        }
-        s.push('\n');
-        let shown = failures.first.len();
-        let _ = writeln!(
-            s,
-            "{} (row, key, reason, what to change):",
-            if shown < failures.total_errors {
-                format!(
-                    "The first {shown} of {} failures",
-                    thousands(failures.total_errors as u64)
-                )
-            } else {
-                "The failures".to_string()
-            }
-        );
-        for e in &failures.first {
-            let e = &e.error;
-            let key = if e.key.is_empty() {
-                "(no key)".to_string()
-            } else {
-                e.key.clone()
-            };
-            let _ = writeln!(s, "  row {}  {key}  {}: {}", e.row, e.code, e.message);
-        }
-        s.push('\n');
+    if reasons.is_empty() {
+        return;
     }
-
-    if let Some((kept, total)) = attached {
-        let name = attachment_name(&r.file);
-        if kept < total {
-            let _ = writeln!(
-                s,
-                "Attached: {name}, the first {} of {} failed rows (attachments are limited in size). \
-                 The complete list is in the results/ folder of your SFTP inbox, in the file ending in \"_{}.errors.csv\".\n",
-                thousands(kept as u64),
-                thousands(total as u64),
-                r.file.rsplit_once('.').map(|(s, _)| s).unwrap_or(&r.file)
-            );
-        } else {
-            let _ = writeln!(
-                s,
-                "Attached: {name}, every failed row with its original columns, then \"row\" (the spreadsheet row) and \"error\" (why it failed).\n"
-            );
-        }
+    let _ = writeln!(s, "Failures by reason:");
+    for (code, n) in reasons {
+        let _ = writeln!(s, "  {code:<24} {:>9}", thousands(*n));
     }
-
-    let _ = writeln!(s, "What happens next:");
-    let next = match (r.status, &r.file_error) {
-        (Status::Ok, _) => "Nothing: every row went through.".to_string(),
-        (Status::RowsFailed, _) => "The other rows were applied. Correct the failed rows and upload them again: a file with just those rows is fine (start from the attachment, fix the cells, delete the \"row\" and \"error\" columns). Rows that were imported already stay as they are when they come again.".to_string(),
-        (Status::Held, _) => {
-            let id = r.job.map(|j| j.to_string()).unwrap_or_else(|| "ID".into());
-            format!("Nothing changes until the operator approves the job (userdrop jobs approve {id}). If the file is not what you meant to send, upload a corrected one instead.")
-        }
-        (Status::Rejected, Some(_)) => "Nothing was changed. Fix the file as described above and upload it again.".to_string(),
-        (Status::Rejected, None) => "Nothing was changed: this inbox applies a file only when every row is valid. Correct the failed rows and upload the whole file again.".to_string(),
-    };
-    let _ = writeln!(s, "  {next}\n");
+    s.push('\n');
+    let shown = failures.first.len();
     let _ = writeln!(
         s,
-        "-- \nThis message was sent automatically by userdrop; replies go to the operator."
+        "{} (row, key, reason, what to change):",
+        if shown < failures.total_errors {
+            format!(
+                "The first {shown} of {} failures",
+                thousands(failures.total_errors as u64)
+            )
+        } else {
+            "The failures".to_string()
+        }
     );
-    s
+    for e in &failures.first {
+        let e = &e.error;
+        let key = if e.key.is_empty() {
+            "(no key)".to_string()
+        } else {
+            e.key.clone()
+        };
+        let _ = writeln!(s, "  row {}  {key}  {}: {}", e.row, e.code, e.message);
+    }
+    s.push('\n');
+}
+
+fn attachment_section(s: &mut String, r: &JobReport, kept: usize, total: usize) {
+    let name = attachment_name(&r.file);
+    if kept < total {
+        let _ = writeln!(
+            s,
+            "Attached: {name}, the first {} of {} failed rows (attachments are limited in size). \
+             The complete list is in the results/ folder of your SFTP inbox, in the file ending in \"_{}.errors.csv\".\n",
+            thousands(kept as u64),
+            thousands(total as u64),
+            r.file.rsplit_once('.').map(|(s, _)| s).unwrap_or(&r.file)
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "Attached: {name}, every failed row with its original columns, then \"row\" (the spreadsheet row) and \"error\" (why it failed).\n"
+        );
+    }
 }
 
 fn base(

@@ -9,8 +9,8 @@ use std::fs::Metadata;
 use std::time::{Duration, SystemTime};
 
 use super::uploads::Uploads;
-use super::writers::FileId;
 use crate::ingest::names::is_temp_name;
+use crate::writers::FileId;
 
 /// Why a file is not taken now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,6 @@ pub mod queue;
 pub mod scheduler;
 pub mod uploads;
 pub mod watcher;
-pub mod writers;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};

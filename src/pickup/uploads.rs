@@ -11,7 +11,7 @@
 //! that cannot be written (a full disk) fails the upload's OPEN: an upload
 //! the marks do not know of could be imported half-written after a restart.
 //! Marks follow their file through renames. The open write handles
-//! ([`super::writers`]) are kept here too, in memory, under the same lock
+//! ([`crate::writers`]) are kept here too, in memory, under the same lock
 //! as the marks. This module must never delete a file itself: it only says
 //! which marks expired.
 
@@ -21,8 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::writers::{Closed, FileId, Writer, Writers};
 use crate::ingest::names::is_temp_path;
+use crate::writers::{Closed, FileId, Writer, Writers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

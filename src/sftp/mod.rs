@@ -44,7 +44,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use crate::pickup::writers::{Closed, FileId, Writer};
+use crate::writers::{Closed, FileId, Writer};
 
 pub use server::SftpServer;
 pub use sessions::{Reloader, ServerStats};
@@ -73,7 +73,7 @@ pub trait UploadSink: Send + Sync + 'static {
     fn open_failed(&self, tenant: &str, path: &Path);
     fn event(&self, event: UploadEvent);
     /// A write handle on `file` (any name, temp names too) is open: see
-    /// [`crate::pickup::writers`]. The default tracks nothing.
+    /// [`crate::writers`]. The default tracks nothing.
     fn writer_opened(&self, tenant: &str, path: &Path, file: FileId) -> Writer {
         let _ = tenant;
         Writer::untracked(path, file)

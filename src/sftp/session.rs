@@ -19,7 +19,7 @@ use rustix::fs::OFlags;
 use super::fs::{is_refused_link, Root};
 use super::jail;
 use super::{Sink, UploadEvent};
-use crate::pickup::writers::Writer;
+use crate::writers::Writer;
 
 mod writes;
 

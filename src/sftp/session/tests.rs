@@ -197,8 +197,8 @@ fn ssh_strings_parse() {
 
 use crate::pickup::admit::{admit, NotAdmitted, Settle};
 use crate::pickup::uploads::{State, Uploads};
-use crate::pickup::writers::{Closed, FileId};
 use crate::sftp::UploadSink;
+use crate::writers::{Closed, FileId};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Marks and write handles in a real [`Uploads`], events on a channel: the

@@ -13,7 +13,7 @@ use russh_sftp::protocol::StatusCode;
 use russh_sftp::server::StatusReply;
 
 use super::{blocking, denied, io_reply, jail, OpenHandle, Reply, SftpSession, UploadEvent};
-use crate::pickup::writers::{FileId, Writer};
+use crate::writers::{FileId, Writer};
 
 /// How a write handle ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,12 @@
 //! was opened (temp names included); claiming a file revokes every handle
 //! on it, and a revoked handle never writes again.
 //!
-//! Kept in memory only (handles die with the process) inside
-//! [`super::uploads::Uploads`], so that the claim, which holds the marks'
-//! lock, sees every handle registered before it and revokes any registered
-//! after. A [`Writer`] checks its revocation without a lock or a system call
+//! Kept in memory only (handles die with the process) inside the pickup's
+//! upload marks (`pickup::uploads::Uploads`), so that the claim, which holds
+//! the marks' lock, sees every handle registered before it and revokes any
+//! registered after. It lives below both the SFTP server, which registers
+//! handles, and the pickup, which claims files, so that neither imports the
+//! other. A [`Writer`] checks its revocation without a lock or a system call
 //! (one atomic load per WRITE). This module must never touch the file
 //! system: it only records what the SFTP sessions and the claim tell it.
 
