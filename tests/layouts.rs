@@ -1455,6 +1455,30 @@ fn a_generic_file_with_the_same_columns_is_still_ambiguous() {
     assert_eq!(v["layout"], Value::Null);
 }
 
+/// The real daemon, at debug level, imports a Google export found at
+/// start-up: no password of it reaches any log line.
+#[test]
+fn a_google_export_leaves_no_password_in_the_daemons_log() {
+    use crate::util::daemon::{serve_config, Serve};
+    let env = crate::util::SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let root = env.config.tenant_root(TENANT);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("google.csv"), google_file()).unwrap();
+    let mut serve = Serve::start(&config_path);
+    serve.wait_for("archived", &[("file", "google.csv")]);
+    serve.signal("TERM");
+    assert!(serve.wait_exit_keeping_log().success());
+    let log: String = serve.seen.iter().map(|v| v.to_string() + "\n").collect();
+    assert!(
+        log.contains("google_workspace") || log.contains("job finished"),
+        "the log has the job: {log}"
+    );
+    for pw in GOOGLE_PASSWORDS {
+        assert!(!log.contains(pw), "password {pw:?} is in the log:\n{log}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_google_export_dropped_in_the_inbox_leaves_no_password_in_results() {
     use crate::util::daemon::{names_in, summary, Running};
