@@ -56,8 +56,6 @@ pub enum WorkerError {
         #[source]
         source: io::Error,
     },
-    #[error("job {job}: {} changed after the job took it (its content hash is not the one recorded then); it is not imported. Upload the file again", path.display())]
-    Changed { job: i64, path: PathBuf },
 }
 
 /// A job that reached `.bak/`.
@@ -221,8 +219,22 @@ fn decide(
         jobs::delete_unstarted(&*lock(store), job.id)?;
         return Ok(false);
     }
-    check_content(store, job.id, &path)?;
+    let unchanged = check_content(store, job.id, &path)?;
     let mut s = lock(store);
+    if !unchanged {
+        // Bytes that are not the ones the job took are never applied; the
+        // job ends refused (once, reported and archived) rather than being
+        // retried on every tick.
+        let err = FileError::new(
+            FileErrorCode::Unreadable,
+            format!(
+                "{} changed on the server after userdrop took it for processing, so nothing in it was applied; upload the file again",
+                job.file
+            ),
+        );
+        import::refuse(&mut s, tenant, job.id, &job.file, &err)?;
+        return Ok(true);
+    }
     if !tenant.accepts(&job.file) {
         let err = FileError::new(
             FileErrorCode::UnsupportedFileType,
@@ -267,7 +279,7 @@ pub fn content_hash(path: &std::path::Path) -> std::io::Result<String> {
 /// Whether `path` still holds the bytes job `id` took: records their hash
 /// the first time (its first run), compares it after. The hash is taken
 /// without the store's lock.
-fn check_content(store: &Mutex<Store>, id: i64, path: &Path) -> Result<(), WorkerError> {
+fn check_content(store: &Mutex<Store>, id: i64, path: &Path) -> Result<bool, WorkerError> {
     let hash = content_hash(path).map_err(|source| WorkerError::Io {
         job: id,
         what: format!("reading {}", path.display()),
@@ -280,13 +292,10 @@ fn check_content(store: &Mutex<Store>, id: i64, path: &Path) -> Result<(), Worke
         Some(_) => {
             tracing::error!(job = id, path = %path.display(),
                 "the job's file changed after it was taken; it is not imported");
-            return Err(WorkerError::Changed {
-                job: id,
-                path: path.to_path_buf(),
-            });
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A crash between the job row and the rename leaves the file in the tenant

@@ -408,5 +408,13 @@ async fn a_job_rerun_from_the_spool_refuses_bytes_changed_since_it_took_them() {
     );
     let store = Store::open_read_only(&config.db_path()).unwrap();
     let job = jobs::get(&store, id).unwrap().unwrap();
-    assert_eq!(job.state, jobs::JobState::Received, "not decided");
+    // Refused once, reported and archived: not retried on every tick.
+    assert_eq!(job.state, jobs::JobState::Failed, "refused");
+    assert_eq!(job.status, Some(jobs::Status::Rejected));
+    assert!(
+        job.report
+            .as_deref()
+            .is_some_and(|r| r.contains("changed on the server after userdrop took it")),
+        "{job:?}"
+    );
 }
