@@ -94,7 +94,7 @@ async fn second_serve_on_the_same_data_dir_exits_naming_the_first_pid() {
 
     // The second: the same config (its own free port, so only the lock can
     // stop it), bounded in time: if it started serving, it would never exit.
-    let mut second = Command::new(bin())
+    let second = Command::new(bin())
         .arg("--config")
         .arg(&config)
         .arg("serve")
@@ -104,22 +104,26 @@ async fn second_serve_on_the_same_data_dir_exits_naming_the_first_pid() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start a second userdrop serve");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = second.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            let out = second.wait_with_output().unwrap();
+    // Its exit is the event waited for (on a thread), bounded by a deadline.
+    let pid = second.id();
+    let (tx, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(second.wait_with_output());
+    });
+    let out = match exited.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            let out = exited.recv().unwrap().unwrap();
             panic!(
                 "a second serve on the same data_dir kept running:\n{}",
                 show(&out)
             );
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let out = second.wait_with_output().unwrap();
+    let status = out.status;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !status.success(),
