@@ -12,4 +12,5 @@ mod hostile_files;
 mod layouts;
 mod mail;
 mod sftp;
+mod trips;
 mod util;

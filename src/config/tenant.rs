@@ -176,9 +176,18 @@ struct Reading {
 }
 
 fn check_reading(c: &mut Check, k: &dyn Fn(&str) -> String, r: &RawTenant) -> Reading {
+    // Any case, and the upper-case names other drop-folder products use
+    // (`COMMA`, `SEMI_COLON`, `PIPE`, `HYPHEN`, `TAB`).
+    let delimiter_name = r
+        .delimiter
+        .as_deref()
+        .map(|d| match d.to_ascii_lowercase() {
+            l if l == "semi_colon" => "semicolon".to_string(),
+            l => l,
+        });
     let delimiter = c.choice(
         &k("delimiter"),
-        r.delimiter.as_deref(),
+        delimiter_name.as_deref(),
         &[
             ("auto", Delimiter::Auto),
             ("comma", Delimiter::Fixed(b',')),

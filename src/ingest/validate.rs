@@ -475,7 +475,8 @@ impl<'s> Validator<'s> {
     }
 
     fn tenant_value<'a>(&self, v: &str) -> CellResult<'a> {
-        if v == self.tenant {
+        // Tenant names are compared as people read them: `ACME` is `acme`.
+        if v == self.tenant || v.to_lowercase() == self.tenant.to_lowercase() {
             Ok(Cell::Absent)
         } else {
             Err((

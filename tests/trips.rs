@@ -1,0 +1,81 @@
+//! What customers and operators trip over, found by trying userdrop as a
+//! new user would: one regression test per trip, through the real binary,
+//! named after what broke.
+
+use serde_json::Value;
+
+use crate::util::{repo, stderr, stdout, Env, TENANT};
+
+fn import_json(env: &Env, name: &str, text: &str) -> Value {
+    let path = env.write(name, text);
+    let out = env.import(&path, &["--json"]);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)))
+}
+
+/// `config.example.toml` says its password hash is the hash of "change me";
+/// a new operator who copies it must be able to log in with that.
+#[test]
+fn example_config_password_hash_is_the_hash_of_change_me() {
+    use argon2::{PasswordHash, PasswordVerifier};
+    let text = std::fs::read_to_string(repo().join("config.example.toml")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("password_hash"))
+        .expect("the example has a password_hash");
+    let hash = line.split('"').nth(1).expect("a quoted hash");
+    let parsed = PasswordHash::new(hash).expect("an argon2 PHC string");
+    assert!(
+        argon2::Argon2::default()
+            .verify_password(b"change me", &parsed)
+            .is_ok(),
+        "{hash} is not the hash of \"change me\""
+    );
+}
+
+/// `ACME` in the tenant column of tenant `acme` is the same tenant.
+#[test]
+fn tenant_column_in_another_case_is_not_wrong_tenant() {
+    let env = Env::new("");
+    let upper = TENANT.to_uppercase();
+    let v = import_json(
+        &env,
+        "users.csv",
+        &format!("user_id,email,tenant\nU1,u1@example.com,{upper}\nU2,u2@example.com,other\n"),
+    );
+    assert_eq!(v["counts"]["added"], 1, "{v:#}");
+    assert_eq!(
+        v["reasons"],
+        serde_json::json!({"wrong_tenant": 1}),
+        "{v:#}"
+    );
+    assert_eq!(v["errors"][0]["row"], 3, "{v:#}");
+}
+
+/// Other drop-folder products name delimiters `COMMA`, `SEMI_COLON`,
+/// `PIPE`, `HYPHEN`: the config accepts them, in any case.
+#[test]
+fn upper_case_delimiter_names_are_accepted_in_the_config() {
+    for (name, sep) in [("SEMI_COLON", ';'), ("PIPE", '|'), ("Comma", ',')] {
+        let env = Env::new(&format!("delimiter = \"{name}\""));
+        let check = env.run(&["check-config"]);
+        assert!(check.status.success(), "{name}: {}", stderr(&check));
+        let v = import_json(
+            &env,
+            "users.csv",
+            &format!("user_id{sep}email\nU1{sep}u1@example.com\n"),
+        );
+        assert_eq!(v["delimiter"], sep.to_string(), "{name}: {v:#}");
+        assert_eq!(v["counts"]["added"], 1, "{name}: {v:#}");
+    }
+    let env = Env::new("");
+    let refused = crate::util::config_text(env.path("").as_path(), "delimiter = \"COLON\"");
+    std::fs::write(&env.config_path, refused).unwrap();
+    let check = env.run(&["check-config"]);
+    assert!(!check.status.success(), "COLON is not a delimiter name");
+    assert!(
+        stderr(&check).contains("semicolon"),
+        "the message lists the names: {}",
+        stderr(&check)
+    );
+}
