@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let cli = userdrop::cli::Cli::parse();
     match userdrop::cli::run(cli) {
         Ok(code) => code,
+        Err(err) if userdrop::cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("userdrop: {err:#}");
             userdrop::cli::exit_code_of(&err).into()

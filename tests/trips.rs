@@ -79,3 +79,35 @@ fn upper_case_delimiter_names_are_accepted_in_the_config() {
         stderr(&check)
     );
 }
+
+/// `userdrop jobs | head -1` and `users export | head -1`: the reader goes
+/// away, and userdrop exits 0 without a word (it panicked, or printed
+/// "Broken pipe" and exited 1).
+#[test]
+fn output_into_a_closed_pipe_exits_quietly() {
+    let env = Env::new("");
+    let file = env.write("users.csv", crate::util::users_csv(50, "p"));
+    assert!(env.import(&file, &[]).status.success());
+    for args in [
+        &["jobs"][..],
+        &["jobs", "--json"],
+        &["users", "export", "--tenant", TENANT],
+        &["mail"],
+    ] {
+        // A pipe whose reading end is closed before userdrop starts: its
+        // first write fails with EPIPE, deterministically.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(crate::util::bin())
+            .arg("--config")
+            .arg(&env.config_path)
+            .args(args)
+            .env_remove("USERDROP_CONFIG")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?} said something");
+    }
+}

@@ -10,17 +10,18 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::out;
 use super::{load, tenant_of, usage};
 use crate::ingest::layout::Layout;
 
 pub(super) fn default_config() -> Result<ExitCode> {
-    print!("{}", crate::config::EXAMPLE);
+    out!(no_newline; "{}", crate::config::EXAMPLE);
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn check_config(config_path: Option<&Path>) -> Result<ExitCode> {
     let c = load(config_path)?;
-    println!(
+    out!(
         "{}: ok ({} tenant{}: {})",
         c.source_name,
         c.tenants.len(),

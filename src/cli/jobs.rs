@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
+use super::out;
 use super::{exit_for, open_store, open_store_read_only, print_report, tenant_of, usage};
 use crate::config::Config;
 use crate::report::summary::JobReport;
@@ -69,14 +70,14 @@ pub(super) fn jobs_list(
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        out!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(ExitCode::SUCCESS);
     }
     if list.is_empty() {
-        println!("no jobs yet");
+        out!("no jobs yet");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", table::header(&JOB_COLUMNS));
+    out!("{}", table::header(&JOB_COLUMNS));
     for j in &list {
         let report: Option<JobReport> = j
             .report
@@ -95,7 +96,7 @@ pub(super) fn jobs_list(
             failed,
             j.file.clone(),
         ];
-        println!("{}", table::row(&JOB_COLUMNS, &cells));
+        out!("{}", table::row(&JOB_COLUMNS, &cells));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -117,9 +118,12 @@ pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Re
     let store = open_store_read_only(c)?;
     let (job, report, errors) = stored_report(&store, id)?;
     let Some(report) = report else {
-        println!(
+        out!(
             "job {id}: {} for tenant {}, {} (from {}), not finished",
-            job.file, job.tenant, job.state, job.source
+            job.file,
+            job.tenant,
+            job.state,
+            job.source
         );
         return Ok(ExitCode::SUCCESS);
     };
@@ -127,12 +131,14 @@ pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Re
         let rows = crate::report::failed_csv::group(&errors);
         crate::report::failed_csv::write(io::stdout().lock(), &report.columns, &rows)?;
     } else if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.human(usize::MAX));
-        println!(
+        out!(no_newline; "{}", report.human(usize::MAX));
+        out!(
             "  state {}, from {}, received {}",
-            job.state, job.source, job.created_at
+            job.state,
+            job.source,
+            job.created_at
         );
     }
     Ok(exit_for(report.status))

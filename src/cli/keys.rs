@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 
+use super::out;
 use super::{load, usage};
 
 pub(super) fn passwd() -> Result<ExitCode> {
@@ -31,14 +32,14 @@ pub(super) fn passwd() -> Result<ExitCode> {
     let hash = argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| anyhow!("hashing failed: {e}"))?;
-    println!("{hash}");
+    out!("{hash}");
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn host_key(config_path: Option<&Path>) -> Result<ExitCode> {
     let c = load(config_path)?;
     let (fingerprint, public) = crate::sftp::host_key_fingerprint(&c.data_dir)?;
-    println!("{fingerprint}");
-    println!("{public}");
+    out!("{fingerprint}");
+    out!("{public}");
     Ok(ExitCode::SUCCESS)
 }

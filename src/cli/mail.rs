@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
+use super::out;
 use super::{open_store, open_store_read_only, usage};
 use crate::config::Config;
 use crate::report::table::{self, Column};
@@ -78,14 +79,14 @@ pub(super) fn mail_list(
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        out!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(ExitCode::SUCCESS);
     }
     if list.is_empty() {
-        println!("no mail");
+        out!("no mail");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", table::header(&MAIL_COLUMNS));
+    out!("{}", table::header(&MAIL_COLUMNS));
     for m in &list {
         let next = if m.state == "queued" {
             outbox::ms_text(m.next_attempt_at)
@@ -103,10 +104,10 @@ pub(super) fn mail_list(
             next,
             m.subject.clone(),
         ];
-        println!("{}", table::row(&MAIL_COLUMNS, &cells));
-        println!("{:>8}to {}", "", m.recipients.join(", "));
+        out!("{}", table::row(&MAIL_COLUMNS, &cells));
+        out!("{:>8}to {}", "", m.recipients.join(", "));
         if let Some(e) = &m.last_error {
-            println!("{:>8}last error: {e}", "");
+            out!("{:>8}last error: {e}", "");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -126,7 +127,7 @@ pub(super) fn mail_retry(c: &Config, id: i64) -> Result<ExitCode> {
     let expires =
         now.saturating_add(i64::try_from(c.mail.give_up_after.as_millis()).unwrap_or(i64::MAX));
     outbox::requeue(&store, id, now, expires)?;
-    println!(
+    out!(
         "message {id} is queued again, due now; the daemon sends it within a minute, or run `userdrop mail flush`"
     );
     Ok(ExitCode::SUCCESS)
@@ -142,9 +143,12 @@ pub(super) fn mail_flush(c: &Config) -> Result<ExitCode> {
     let pass = rt.block_on(crate::mail::sender::deliver(&c.db_path(), &c.mail, true))?;
     let store = open_store_read_only(c)?;
     let queued = outbox::count(&store, "queued")?;
-    println!(
+    out!(
         "sent {}, will retry {}, gave up {}; {} queued",
-        pass.sent, pass.retrying, pass.failed, queued
+        pass.sent,
+        pass.retrying,
+        pass.failed,
+        queued
     );
     Ok(if queued == 0 && pass.failed == 0 {
         ExitCode::SUCCESS

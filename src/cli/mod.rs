@@ -122,6 +122,46 @@ pub struct UsageError(pub String);
 /// Overrides the embedded default's SFTP listen address.
 pub const SFTP_LISTEN_ENV: &str = "USERDROP_SFTP_LISTEN";
 
+/// Writes a line (or, with `out!(no_newline; ...)`, text) to standard
+/// output, returning the error instead of panicking when the reader went
+/// away (`userdrop jobs | head -1`).
+macro_rules! out {
+    (no_newline; $($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+pub(crate) use out;
+
+/// Whether the command failed only because standard output was closed by
+/// its reader (`| head`): then userdrop exits quietly and successfully, as
+/// ripgrep does.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    use crate::report::export::ExportError;
+    let of_csv = |c: &csv::Error| match c.kind() {
+        csv::ErrorKind::Io(io) => Some(io.kind()),
+        _ => None,
+    };
+    err.chain().any(|e| {
+        let kind = if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            Some(io.kind())
+        } else if let Some(c) = e.downcast_ref::<csv::Error>() {
+            of_csv(c)
+        } else {
+            match e.downcast_ref::<ExportError>() {
+                Some(ExportError::Io(io)) => Some(io.kind()),
+                Some(ExportError::Csv(c)) => of_csv(c),
+                _ => None,
+            }
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
         2
@@ -346,9 +386,9 @@ fn exit_for(status: Status) -> ExitCode {
 
 fn print_report(report: &JobReport, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        out!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.human(20));
+        out!(no_newline; "{}", report.human(20));
     }
     Ok(())
 }
