@@ -111,3 +111,74 @@ fn output_into_a_closed_pipe_exits_quietly() {
         assert_eq!(stderr(&out), "", "{args:?} said something");
     }
 }
+
+/// `template` without `--tenant` picked the first tenant silently; with
+/// more than one it must be asked for.
+#[test]
+fn template_without_tenant_is_refused_when_there_are_several() {
+    let env = Env::new("");
+    let one = env.run(&["template"]);
+    assert!(one.status.success(), "one tenant: {}", stderr(&one));
+    let text =
+        crate::util::config_text_tenants(env.path("").as_path(), "", &[(TENANT, ""), ("beta", "")]);
+    std::fs::write(&env.config_path, text).unwrap();
+    let two = env.run(&["template"]);
+    assert_eq!(two.status.code(), Some(2), "{}", stderr(&two));
+    assert!(
+        stderr(&two).contains("--tenant") && stderr(&two).contains("beta"),
+        "{}",
+        stderr(&two)
+    );
+    let named = env.run(&["template", "--tenant", "beta"]);
+    assert!(named.status.success(), "{}", stderr(&named));
+}
+
+/// `jobs --limit 0` said "no jobs yet" although there were jobs.
+#[test]
+fn jobs_and_mail_refuse_a_limit_below_one() {
+    let env = Env::new("");
+    let file = env.write("users.csv", crate::util::users_csv(2, "l"));
+    assert!(env.import(&file, &[]).status.success());
+    for args in [
+        &["jobs", "--limit", "0"][..],
+        &["jobs", "--limit=-3"],
+        &["mail", "--limit", "0"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("--limit"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("no jobs yet"), "{args:?}");
+    }
+    assert!(stdout(&env.run(&["jobs", "--limit", "1"])).contains("users.csv"));
+}
+
+/// Log fields printed `listen=Some(127.0.0.1:2222)`, and the `job
+/// finished` line lacked `roles_added`.
+#[test]
+fn log_lines_carry_plain_addresses_and_roles_added() {
+    use crate::util::daemon::{serve_config, Serve};
+    let env = crate::util::SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let root = env.config.tenant_root(TENANT);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("roles.csv"),
+        "user_id,email,roles\nU1,u1@example.com,admin|staff\n",
+    )
+    .unwrap();
+    let mut serve = Serve::start(&config_path);
+    let listening = serve.wait_for("SFTP server listening", &[]);
+    assert_eq!(
+        listening["fields"]["listen"],
+        format!("127.0.0.1:{}", serve.port),
+        "{listening}"
+    );
+    let finished = serve.wait_for("job finished", &[("file", "roles.csv")]);
+    assert_eq!(finished["fields"]["roles_added"], 2, "{finished}");
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+}

@@ -52,13 +52,21 @@ pub(super) fn template(
         }
     }
     let c = load(config_path)?;
+    // Without --tenant only when there is no choice to make: tenants'
+    // fields differ, and the first one is not necessarily the one meant.
     let t = match tenant {
         Some(name) => tenant_of(&c, name)?,
-        None => c
-            .tenants
-            .values()
-            .next()
-            .ok_or_else(|| usage("the configuration has no tenant"))?,
+        None => match c.tenants.len() {
+            0 => return Err(usage("the configuration has no tenant")),
+            1 => c.tenants.values().next().expect("one tenant"),
+            _ => {
+                return Err(usage(format!(
+                    "this configuration has {} tenants: say which with --tenant ({})",
+                    c.tenants.len(),
+                    c.tenants.keys().cloned().collect::<Vec<_>>().join(", ")
+                )))
+            }
+        },
     };
     let mut w = csv::Writer::from_writer(io::stdout().lock());
     w.write_record(t.schema.template_header())?;

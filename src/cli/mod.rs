@@ -75,8 +75,8 @@ pub enum Command {
     Jobs {
         #[arg(long)]
         tenant: Option<String>,
-        /// How many jobs to list.
-        #[arg(long, default_value_t = 50)]
+        /// How many jobs to list (at least 1).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
         #[arg(long)]
         json: bool,
@@ -104,8 +104,8 @@ pub enum Command {
         /// Only messages in this state.
         #[arg(long, value_enum)]
         state: Option<MailState>,
-        /// How many messages to list.
-        #[arg(long, default_value_t = 50)]
+        /// How many messages to list (at least 1).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
         #[arg(long)]
         json: bool,

@@ -164,6 +164,7 @@ fn log_outcome(r: &JobReport) {
         unchanged = r.counts.unchanged,
         deleted = r.counts.deleted,
         deactivated = r.counts.deactivated,
+        roles_added = r.counts.roles_added,
         failed = r.counts.failed,
         file_error = r.file_error.as_ref().map(|e| e.code.as_str()),
         dry_run = r.dry_run,

@@ -110,8 +110,10 @@ impl SftpServer {
         shutdown: CancellationToken,
     ) -> Result<(), SftpError> {
         let events: Sink = Arc::new(events);
-        let local = listener.local_addr().ok();
-        tracing::info!(listen = ?local, "SFTP server listening");
+        match listener.local_addr() {
+            Ok(local) => tracing::info!(listen = %local, "SFTP server listening"),
+            Err(_) => tracing::info!("SFTP server listening"),
+        }
         let mut tasks = JoinSet::new();
         loop {
             let (stream, peer) = tokio::select! {
