@@ -182,3 +182,23 @@ fn log_lines_carry_plain_addresses_and_roles_added() {
     serve.signal("TERM");
     assert!(serve.wait_exit().success());
 }
+
+/// A mail for a file where every row failed said "was imported, but some
+/// rows failed … The other rows were applied".
+#[test]
+fn mail_for_a_file_where_every_row_failed_says_nothing_was_applied() {
+    let env = Env::new("");
+    let file = env.write("bad.csv", "user_id,email\nU1,not-an-address\nU2,\n");
+    let out = env.import(&file, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let shown = env.run(&["mail", "show", "1"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = String::from_utf8_lossy(&shown.stdout).replace("=\r\n", "");
+    assert!(
+        text.contains("every row failed, so nothing in it was applied")
+            && text.contains("Nothing was changed"),
+        "{text}"
+    );
+    assert!(!text.contains("The other rows were applied"), "{text}");
+    assert!(!text.contains("was imported, but"), "{text}");
+}

@@ -269,8 +269,16 @@ pub fn body(
 ) -> String {
     let mut s = String::new();
     let job = r.job.map(|j| format!(" (job {j})")).unwrap_or_default();
+    // Rows failed and none went through: nothing was applied, whatever the
+    // status word says.
+    let c = &r.counts;
+    let none_applied = r.status == Status::RowsFailed
+        && c.added + c.updated + c.unchanged + c.deleted + c.deactivated == 0;
     let verdict = match r.status {
         Status::Ok => "was imported",
+        Status::RowsFailed if none_applied => {
+            "was NOT imported: every row failed, so nothing in it was applied"
+        }
         Status::RowsFailed => "was imported, but some rows failed",
         Status::Rejected => "was NOT imported: nothing in it was applied",
         Status::Held => "is ON HOLD: nothing in it was applied yet",
@@ -297,6 +305,7 @@ pub fn body(
     let _ = writeln!(s, "What happens next:");
     let next = match (r.status, &r.file_error) {
         (Status::Ok, _) => "Nothing: every row went through.".to_string(),
+        (Status::RowsFailed, _) if none_applied => "Nothing was changed. Correct the rows as each failure above says (the attachment has them all, with why) and upload the file again.".to_string(),
         (Status::RowsFailed, _) => "The other rows were applied. Correct the failed rows and upload them again: a file with just those rows is fine (start from the attachment, fix the cells, delete the \"row\" and \"error\" columns). Rows that were imported already stay as they are when they come again.".to_string(),
         (Status::Held, _) => {
             let id = r.job.map(|j| j.to_string()).unwrap_or_else(|| "ID".into());
