@@ -202,3 +202,31 @@ fn mail_for_a_file_where_every_row_failed_says_nothing_was_applied() {
     assert!(!text.contains("The other rows were applied"), "{text}");
     assert!(!text.contains("was imported, but"), "{text}");
 }
+
+/// `missing_required_column` said `email (a column named e.g. email, …)`;
+/// a hyphen-separated file under `delimiter = "auto"` got no hint; the
+/// mobile-number error did not state the rule.
+#[test]
+fn messages_name_each_field_once_hint_at_hyphens_and_state_the_phone_rule() {
+    let env = Env::new("");
+    let v = import_json(&env, "a.csv", "user_id,name\nU1,x\n");
+    let m = v["file_error"]["message"].as_str().unwrap().to_string();
+    // The field, then other names: never the field's own name again.
+    assert!(m.contains("no column for email (or e.g. "), "{m}");
+    assert!(
+        !m.contains("e.g. email,") && !m.contains("e.g. e-mail,"),
+        "{m}"
+    );
+
+    let v = import_json(&env, "h.csv", "user_id-email\nU1-a@example.com\n");
+    let m = v["file_error"]["message"].as_str().unwrap();
+    assert!(m.contains("delimiter = \"hyphen\""), "{m}");
+
+    let v = import_json(
+        &env,
+        "m.csv",
+        "user_id,email,mobile_number\nU1,u1@example.com,12\n",
+    );
+    let m = v["errors"][0]["message"].as_str().unwrap();
+    assert!(m.contains("5 to 20 digits"), "{m}");
+}

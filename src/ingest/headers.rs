@@ -347,20 +347,32 @@ fn check_required(
                     .iter()
                     .position(|f| f.name == *name)
                     .unwrap_or(0)];
+                // The field's own name is said once, not again as an example.
                 let examples: Vec<&str> = f
                     .possible_names
                     .iter()
+                    .filter(|n| normalize_header(n) != normalize_header(name))
                     .take(3)
                     .map(String::as_str)
                     .collect();
-                format!("{name} (a column named e.g. {})", examples.join(", "))
+                format!("{name} (or e.g. {})", examples.join(", "))
             })
             .collect();
-        let found = if columns.iter().all(String::is_empty) {
+        let mut found = if columns.iter().all(String::is_empty) {
             "the first row is empty".to_string()
         } else {
             format!("the header row has: {}", columns.join(", "))
         };
+        // One column whose name would split on hyphens into the missing
+        // fields: the file is hyphen-separated, which is never guessed.
+        if let [only] = columns {
+            let parts: Vec<&str> = only.split('-').collect();
+            if parts.len() > 1 && parts.iter().any(|p| schema.lookup(p).is_some()) {
+                found.push_str(
+                    " (one column: if the file's fields are separated by hyphens, set delimiter = \"hyphen\" for this inbox; a hyphen is never guessed, names like e-mail contain one)",
+                );
+            }
+        }
         return Err(FileError::new(
                 FileErrorCode::MissingRequiredColumn,
                 format!(

@@ -208,7 +208,7 @@ fn mobile_value(v: &str) -> CellResult<'_> {
     } else {
         Err((
             "invalid_mobile_number".to_string(),
-            format!("mobile_number {v:?} is not a phone number: use digits, spaces, dashes and an optional leading +"),
+            format!("mobile_number {v:?} is not a phone number: it needs 5 to 20 digits, which spaces, dashes, dots and brackets may separate, and an optional leading +"),
         ))
     }
 }
