@@ -230,3 +230,18 @@ fn messages_name_each_field_once_hint_at_hyphens_and_state_the_phone_rule() {
     let m = v["errors"][0]["message"].as_str().unwrap();
     assert!(m.contains("5 to 20 digits"), "{m}");
 }
+
+/// With `key = "mobile_number"` a file without a user id column (the
+/// layout of the product's own sample) was refused: the user id is
+/// optional unless it is the key.
+#[test]
+fn user_id_is_optional_when_the_key_is_the_mobile_number() {
+    let env = Env::new("key = \"mobile_number\"");
+    let v = import_json(
+        &env,
+        "mobile.csv",
+        "mobile_number,email,first_name\n+1 415 555 0101,ann@example.com,Ann\n",
+    );
+    assert_eq!(v["status"], "ok", "{v:#}");
+    assert_eq!(v["counts"]["added"], 1, "{v:#}");
+}

@@ -256,7 +256,7 @@ impl Schema {
                     possible_names: possible,
                     required: match kind {
                         FieldKind::Email => true,
-                        FieldKind::UserId => key != KeyField::Email,
+                        FieldKind::UserId => key == KeyField::UserId,
                         FieldKind::MobileNumber => key == KeyField::MobileNumber,
                         _ => false,
                     },
@@ -434,6 +434,7 @@ mod tests {
         assert!(!s.fields[s.field(FieldKind::UserId).unwrap()].required);
         let s = Schema::build(KeyField::MobileNumber, &[]).unwrap();
         assert!(s.fields[s.field(FieldKind::MobileNumber).unwrap()].required);
+        assert!(!s.fields[s.field(FieldKind::UserId).unwrap()].required);
         assert_eq!(s.template_header()[0], "mobile_number");
     }
 }
