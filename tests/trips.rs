@@ -245,3 +245,31 @@ fn user_id_is_optional_when_the_key_is_the_mobile_number() {
     assert_eq!(v["status"], "ok", "{v:#}");
     assert_eq!(v["counts"]["added"], 1, "{v:#}");
 }
+
+/// OpenSSH's `scp` (SFTP underneath) exited 1 after every successful
+/// upload: the server closed the channel at the client's EOF without an
+/// exit status, so a nightly script checking `$?` saw a failure (and could
+/// upload twice).
+#[tokio::test]
+async fn scp_upload_exits_zero() {
+    use crate::util::clients::{client, key_auth, require, run, show, ssh_common};
+    use crate::util::daemon::{serve_config, Serve};
+    require("scp", "openssh-client");
+    let env = crate::util::SftpEnv::new("", "");
+    let config_path = serve_config(&env, "");
+    let mut serve = Serve::start(&config_path);
+    env.write("local.csv", crate::util::users_csv(3, "s"));
+    for (flags, name) in [(&[][..], "plain.csv"), (&["-p"][..], "kept.csv")] {
+        let mut cmd = client(&env, "scp");
+        cmd.args(ssh_common())
+            .args(key_auth(&env))
+            .args(flags)
+            .args(["-P", &serve.port.to_string(), "local.csv"])
+            .arg(format!("{}@127.0.0.1:{name}", crate::util::ACME_USER));
+        let out = run(cmd, "scp").await;
+        assert_eq!(out.status.code(), Some(0), "scp {flags:?}: {}", show(&out));
+        serve.wait_for("archived", &[("file", name)]);
+    }
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+}

@@ -486,7 +486,11 @@ impl russh::server::Handler for SshHandler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // The client sends nothing more (OpenSSH `bye`): close, or it hangs.
+        // The client sends nothing more (OpenSSH `bye`, the end of `scp`):
+        // an exit status first (OpenSSH's `scp`, SFTP underneath, reports
+        // failure without one, and nightly scripts check `$?`), then close,
+        // or the client hangs.
+        session.exit_status_request(channel, 0)?;
         session.close(channel)?;
         Ok(())
     }
