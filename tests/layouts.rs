@@ -51,14 +51,6 @@ fn file(header: &[&str], users: &[&[(&str, &str)]]) -> String {
     s
 }
 
-/// Imports `text` as `name` with `--json`; returns the outcome.
-fn import(env: &Env, name: &str, text: &str) -> Value {
-    let path = env.write(name, text);
-    let out = env.import(&path, &["--json"]);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)))
-}
-
 /// Asserts an import went through whole, read as `layout`.
 fn assert_clean(v: &Value, layout: &str) {
     assert_eq!(v["status"], "ok", "{v:#}");
@@ -464,7 +456,7 @@ fn google_file() -> String {
 #[test]
 fn google_workspace_user_download_imports_as_it_means() {
     let env = Env::new("");
-    let v = import(&env, "google.csv", &google_file());
+    let v = env.import_json("google.csv", &google_file());
     assert_clean(&v, "google_workspace");
     assert_eq!(
         v["secret_columns"],
@@ -543,7 +535,7 @@ fn entra_download_users_honours_account_enabled_false() {
             ],
         ],
     );
-    let v = import(&env, "entra.csv", &text);
+    let v = env.import_json("entra.csv", &text);
     assert_clean(&v, "entra");
     assert_users(
         &env,
@@ -654,7 +646,7 @@ fn okta_export_statuses_and_manager_usernames() {
         ),
     ];
     let refs: Vec<&[(&str, &str)]> = rows.iter().map(Vec::as_slice).collect();
-    let v = import(&env, "okta.csv", &file(OKTA, &refs));
+    let v = env.import_json("okta.csv", &file(OKTA, &refs));
     assert_clean(&v, "okta");
     assert_users(
         &env,
@@ -719,7 +711,7 @@ fn okta_unknown_status_names_the_accepted_values() {
             ("status", "GONE"),
         ]],
     );
-    let v = import(&env, "okta.csv", &text);
+    let v = env.import_json("okta.csv", &text);
     assert_eq!(v["layout"], "okta");
     let e = &v["errors"][0];
     assert_eq!(e["code"], "invalid_enabled", "{v:#}");
@@ -793,7 +785,7 @@ fn oneroster_sourced_id_is_the_key_and_tobedeleted_deletes() {
     ];
     let refs: Vec<&[(&str, &str)]> = before.iter().map(Vec::as_slice).collect();
     assert_clean(
-        &import(&env, "users-1.csv", &file(ONEROSTER, &refs)),
+        &env.import_json("users-1.csv", &file(ONEROSTER, &refs)),
         "oneroster",
     );
     let now = [
@@ -832,7 +824,7 @@ fn oneroster_sourced_id_is_the_key_and_tobedeleted_deletes() {
         ),
     ];
     let refs: Vec<&[(&str, &str)]> = now.iter().map(Vec::as_slice).collect();
-    let v = import(&env, "users.csv", &file(ONEROSTER, &refs));
+    let v = env.import_json("users.csv", &file(ONEROSTER, &refs));
     assert_clean(&v, "oneroster");
     assert_eq!(v["counts"]["deleted"], 1, "{v:#}");
     assert_users(
@@ -955,7 +947,7 @@ fn active_directory_export_csv_with_type_line_and_dn_managers() {
         "#TYPE Microsoft.ActiveDirectory.Management.ADUser\r\n{}",
         file(ACTIVE_DIRECTORY, &refs)
     );
-    let v = import(&env, "ad.csv", &text);
+    let v = env.import_json("ad.csv", &text);
     assert_clean(&v, "active_directory");
     assert_eq!(
         v["skipped_lines"],
@@ -1010,7 +1002,7 @@ fn active_directory_manager_dn_of_a_user_from_an_earlier_file_resolves() {
         "",
         "",
     );
-    let v = import(&env, "ad1.csv", &file(ACTIVE_DIRECTORY, &[ann.as_slice()]));
+    let v = env.import_json("ad1.csv", &file(ACTIVE_DIRECTORY, &[ann.as_slice()]));
     assert_clean(&v, "active_directory");
     let bob = ad_row(
         "bbaker",
@@ -1022,7 +1014,7 @@ fn active_directory_manager_dn_of_a_user_from_an_earlier_file_resolves() {
         "CN=Ann Archer, OU=Staff, DC=acme, DC=example",
         "",
     );
-    let v = import(&env, "ad2.csv", &file(ACTIVE_DIRECTORY, &[bob.as_slice()]));
+    let v = env.import_json("ad2.csv", &file(ACTIVE_DIRECTORY, &[bob.as_slice()]));
     assert_clean(&v, "active_directory");
     let all = users(&env);
     assert_eq!(all["bbaker"]["reports_to"], "aarcher", "{all:?}");
@@ -1037,7 +1029,7 @@ fn active_directory_manager_dn_of_a_user_from_an_earlier_file_resolves() {
         "CN=Bob Baker,OU=Staff,DC=acme,DC=example",
         "",
     );
-    let v = import(&env, "ad3.csv", &file(ACTIVE_DIRECTORY, &[cy.as_slice()]));
+    let v = env.import_json("ad3.csv", &file(ACTIVE_DIRECTORY, &[cy.as_slice()]));
     assert_clean(&v, "active_directory");
     assert_eq!(users(&env)["ccole"]["reports_to"], "bbaker");
 }
@@ -1082,7 +1074,7 @@ fn bamboohr_report_below_title_lines() {
         ],
     );
     let text = format!("Active Employees Report\r\nGenerated 2026-11-30 06:00\r\n\r\n{body}");
-    let v = import(&env, "bamboo.csv", &text);
+    let v = env.import_json("bamboo.csv", &text);
     assert_clean(&v, "bamboohr");
     assert_eq!(
         v["skipped_lines"],
@@ -1127,7 +1119,7 @@ fn title_lines_keep_spreadsheet_row_numbers() {
     let env = Env::new("");
     // Title (row 1), blank (row 2), header (row 3), rows 4 and 5.
     let text = "Active Employees Report,,\r\n\r\nEmployee ID,Email,Status\r\nE1,ann@acme.example,Active\r\nE2,not-an-email,Active\r\n";
-    let v = import(&env, "report.csv", text);
+    let v = env.import_json("report.csv", text);
     assert_eq!(v["layout"], "generic");
     assert_eq!(
         v["skipped_lines"],
@@ -1143,8 +1135,7 @@ fn a_first_line_naming_a_field_is_the_header_as_before() {
     // No title-line search when the first line maps a field: the file is
     // refused as it always was.
     let env = Env::new("");
-    let v = import(
-        &env,
+    let v = env.import_json(
         "x.csv",
         "email,notes\r\nuserId,email\r\nU1,a@acme.example\r\n",
     );
@@ -1194,7 +1185,7 @@ fn workday_worker_report_uses_legal_names_and_manager_ids() {
             ],
         ],
     );
-    let v = import(&env, "workday.csv", &text);
+    let v = env.import_json("workday.csv", &text);
     assert_clean(&v, "workday");
     assert_users(
         &env,
@@ -1268,7 +1259,7 @@ fn adp_workforce_now_position_status_and_reports_to() {
             ],
         ],
     );
-    let v = import(&env, "adp.csv", &text);
+    let v = env.import_json("adp.csv", &text);
     assert_clean(&v, "adp");
     assert_users(
         &env,
@@ -1393,7 +1384,7 @@ fn a_pinned_layout_is_used_and_an_unknown_one_is_a_config_error() {
     let env = Env::new("layout = \"oneroster\"");
     let text = "sourcedId,status,username,givenName,familyName,email\r\n\
                 s-1,active,ann,Ann,Archer,ann@acme.example\r\n";
-    let v = import(&env, "users.csv", text);
+    let v = env.import_json("users.csv", text);
     assert_clean(&v, "oneroster");
     assert!(users(&env).contains_key("s-1"));
 
@@ -1446,8 +1437,7 @@ fn template_prints_each_layouts_documented_header() {
 fn a_generic_file_with_the_same_columns_is_still_ambiguous() {
     // Without a layout, two columns for one field refuse the file as ever.
     let env = Env::new("");
-    let v = import(
-        &env,
+    let v = env.import_json(
         "x.csv",
         "userId,username,email\r\nU1,ann,a@acme.example\r\n",
     );
@@ -1524,7 +1514,7 @@ fn a_type_line_is_skipped_even_when_the_header_below_is_refused() {
     let text = "#TYPE Microsoft.ActiveDirectory.Management.ADUser\r\n\
                 \"DistinguishedName\",\"Enabled\",\"SamAccountName\"\r\n\
                 \"CN=Ann,DC=acme\",\"True\",\"ann\"\r\n";
-    let v = import(&env, "ad.csv", text);
+    let v = env.import_json("ad.csv", text);
     assert_eq!(v["file_error"]["code"], "missing_required_column", "{v:#}");
     assert_eq!(v["file_error"]["field"], "email");
     assert_eq!(

@@ -2,16 +2,7 @@
 //! new user would: one regression test per trip, through the real binary,
 //! named after what broke.
 
-use serde_json::Value;
-
 use crate::util::{repo, stderr, stdout, Env, TENANT};
-
-fn import_json(env: &Env, name: &str, text: &str) -> Value {
-    let path = env.write(name, text);
-    let out = env.import(&path, &["--json"]);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)))
-}
 
 /// `config.example.toml` says its password hash is the hash of "change me";
 /// a new operator who copies it must be able to log in with that.
@@ -38,8 +29,7 @@ fn example_config_password_hash_is_the_hash_of_change_me() {
 fn tenant_column_in_another_case_is_not_wrong_tenant() {
     let env = Env::new("");
     let upper = TENANT.to_uppercase();
-    let v = import_json(
-        &env,
+    let v = env.import_json(
         "users.csv",
         &format!("user_id,email,tenant\nU1,u1@example.com,{upper}\nU2,u2@example.com,other\n"),
     );
@@ -60,8 +50,7 @@ fn upper_case_delimiter_names_are_accepted_in_the_config() {
         let env = Env::new(&format!("delimiter = \"{name}\""));
         let check = env.run(&["check-config"]);
         assert!(check.status.success(), "{name}: {}", stderr(&check));
-        let v = import_json(
-            &env,
+        let v = env.import_json(
             "users.csv",
             &format!("user_id{sep}email\nU1{sep}u1@example.com\n"),
         );
@@ -209,7 +198,7 @@ fn mail_for_a_file_where_every_row_failed_says_nothing_was_applied() {
 #[test]
 fn messages_name_each_field_once_hint_at_hyphens_and_state_the_phone_rule() {
     let env = Env::new("");
-    let v = import_json(&env, "a.csv", "user_id,name\nU1,x\n");
+    let v = env.import_json("a.csv", "user_id,name\nU1,x\n");
     let m = v["file_error"]["message"].as_str().unwrap().to_string();
     // The field, then other names: never the field's own name again.
     assert!(m.contains("no column for email (or e.g. "), "{m}");
@@ -218,12 +207,11 @@ fn messages_name_each_field_once_hint_at_hyphens_and_state_the_phone_rule() {
         "{m}"
     );
 
-    let v = import_json(&env, "h.csv", "user_id-email\nU1-a@example.com\n");
+    let v = env.import_json("h.csv", "user_id-email\nU1-a@example.com\n");
     let m = v["file_error"]["message"].as_str().unwrap();
     assert!(m.contains("delimiter = \"hyphen\""), "{m}");
 
-    let v = import_json(
-        &env,
+    let v = env.import_json(
         "m.csv",
         "user_id,email,mobile_number\nU1,u1@example.com,12\n",
     );
@@ -237,8 +225,7 @@ fn messages_name_each_field_once_hint_at_hyphens_and_state_the_phone_rule() {
 #[test]
 fn user_id_is_optional_when_the_key_is_the_mobile_number() {
     let env = Env::new("key = \"mobile_number\"");
-    let v = import_json(
-        &env,
+    let v = env.import_json(
         "mobile.csv",
         "mobile_number,email,first_name\n+1 415 555 0101,ann@example.com,Ann\n",
     );

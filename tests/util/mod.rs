@@ -91,6 +91,14 @@ impl Env {
         self.run(&args)
     }
 
+    /// Writes `text` to `name` and imports it with `--json`: the outcome.
+    pub fn import_json(&self, name: &str, text: &str) -> serde_json::Value {
+        let path = self.write(name, text);
+        let out = self.import(&path, &["--json"]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)))
+    }
+
     pub fn store(&self) -> Store {
         Store::open(&self.config.db_path()).expect("open store")
     }
