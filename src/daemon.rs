@@ -11,6 +11,7 @@
 //! Time is tokio's, so tests that pause it drive the scheduler. This module
 //! must never run a pipeline step itself, nor block the runtime.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -81,6 +82,8 @@ impl Default for Paths {
 pub struct Daemon {
     config: Config,
     listener: Option<TcpListener>,
+    /// Where the HTTP API is served, when `[http]` is configured.
+    http: Option<TcpListener>,
     paths: Paths,
     done: broadcast::Sender<Done>,
     ready: Option<tokio::sync::oneshot::Sender<()>>,
@@ -135,11 +138,14 @@ impl UploadSink for Sink {
 
 type Finished = (String, Result<Option<Done>, WorkerError>);
 
-/// The running SFTP server: its reload handle and its task.
-type SftpTask = (
-    crate::sftp::Reloader,
-    tokio::task::JoinHandle<Result<(), SftpError>>,
-);
+/// The running SFTP server: its reload handle, its task, the bans it
+/// keeps and its counters.
+struct SftpTask {
+    reloader: crate::sftp::Reloader,
+    task: tokio::task::JoinHandle<Result<(), SftpError>>,
+    bans: Arc<Mutex<crate::sftp::bans::Bans>>,
+    stats: crate::sftp::ServerStats,
+}
 
 /// What the loop needs to start jobs.
 struct Jobs {
@@ -147,6 +153,9 @@ struct Jobs {
     store: Arc<Mutex<Store>>,
     uploads: Arc<Mutex<Uploads>>,
     finished: mpsc::UnboundedSender<Finished>,
+    /// Ledger jobs a worker carries on right now (the HTTP API says
+    /// `running` for them).
+    running: Arc<Mutex<HashSet<i64>>>,
 }
 
 impl Jobs {
@@ -169,6 +178,14 @@ impl Jobs {
         while let Some(item) = self.queue.take() {
             let (config, store, tx) = (config.clone(), self.store.clone(), self.finished.clone());
             let uploads = self.uploads.clone();
+            let running = self.running.clone();
+            let job = match item.work {
+                Work::Resume { job } => Some(job),
+                Work::File { .. } => None,
+            };
+            if let Some(j) = job {
+                lock(&running).insert(j);
+            }
             tokio::task::spawn_blocking(move || {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     worker::process(&config, &store, &uploads, &item)
@@ -180,6 +197,9 @@ impl Jobs {
                         source: std::io::Error::other("panic"),
                     })
                 });
+                if let Some(j) = job {
+                    lock(&running).remove(&j);
+                }
                 let _ = tx.send((item.tenant, r));
             });
         }
@@ -289,10 +309,17 @@ impl Daemon {
         Daemon {
             config,
             listener,
+            http: None,
             paths: Paths::default(),
             done,
             ready: None,
         }
+    }
+
+    /// Serves the HTTP API on `listener` too (the config needs `[http]`).
+    pub fn http(mut self, listener: TcpListener) -> Daemon {
+        self.http = Some(listener);
+        self
     }
 
     pub fn paths(mut self, paths: Paths) -> Daemon {
@@ -324,6 +351,7 @@ impl Daemon {
         let Daemon {
             config,
             listener,
+            http,
             paths,
             done,
             ready,
@@ -335,12 +363,14 @@ impl Daemon {
             SystemTime::now(),
         )));
         ensure_roots(&config)?;
+        remove_partial_uploads(&config);
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
         let mut jobs = Jobs {
             queue: Queue::new(config.workers),
             store: Arc::new(Mutex::new(store)),
             uploads,
             finished: finished_tx,
+            running: Arc::new(Mutex::new(HashSet::new())),
         };
         // The mail sender sees the current config (SIGHUP) and is woken as
         // soon as a job has committed its mail.
@@ -362,6 +392,9 @@ impl Daemon {
             Some(l) => Some(start_sftp(&config, l, &jobs.uploads, up_tx, &cancel)?),
             None => None,
         };
+        let (http_tx, mut http_rx) = mpsc::unbounded_channel::<crate::http::Queued>();
+        let http_task =
+            http.map(|l| start_http(l, &config_tx, http_tx, &done, &sftp, &jobs, &cancel));
 
         let mut settler = Settler::new(config.settle);
         let (mut fs_watcher, mut seen_rx) = start_watcher(paths.watcher, &config)?;
@@ -395,6 +428,9 @@ impl Daemon {
                         jobs.on_upload(ev);
                     }
                 }
+                Some(q) = http_rx.recv() => {
+                    jobs.push(&q.tenant, Work::Resume { job: q.job });
+                }
                 Some(seen) = seen_rx.recv() => {
                     let st = watcher::stat(&config.tenant_root(&seen.0).join(&seen.1));
                     settler.note(seen, st, Instant::now());
@@ -421,10 +457,15 @@ impl Daemon {
         }
 
         jobs.finish_running(&mut finished, &done).await;
+        if let Some(t) = http_task {
+            if let Err(e) = t.await {
+                tracing::error!("HTTP server task: {e}");
+            }
+        }
         if let Err(e) = mailer.await {
             tracing::error!("mail sender task: {e}");
         }
-        if let Some((_, task)) = sftp {
+        if let Some(SftpTask { task, .. }) = sftp {
             match task.await {
                 Ok(r) => r?,
                 Err(e) => tracing::error!("SFTP server task: {e}"),
@@ -507,12 +548,61 @@ fn start_sftp(
 ) -> Result<SftpTask, DaemonError> {
     let server = SftpServer::new(config)?;
     let reloader = server.reloader();
+    let (bans, stats) = (server.bans(), server.stats());
     let sink = Sink {
         uploads: uploads.clone(),
         tx: events,
     };
     let task = tokio::spawn(server.run(listener, sink, cancel.clone()));
-    Ok((reloader, task))
+    Ok(SftpTask {
+        reloader,
+        task,
+        bans,
+        stats,
+    })
+}
+
+/// Starts the HTTP API on `listener`. Its uploads come back on `queued`
+/// as committed jobs; it shares the SFTP server's bans (or keeps its own
+/// when SFTP is off).
+fn start_http(
+    listener: TcpListener,
+    config: &watch::Sender<Arc<Config>>,
+    queued: mpsc::UnboundedSender<crate::http::Queued>,
+    done: &broadcast::Sender<Done>,
+    sftp: &Option<SftpTask>,
+    jobs: &Jobs,
+    cancel: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let c = config.borrow().clone();
+    let bans = match sftp {
+        Some(s) => s.bans.clone(),
+        None => Arc::new(Mutex::new(crate::sftp::bans::Bans::new(
+            crate::sftp::bans::BanPolicy::from_config(&c.sftp),
+        ))),
+    };
+    let state = crate::http::AppState::new(crate::http::Wiring {
+        config: config.subscribe(),
+        queue: queued,
+        done: done.clone(),
+        bans,
+        sftp: sftp.as_ref().map(|s| s.stats.clone()),
+        sftp_up: Arc::new(std::sync::atomic::AtomicBool::new(sftp.is_some())),
+        stopping: cancel.clone(),
+        running: jobs.running.clone(),
+    });
+    tokio::spawn(crate::http::run(listener, state))
+}
+
+/// Uploads the HTTP API was still receiving when the daemon stopped: never
+/// jobs, removed.
+fn remove_partial_uploads(config: &Config) {
+    for t in config.tenants.keys() {
+        let n = crate::intake::remove_partial(&config.spool_dir(t));
+        if n > 0 {
+            tracing::info!(tenant = %t, files = n, "removed uploads cut off by the last stop");
+        }
+    }
 }
 
 /// Removes incomplete uploads older than `incomplete_ttl` and prunes
@@ -586,8 +676,8 @@ fn reload(
         tracing::error!("reload refused, the old configuration stays: {e}");
         return old.clone();
     }
-    if let Some((reloader, _)) = sftp {
-        reloader.reload(&new);
+    if let Some(s) = sftp {
+        s.reloader.reload(&new);
     }
     if let Some(w) = fs_watcher {
         w.set_roots(&roots(&new));
@@ -624,6 +714,19 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
     let local = listener
         .local_addr()
         .map_err(|source| DaemonError::Listen { addr, source })?;
+    let http = match &config.http {
+        Some(h) => {
+            let addr = h.listen;
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Listen { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| DaemonError::Listen { addr, source })?;
+            Some((l, local))
+        }
+        None => None,
+    };
     if embedded {
         let io = |source| DaemonError::Io {
             what: "preparing the demo account".into(),
@@ -636,6 +739,19 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
                 crate::demo::hash_file(&config).display()
             );
         }
+        if let Some(token) = crate::demo::ensure_api_key(&mut config).map_err(io)? {
+            println!(
+                "demo API key created. It is shown only now:\n  {token}\n  (to make a new one: delete {} and restart)",
+                crate::demo::api_key_file(&config).display()
+            );
+        }
+    }
+    if let Some((_, local)) = &http {
+        let scheme = match config.http.as_ref().and_then(|h| h.tls.as_ref()) {
+            Some(_) => "https",
+            None => "http",
+        };
+        println!("userdrop: HTTP listening on {scheme}://{local}");
     }
     println!(
         "userdrop: SFTP listening on {local}; data in {}",
@@ -661,6 +777,9 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
                                 if let Err(e) = crate::demo::ensure_account(&mut c) {
                                     tracing::error!("reload: the demo account: {e}");
                                 }
+                                if let Err(e) = crate::demo::ensure_api_key(&mut c) {
+                                    tracing::error!("reload: the demo API key: {e}");
+                                }
                             }
                             let _ = reload_tx.send(c);
                         }
@@ -671,7 +790,9 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
         }
         stop.cancel();
     });
-    Daemon::new(config, Some(listener))
-        .run(cancel, reload_rx)
-        .await
+    let mut daemon = Daemon::new(config, Some(listener));
+    if let Some((l, _)) = http {
+        daemon = daemon.http(l);
+    }
+    daemon.run(cancel, reload_rx).await
 }

@@ -60,6 +60,50 @@ pub fn ensure_account(config: &mut Config) -> io::Result<Option<String>> {
     Ok(password)
 }
 
+pub fn api_key_file(config: &Config) -> PathBuf {
+    config.data_dir.join("demo-api-key.sha256")
+}
+
+/// The demo key's name in the demo tenant's `api_keys`.
+pub const API_KEY_NAME: &str = "demo";
+
+/// Gives the demo tenant an API key for the HTTP API, made like the demo
+/// password: on first start, its hash kept in `<data_dir>/demo-api-key.sha256`
+/// (mode 0600), the token returned for the caller to print once.
+pub fn ensure_api_key(config: &mut Config) -> io::Result<Option<String>> {
+    let file = api_key_file(config);
+    let (hash, token) = match std::fs::read_to_string(&file) {
+        Ok(h) => (h.trim().to_string(), None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let (token, hash) = crate::config::new_api_token()?;
+            std::fs::create_dir_all(&config.data_dir)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&file)?;
+            writeln!(f, "{hash}")?;
+            f.sync_all()?;
+            (hash, Some(token))
+        }
+        Err(e) => return Err(e),
+    };
+    let sha256 = crate::config::parse_key_hash(&hash).ok_or_else(|| {
+        io::Error::other(format!(
+            "{} does not hold a key hash; delete it and restart to make a new demo key",
+            file.display()
+        ))
+    })?;
+    if let Some(t) = config.tenants.get_mut(TENANT) {
+        t.api_keys.retain(|k| k.name != API_KEY_NAME);
+        t.api_keys.push(crate::config::ApiKey {
+            name: API_KEY_NAME.to_string(),
+            sha256,
+        });
+    }
+    Ok(token)
+}
+
 fn generate() -> String {
     let mut bytes = [0u8; 20];
     OsRng.fill_bytes(&mut bytes);

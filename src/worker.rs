@@ -213,7 +213,11 @@ fn decide(
     job: &jobs::JobRow,
 ) -> Result<bool, WorkerError> {
     let path = PathBuf::from(&job.path);
-    if !path.is_file() && !reclaim(config, job, &path)? {
+    // A file that came in whole through the HTTP API was never in the
+    // tenant root: a file of the same name there is another upload.
+    let from_root = job.source != crate::intake::SOURCE_HTTP;
+    let present = path.is_file() || (from_root && reclaim(config, job, &path)?);
+    if !present {
         tracing::warn!(job = job.id, tenant = %job.tenant, file = %job.file,
             "the claimed file is gone; forgetting the job");
         jobs::delete_unstarted(&*lock(store), job.id)?;
@@ -221,6 +225,7 @@ fn decide(
     }
     let unchanged = check_content(store, job.id, &path)?;
     let mut s = lock(store);
+    let tenant = &crate::intake::tenant_for_job(&s, tenant, job.id)?;
     if !unchanged {
         // Bytes that are not the ones the job took are never applied; the
         // job ends refused (once, reported and archived) rather than being
@@ -392,6 +397,7 @@ pub fn approve(store: &mut Store, config: &Config, id: i64) -> Result<Outcome, A
             return Err(ApproveError::Changed { id, path });
         }
     }
+    let tenant = &crate::intake::tenant_for_job(store, tenant, id)?;
     let opts = ImportOptions {
         file_name: &job.file,
         source: &job.source,

@@ -116,7 +116,7 @@ fn stored_report(
 
 pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Result<ExitCode> {
     let store = open_store_read_only(c)?;
-    let (job, report, errors) = stored_report(&store, id)?;
+    let (job, report, _) = stored_report(&store, id)?;
     let Some(report) = report else {
         out!(
             "job {id}: {} for tenant {}, {} (from {}), not finished",
@@ -128,8 +128,8 @@ pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Re
         return Ok(ExitCode::SUCCESS);
     };
     if failed_csv {
-        let rows = crate::report::failed_csv::group(&errors);
-        crate::report::failed_csv::write(io::stdout().lock(), &report.columns, &rows)?;
+        let bytes = crate::report::ledger::failed_csv(&store, &job)?.unwrap_or_default();
+        io::Write::write_all(&mut io::stdout().lock(), &bytes)?;
     } else if json {
         out!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,6 +1,7 @@
-//! `userdrop passwd` and `userdrop host-key`: the secrets an operator
-//! handles by hand (a password hash for the config, the host key customers
-//! pin). This file must never hold a rule of the product.
+//! `userdrop passwd`, `userdrop host-key` and `userdrop api-key new`: the
+//! secrets an operator handles by hand (a password hash for the config, the
+//! host key customers pin, an API key's hash). This file must never hold a
+//! rule of the product, nor write a secret anywhere but standard output.
 
 use std::io::{self, BufRead, IsTerminal};
 use std::path::Path;
@@ -42,4 +43,40 @@ pub(super) fn host_key(config_path: Option<&Path>) -> Result<ExitCode> {
     out!("{fingerprint}");
     out!("{public}");
     Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn api_key_new(
+    config_path: Option<&Path>,
+    tenant: &str,
+    name: &str,
+) -> Result<ExitCode> {
+    if name.trim().is_empty() {
+        return Err(usage(
+            "--name is empty: name the key after who uses it, like hr-nightly",
+        ));
+    }
+    // The tenant must exist: a key pasted under a misspelt tenant opens nothing.
+    let c = load(config_path)?;
+    if c.tenant(tenant).is_none() {
+        return Err(usage(format!(
+            "no tenant {tenant:?} in {}; the tenants are: {}",
+            c.source_name,
+            c.tenants.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let (token, hash) = crate::config::new_api_token()?;
+    out!("API key for tenant {tenant} ({name}); it is shown only now:");
+    out!("  {token}");
+    out!("");
+    out!("Add these lines to the configuration, then reload (SIGHUP):");
+    out!("");
+    out!("[[tenants.{tenant}.api_keys]]");
+    out!("name = {}", toml_string(name));
+    out!("hash = \"{hash}\"");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A TOML basic string of `s`.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
 }

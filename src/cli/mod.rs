@@ -46,6 +46,19 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ApiKeyAction {
+    /// Make a new key: 256 random bits, printed once; only its hash goes in
+    /// the config.
+    New {
+        #[arg(long)]
+        tenant: String,
+        /// Who uses the key (shown in the logs), like "hr-nightly".
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: the SFTP server, pickup, imports, reports. Stops on
     /// SIGTERM/SIGINT (the running job finishes), reloads on SIGHUP.
@@ -56,6 +69,12 @@ pub enum Command {
     DefaultConfig,
     /// Read a password (no echo; or one line from stdin) and print its argon2id hash.
     Passwd,
+    /// API keys for the HTTP API: `api-key new --tenant T --name N` prints a
+    /// new token once and the config lines to paste.
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
     /// Print the SFTP host key's fingerprint and public key, for customers to pin
     /// (the key is generated on first use).
     HostKey,
@@ -121,6 +140,9 @@ pub struct UsageError(pub String);
 
 /// Overrides the embedded default's SFTP listen address.
 pub const SFTP_LISTEN_ENV: &str = "USERDROP_SFTP_LISTEN";
+
+/// Overrides the embedded default's HTTP listen address.
+pub const HTTP_LISTEN_ENV: &str = "USERDROP_HTTP_LISTEN";
 
 /// Writes a line (or, with `out!(no_newline; ...)`, text) to standard
 /// output, returning the error instead of panicking when the reader went
@@ -192,6 +214,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         ))
                     })?;
                 }
+                if let (Some(v), Some(h)) = (std::env::var_os(HTTP_LISTEN_ENV), c.http.as_mut()) {
+                    let v = v.to_string_lossy();
+                    h.listen = v.parse().map_err(|_| {
+                        usage(format!(
+                            "{HTTP_LISTEN_ENV}={v:?} is not an address and port like 127.0.0.1:8080"
+                        ))
+                    })?;
+                }
             }
             // Before anything is bound or written: one daemon per data_dir.
             let _lock = lock_data_dir(&c.data_dir)?;
@@ -204,6 +234,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::HostKey => keys::host_key(config_path),
+        Command::ApiKey {
+            action: ApiKeyAction::New { tenant, name },
+        } => keys::api_key_new(config_path, &tenant, &name),
         Command::CheckConfig => config::check_config(config_path),
         Command::Import {
             tenant,

@@ -6,6 +6,8 @@
 //! the network: loading a config has no side effects.
 
 mod check;
+mod http;
+pub use http::{key_hash_text, new_api_token, parse_key_hash, ApiKey, HttpConfig};
 mod mail;
 pub mod raw;
 mod sftp;
@@ -26,7 +28,7 @@ pub use crate::ingest::headers::UnknownColumns;
 use crate::ingest::schema::{FieldSettings, KeyField, Schema};
 use crate::template::Template;
 use check::Check;
-use raw::{RawConfig, RawSftp, RawSmtp, RawTenant};
+use raw::{RawConfig, RawHttp, RawSftp, RawSmtp, RawTenant};
 
 /// The commented example: every key with its default. Printed by
 /// `userdrop default-config`.
@@ -78,6 +80,8 @@ pub struct Config {
     pub settle: Duration,
     pub sftp: SftpConfig,
     pub mail: MailConfig,
+    /// `None`: no `[http]` table, no HTTP port.
+    pub http: Option<HttpConfig>,
     pub tenants: BTreeMap<String, Tenant>,
 }
 
@@ -176,6 +180,31 @@ pub enum Mode {
     Sync,
 }
 
+impl Mode {
+    /// The names a mode is asked for by: the config's, and `delsert`, which
+    /// other import APIs call a sync (delete what the file lacks).
+    pub const NAMES: &'static [(&'static str, Mode)] = &[
+        ("upsert", Mode::Upsert),
+        ("insert", Mode::Insert),
+        ("sync", Mode::Sync),
+        ("delsert", Mode::Sync),
+    ];
+
+    /// By name, any case.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        let l = name.trim().to_ascii_lowercase();
+        Mode::NAMES.iter().find(|(n, _)| *n == l).map(|(_, m)| *m)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Upsert => "upsert",
+            Mode::Insert => "insert",
+            Mode::Sync => "sync",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missing {
     Deactivate,
@@ -222,6 +251,8 @@ pub struct Tenant {
     pub accept_set: globset::GlobSet,
     pub max_file_size: u64,
     pub accounts: Vec<Account>,
+    /// Keys for the HTTP API, each one this tenant's only.
+    pub api_keys: Vec<ApiKey>,
     pub schema: Schema,
     /// The export layout the tenant pins (`layout = "..."`); None: each
     /// file's header says which it is.
@@ -339,8 +370,15 @@ fn validate(raw: RawConfig, source_name: &str) -> Result<Config, Vec<String>> {
         &data_dir,
     );
 
+    let http = raw
+        .http
+        .clone()
+        .and_then(|v| c.table::<RawHttp>("http", Some(v)))
+        .map(|r| http::check_http(&mut c, r));
+
     let mut tenants = BTreeMap::new();
     let mut account_names: HashSet<String> = HashSet::new();
+    let mut key_hashes = HashSet::new();
     if raw.tenants.is_empty() {
         c.problems
             .push("no tenants: add at least one [tenants.NAME] table".into());
@@ -355,7 +393,14 @@ fn validate(raw: RawConfig, source_name: &str) -> Result<Config, Vec<String>> {
         let Some(rt) = c.table::<RawTenant>(&key, Some(value)) else {
             continue;
         };
-        if let Some(t) = tenant::check_tenant(&mut c, &name, rt, &mut account_names, &mail) {
+        if let Some(t) = tenant::check_tenant(
+            &mut c,
+            &name,
+            rt,
+            &mut account_names,
+            &mut key_hashes,
+            &mail,
+        ) {
             tenants.insert(name, t);
         }
     }
@@ -373,6 +418,7 @@ fn validate(raw: RawConfig, source_name: &str) -> Result<Config, Vec<String>> {
         settle,
         sftp,
         mail,
+        http,
         tenants,
     })
 }

@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub settle: Option<String>,
     pub sftp: Option<toml::Value>,
     pub smtp: Option<toml::Value>,
+    pub http: Option<toml::Value>,
     /// Kept as raw values so that each tenant is deserialised on its own and
     /// the problems of every tenant are reported together.
     #[serde(default)]
@@ -42,6 +43,25 @@ pub struct RawSftp {
     pub login_grace_time: Option<String>,
     pub max_unauthenticated_per_address: Option<i64>,
     pub max_startups: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+    pub max_upload: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub metrics_token: Option<String>,
+    pub header_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub name: String,
+    pub hash: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +123,8 @@ pub struct RawTenant {
     pub max_file_size: Option<String>,
     #[serde(default)]
     pub accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub api_keys: Vec<RawApiKey>,
     #[serde(default)]
     pub fields: BTreeMap<String, RawField>,
     pub invitation: Option<RawInvitation>,

@@ -22,6 +22,7 @@ pub(super) fn check_tenant(
     name: &str,
     mut r: RawTenant,
     account_names: &mut HashSet<String>,
+    key_hashes: &mut HashSet<[u8; 32]>,
     mail: &MailConfig,
 ) -> Option<Tenant> {
     // Problems are listed in the order of this function: keep it stable,
@@ -48,6 +49,7 @@ pub(super) fn check_tenant(
     let (accept, accept_set) = check_accept(c, &k("accept"), r.accept.take());
     let max_file_size = c.size(&k("max_file_size"), r.max_file_size.as_deref(), "1GiB");
     let accounts = check_accounts(c, &k, r.accounts, account_names);
+    let api_keys = super::http::check_api_keys(c, &k, std::mem::take(&mut r.api_keys), key_hashes);
     let layout = check_layout(c, &k("layout"), r.layout.as_deref());
     let schema = check_fields(c, name, applying.key, r.fields);
 
@@ -72,6 +74,7 @@ pub(super) fn check_tenant(
         accept_set,
         max_file_size,
         accounts,
+        api_keys,
         schema: schema?,
         layout,
         outgoing: Outgoing {
@@ -178,24 +181,11 @@ struct Reading {
 fn check_reading(c: &mut Check, k: &dyn Fn(&str) -> String, r: &RawTenant) -> Reading {
     // Any case, and the upper-case names other drop-folder products use
     // (`COMMA`, `SEMI_COLON`, `PIPE`, `HYPHEN`, `TAB`).
-    let delimiter_name = r
-        .delimiter
-        .as_deref()
-        .map(|d| match d.to_ascii_lowercase() {
-            l if l == "semi_colon" => "semicolon".to_string(),
-            l => l,
-        });
+    let delimiter_name = r.delimiter.as_deref().map(Delimiter::canonical_name);
     let delimiter = c.choice(
         &k("delimiter"),
         delimiter_name.as_deref(),
-        &[
-            ("auto", Delimiter::Auto),
-            ("comma", Delimiter::Fixed(b',')),
-            ("semicolon", Delimiter::Fixed(b';')),
-            ("pipe", Delimiter::Fixed(b'|')),
-            ("tab", Delimiter::Fixed(b'\t')),
-            ("hyphen", Delimiter::Fixed(b'-')),
-        ],
+        crate::ingest::decode::DELIMITER_NAMES,
     );
     let encoding = check_encoding(c, &k("encoding"), r.encoding.as_deref());
     let fallback_encoding =

@@ -22,3 +22,17 @@ pub fn stored_report(
     report.errors = errors.iter().map(|e| (&e.error).into()).collect();
     Ok(Some((report, errors)))
 }
+
+/// The failed-rows CSV of a decided job, as `jobs show --failed-csv`
+/// prints it, the HTTP API serves it and the mail attaches it: one function
+/// so the bytes are the same whichever door asks. `None` while undecided.
+pub fn failed_csv(db: &impl Db, job: &JobRow) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some((report, errors)) = stored_report(db, job)? else {
+        return Ok(None);
+    };
+    let rows = super::failed_csv::group(&errors);
+    let mut out = Vec::new();
+    super::failed_csv::write(&mut out, &report.columns, &rows)
+        .expect("writing CSV to memory does not fail");
+    Ok(Some(out))
+}

@@ -42,6 +42,9 @@ struct Entry {
 pub struct Bans {
     policy: BanPolicy,
     entries: HashMap<IpAddr, Entry>,
+    /// Failed authentications ever recorded, and bans started (metrics).
+    failures_total: u64,
+    bans_total: u64,
 }
 
 impl Bans {
@@ -49,6 +52,8 @@ impl Bans {
         Bans {
             policy,
             entries: HashMap::new(),
+            failures_total: 0,
+            bans_total: 0,
         }
     }
 
@@ -65,6 +70,7 @@ impl Bans {
     /// Records a failed authentication. Returns the ban's length when this
     /// failure starts one.
     pub fn record_failure(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        self.failures_total += 1;
         if self.entries.len() > 4096 {
             self.prune(now);
         }
@@ -102,6 +108,7 @@ impl Bans {
         let length = policy.ban_for.saturating_mul(factor).min(MAX_BAN);
         e.bans += 1;
         e.banned_until = Some(now + length);
+        self.bans_total += 1;
         Some(length)
     }
 
@@ -131,6 +138,24 @@ impl Bans {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Failed authentications recorded since start, by every door.
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total
+    }
+
+    /// Bans started since start.
+    pub fn bans_total(&self) -> u64 {
+        self.bans_total
+    }
+
+    /// Addresses banned at `now`.
+    pub fn banned_now(&self, now: Instant) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.banned_until.is_some_and(|u| u > now))
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -70,7 +70,7 @@ impl SftpServer {
             .to_string();
         let shared = Shared {
             state: RwLock::new(state),
-            bans: Mutex::new(Bans::new(BanPolicy::from_config(&config.sftp))),
+            bans: Arc::new(Mutex::new(Bans::new(BanPolicy::from_config(&config.sftp)))),
             preauth: Arc::new(Mutex::new(preauth::PreAuth::new(
                 preauth::PreAuthPolicy::from_config(&config.sftp),
             ))),
@@ -92,6 +92,12 @@ impl SftpServer {
         Reloader {
             shared: self.shared.clone(),
         }
+    }
+
+    /// The per-address failure counts and bans, for the other doors to
+    /// share (a wrong API key counts like a wrong password).
+    pub fn bans(&self) -> Arc<Mutex<Bans>> {
+        self.shared.bans.clone()
     }
 
     /// Counters of this server, readable while it runs.

@@ -99,7 +99,8 @@ pub(super) fn revoked_because(
 
 pub(super) struct Shared {
     pub(super) state: RwLock<State>,
-    pub(super) bans: Mutex<Bans>,
+    /// Shared with the HTTP door: a failure at either counts for both.
+    pub(super) bans: Arc<Mutex<Bans>>,
     /// Unauthenticated connections (a lock of its own: taken alone).
     pub(super) preauth: Arc<Mutex<PreAuth>>,
     pub(super) counts: Mutex<Counts>,

@@ -421,26 +421,41 @@ pub fn for_each_error(
     id: i64,
     mut f: impl FnMut(StoredError),
 ) -> Result<(), StoreError> {
+    errors_after(db, id, -1, i64::MAX, |_, e| f(e))
+}
+
+/// At most `limit` of a job's errors after the one numbered `after`, in
+/// order, each with its number (`seq`): the cursor of a paged reader.
+pub fn errors_after(
+    db: &impl Db,
+    id: i64,
+    after: i64,
+    limit: i64,
+    mut f: impl FnMut(i64, StoredError),
+) -> Result<(), StoreError> {
     let conn = db.sql();
     let mut stmt = conn.prepare(
-        "SELECT row, key, field, code, message, cells FROM job_errors WHERE job_id = ?1 ORDER BY seq",
+        "SELECT row, key, field, code, message, cells, seq FROM job_errors WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let mut rows = stmt.query([id])?;
+    let mut rows = stmt.query(params![id, after, limit])?;
     while let Some(r) = rows.next()? {
         let cells: String = r.get(5)?;
-        f(StoredError {
-            error: RowError {
-                row: r.get::<_, i64>(0)? as u64,
-                key: r.get(1)?,
-                field: r.get(2)?,
-                code: r.get(3)?,
-                message: r.get(4)?,
+        f(
+            r.get(6)?,
+            StoredError {
+                error: RowError {
+                    row: r.get::<_, i64>(0)? as u64,
+                    key: r.get(1)?,
+                    field: r.get(2)?,
+                    code: r.get(3)?,
+                    message: r.get(4)?,
+                },
+                cells: serde_json::from_str(&cells).map_err(|source| StoreError::Json {
+                    column: "cells",
+                    source,
+                })?,
             },
-            cells: serde_json::from_str(&cells).map_err(|source| StoreError::Json {
-                column: "cells",
-                source,
-            })?,
-        });
+        );
     }
     Ok(())
 }

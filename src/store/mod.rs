@@ -17,6 +17,7 @@
 //! change. This module must never know about files, CSV or SFTP: it stores
 //! what it is told, in the transactions the caller chooses.
 
+pub mod intake;
 pub mod jobs;
 pub mod outbox;
 pub mod users;
@@ -36,6 +37,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/004_content_hash.sql"),
     ),
     ("005_dn", include_str!("migrations/005_dn.sql")),
+    ("006_intake", include_str!("migrations/006_intake.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +190,13 @@ impl Store {
         Ok(Tx { tx })
     }
 
+    /// How long a statement waits for another connection's write lock
+    /// before failing (5 s unless set): a door that commits beside a long
+    /// import waits for it.
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+        Ok(self.conn.busy_timeout(wait)?)
+    }
+
     /// A store for reading while another process writes.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
@@ -214,6 +223,12 @@ impl Store {
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // Up to date already (every open but the first): no write lock, so a
+    // connection opens beside a running import.
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == MIGRATIONS.len() as i64 {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;

@@ -601,15 +601,45 @@ pub struct User {
 pub fn for_each_user(
     db: &impl Db,
     tenant: &str,
+    f: impl FnMut(User) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    users_matching(db, tenant, &Select::All, i64::MAX, f)
+}
+
+/// Which users a paged reader wants, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Select<'a> {
+    All,
+    /// Keys after this one: the next page of a keyset cursor.
+    After(&'a str),
+    Key(&'a str),
+    /// The user with this email (any case).
+    Email(&'a str),
+}
+
+/// At most `limit` users of a tenant that `select` picks, by key. Pages
+/// seek on the (tenant, key) index: the millionth user costs what the first
+/// does.
+pub fn users_matching(
+    db: &impl Db,
+    tenant: &str,
+    select: &Select<'_>,
+    limit: i64,
     mut f: impl FnMut(User) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let conn = db.sql();
-    let mut stmt = conn.prepare(
+    let (filter, arg) = match select {
+        Select::All => ("", None),
+        Select::After(k) => ("AND key > ?2", Some(*k)),
+        Select::Key(k) => ("AND key = ?2", Some(*k)),
+        Select::Email(e) => ("AND email = ?2", Some(*e)),
+    };
+    let mut stmt = conn.prepare(&format!(
         "SELECT key, user_id, email, first_name, last_name, enabled, roles, reports_to, task_notification,
                 notify_if_new_user, mobile_number, country, state, last_active_date, attributes
-         FROM users WHERE tenant = ?1 ORDER BY key",
-    )?;
-    let mut rows = stmt.query([tenant])?;
+         FROM users WHERE tenant = ?1 {filter} ORDER BY key LIMIT ?3"
+    ))?;
+    let mut rows = stmt.query(params![tenant, arg, limit])?;
     while let Some(r) = rows.next()? {
         let roles: String = r.get(6)?;
         let attributes: String = r.get(14)?;

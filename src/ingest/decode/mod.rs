@@ -65,6 +65,45 @@ pub enum Delimiter {
     Fixed(u8),
 }
 
+/// The delimiter names a tenant's config and an upload's options accept, in
+/// any case (seed systems write `SEMI_COLON`, `COMMA` ...).
+pub const DELIMITER_NAMES: &[(&str, Delimiter)] = &[
+    ("auto", Delimiter::Auto),
+    ("comma", Delimiter::Fixed(b',')),
+    ("semicolon", Delimiter::Fixed(b';')),
+    ("pipe", Delimiter::Fixed(b'|')),
+    ("tab", Delimiter::Fixed(b'\t')),
+    ("hyphen", Delimiter::Fixed(b'-')),
+];
+
+impl Delimiter {
+    /// The name as [`DELIMITER_NAMES`] spells it (`SEMI_COLON` is
+    /// `semicolon`), for looking it up.
+    pub fn canonical_name(name: &str) -> String {
+        match name.trim().to_ascii_lowercase() {
+            l if l == "semi_colon" => "semicolon".to_string(),
+            l => l,
+        }
+    }
+
+    /// A delimiter by name (any case) or as the character itself.
+    pub fn from_name(name: &str) -> Option<Delimiter> {
+        let canon = Delimiter::canonical_name(name);
+        if let Some((_, d)) = DELIMITER_NAMES.iter().find(|(n, _)| *n == canon) {
+            return Some(*d);
+        }
+        match name.as_bytes() {
+            [b] if DELIMITER_NAMES
+                .iter()
+                .any(|(_, d)| *d == Delimiter::Fixed(*b)) =>
+            {
+                Some(Delimiter::Fixed(*b))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A tenant's decoding settings.
 #[derive(Debug, Clone)]
 pub struct DecodeOptions {

@@ -1,0 +1,261 @@
+//! `/metrics`: what a monitoring system needs to see userdrop work and to
+//! alert when a customer's nightly export stops coming. Counters move as
+//! requests are answered and jobs are archived; gauges are read at scrape
+//! time from the ledger and the SFTP server. Formatting is the `prometheus`
+//! crate's. This module must never put a key, a file name or a user in a
+//! label: labels are tenants, routes, codes and outcomes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+use super::{ApiError, AppState};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    jobs: IntCounterVec,
+    rows: IntCounterVec,
+    duration: HistogramVec,
+    uploads: IntCounterVec,
+    requests: IntCounterVec,
+    request_seconds: HistogramVec,
+    queue: IntGauge,
+    last_success: GaugeVec,
+    outbox: IntGaugeVec,
+    sftp_sessions: IntGauge,
+    auth_failures: Gauge,
+    bans_total: Gauge,
+    banned_now: IntGauge,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: Vec<f64>| {
+            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+                .expect("a valid metric");
+            r.register(Box::new(h.clone())).expect("registered once");
+            h
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("a valid metric");
+            r.register(Box::new(g.clone())).expect("registered once");
+            g
+        };
+        let fgauge = |name: &str, help: &str| {
+            let g = Gauge::new(name, help).expect("a valid metric");
+            r.register(Box::new(g.clone())).expect("registered once");
+            g
+        };
+        Metrics {
+            jobs: counter(
+                &r,
+                "userdrop_jobs_finished_total",
+                "Jobs archived, by tenant and outcome",
+                &["tenant", "status"],
+            ),
+            rows: counter(
+                &r,
+                "userdrop_rows_total",
+                "Rows of archived jobs, by tenant and outcome",
+                &["tenant", "outcome"],
+            ),
+            duration: histogram(
+                "userdrop_job_duration_seconds",
+                "From a job's file being taken to its decision",
+                &["tenant"],
+                vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0],
+            ),
+            uploads: counter(
+                &r,
+                "userdrop_http_uploads_total",
+                "Files queued through the HTTP API",
+                &["tenant"],
+            ),
+            requests: counter(
+                &r,
+                "userdrop_http_requests_total",
+                "HTTP requests answered, by route and status code",
+                &["route", "code"],
+            ),
+            request_seconds: histogram(
+                "userdrop_http_request_duration_seconds",
+                "Time to answer an HTTP request, by route",
+                &["route"],
+                prometheus::DEFAULT_BUCKETS.to_vec(),
+            ),
+            queue: gauge(
+                "userdrop_jobs_undecided",
+                "Jobs received and not yet decided (the queue)",
+            ),
+            last_success: {
+                let g = GaugeVec::new(
+                    Opts::new(
+                        "userdrop_tenant_last_success_timestamp_seconds",
+                        "When each tenant's last job that applied rows finished (Unix time)",
+                    ),
+                    &["tenant"],
+                )
+                .expect("a valid metric");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            outbox: {
+                let g = IntGaugeVec::new(
+                    Opts::new("userdrop_outbox_messages", "Mail in the outbox, by state"),
+                    &["state"],
+                )
+                .expect("a valid metric");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            sftp_sessions: gauge("userdrop_sftp_sessions", "Authenticated SFTP sessions open"),
+            auth_failures: fgauge(
+                "userdrop_auth_failures_total",
+                "Failed logins since start (SFTP passwords and keys, HTTP API keys)",
+            ),
+            bans_total: fgauge("userdrop_bans_total", "Addresses banned since start"),
+            banned_now: gauge("userdrop_banned_addresses", "Addresses banned now"),
+            registry: r,
+        }
+    }
+
+    pub(super) fn uploads(&self, tenant: &str) {
+        self.uploads.with_label_values(&[tenant]).inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+/// Counts every answered request by its route pattern (never the raw path:
+/// that would put ids and tenants' names in labels without bound).
+pub async fn count_requests(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let m = &state.metrics;
+    m.requests
+        .with_label_values(&[route.as_str(), resp.status().as_str()])
+        .inc();
+    m.request_seconds
+        .with_label_values(&[route.as_str()])
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Moves the job counters as the daemon archives jobs.
+pub fn watch_jobs(state: Arc<AppState>) {
+    let mut done = state.done.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let d = match done.recv().await {
+                Ok(d) => d,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            };
+            let id = d.job;
+            let job = state
+                .pool
+                .run(move |s| Ok(crate::store::jobs::get(s, id)?))
+                .await;
+            let m = &state.metrics;
+            m.jobs
+                .with_label_values(&[d.tenant.as_str(), d.status.as_str()])
+                .inc();
+            let Ok(Some(job)) = job else { continue };
+            if let Some(report) = job
+                .report
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<crate::report::summary::JobReport>(r).ok())
+            {
+                let c = &report.counts;
+                for (outcome, n) in [
+                    ("added", c.added),
+                    ("updated", c.updated),
+                    ("unchanged", c.unchanged),
+                    ("deleted", c.deleted),
+                    ("deactivated", c.deactivated),
+                    ("failed", c.failed),
+                ] {
+                    m.rows
+                        .with_label_values(&[d.tenant.as_str(), outcome])
+                        .inc_by(n);
+                }
+            }
+            if let (Some(from), Some(to)) = (
+                seconds(&job.created_at),
+                job.finished_at.as_deref().and_then(seconds),
+            ) {
+                m.duration
+                    .with_label_values(&[d.tenant.as_str()])
+                    .observe((to - from).max(0) as f64);
+            }
+        }
+    });
+}
+
+fn seconds(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// The text of a scrape: gauges refreshed, then everything encoded.
+pub async fn render(state: &Arc<AppState>) -> Result<String, ApiError> {
+    let g = state
+        .pool
+        .run(|s| Ok(crate::store::intake::gauges(s)?))
+        .await?;
+    let m = &state.metrics;
+    m.queue.set(g.undecided);
+    for (tenant, at) in &g.last_success {
+        if let Some(t) = seconds(at) {
+            m.last_success
+                .with_label_values(&[tenant.as_str()])
+                .set(t as f64);
+        }
+    }
+    for (st, n) in &g.outbox {
+        m.outbox.with_label_values(&[st.as_str()]).set(*n);
+    }
+    if let Some(s) = &state.sftp {
+        m.sftp_sessions.set(s.sessions() as i64);
+    }
+    {
+        let b = super::serve::lock(&state.bans);
+        m.auth_failures.set(b.failures_total() as f64);
+        m.bans_total.set(b.bans_total() as f64);
+        m.banned_now.set(b.banned_now(Instant::now()) as i64);
+    }
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&m.registry.gather(), &mut out)
+        .map_err(|e| ApiError::internal("format the metrics", e))?;
+    String::from_utf8(out).map_err(|e| ApiError::internal("format the metrics", e))
+}

@@ -1,0 +1,259 @@
+//! Files that arrive whole through a door other than an inbox (the HTTP
+//! API; the web page next) become jobs exactly as an SFTP upload does: the
+//! bytes are streamed into the tenant's spool and fsynced, then the job row
+//! is committed with the file in place ([`crate::store::intake`]); only then
+//! is the client told "queued", and the daemon's worker carries the job on
+//! like any claimed file. A crash after the answer loses nothing: the job is
+//! in the ledger and its file in the spool. The request's options (mode,
+//! delimiter) travel with the job and are laid over the tenant's settings by
+//! the worker and by `jobs approve`. This module must never judge a row: the
+//! import does.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use crate::config::{Mode, Tenant};
+use crate::ingest::decode::Delimiter;
+use crate::store::intake::{self, Intake, IntakeError, NewJob};
+use crate::store::Store;
+
+/// The job source of an upload through the HTTP API.
+pub const SOURCE_HTTP: &str = "http";
+
+/// The prefix of a spool file still being received: never a job's file,
+/// removed at start-up ([`remove_partial`]).
+const PARTIAL_PREFIX: &str = ".incoming-";
+
+/// What an upload asked for beyond the tenant's settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobOptions {
+    pub mode: Option<Mode>,
+    pub delimiter: Option<Delimiter>,
+}
+
+/// The options as the ledger keeps them: by name.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoredOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delimiter: Option<String>,
+}
+
+impl JobOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == JobOptions::default()
+    }
+
+    pub fn to_json(self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let s = StoredOptions {
+            mode: self.mode.map(|m| m.as_str().to_string()),
+            delimiter: self.delimiter.map(|d| match d {
+                Delimiter::Auto => "auto".to_string(),
+                Delimiter::Fixed(b) => (b as char).to_string(),
+            }),
+        };
+        serde_json::to_string(&s).ok()
+    }
+
+    /// Options read back from the ledger; a name this userdrop does not
+    /// know is left out (the tenant's setting applies).
+    pub fn from_json(text: &str) -> JobOptions {
+        let s: StoredOptions = serde_json::from_str(text).unwrap_or_default();
+        JobOptions {
+            mode: s.mode.as_deref().and_then(Mode::from_name),
+            delimiter: s.delimiter.as_deref().and_then(Delimiter::from_name),
+        }
+    }
+
+    /// The tenant as this job sees it.
+    pub fn apply(&self, tenant: &Tenant) -> Tenant {
+        let mut t = tenant.clone();
+        if let Some(m) = self.mode {
+            t.mode = m;
+        }
+        if let Some(d) = self.delimiter {
+            t.delimiter = d;
+        }
+        t
+    }
+}
+
+/// The tenant a stored job runs with: its own options over the tenant's
+/// settings (the worker and `jobs approve` both call this).
+pub fn tenant_for_job(
+    store: &Store,
+    tenant: &Tenant,
+    job: i64,
+) -> Result<Tenant, crate::store::StoreError> {
+    Ok(match intake::options(store, job)? {
+        Some(text) => JobOptions::from_json(&text).apply(tenant),
+        None => tenant.clone(),
+    })
+}
+
+/// An upload being written to the spool, hashed as it goes. Dropped before
+/// [`Spooling::finish`] (the client went away), its file is removed.
+pub struct Spooling {
+    file: Option<tokio::fs::File>,
+    path: PathBuf,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    len: u64,
+}
+
+/// An upload written whole and fsynced, not yet a job.
+#[derive(Debug)]
+pub struct Spooled {
+    path: PathBuf,
+    pub hash: String,
+    pub len: u64,
+}
+
+impl Spooling {
+    pub async fn create(spool: &Path) -> std::io::Result<Spooling> {
+        tokio::fs::create_dir_all(spool).await?;
+        let mut id = [0u8; 12];
+        argon2::password_hash::rand_core::RngCore::fill_bytes(
+            &mut argon2::password_hash::rand_core::OsRng,
+            &mut id,
+        );
+        let path = spool.join(format!("{PARTIAL_PREFIX}{}.part", hex::encode(id)));
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        Ok(Spooling {
+            file: Some(file),
+            path,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            len: 0,
+        })
+    }
+
+    pub async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        let f = self.file.as_mut().expect("not finished");
+        f.write_all(chunk).await?;
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Flushes and fsyncs the bytes.
+    pub async fn finish(mut self) -> std::io::Result<Spooled> {
+        let mut f = self.file.take().expect("not finished");
+        f.flush().await?;
+        f.sync_all().await?;
+        drop(f);
+        Ok(Spooled {
+            path: std::mem::take(&mut self.path),
+            hash: format!("{:032x}", self.hasher.digest128()),
+            len: self.len,
+        })
+    }
+}
+
+impl Drop for Spooling {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Spooled {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        // Still here: it never became a job (a replayed key, a dry run, a
+        // failure). A job's file was renamed away from this path.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Who is submitting what.
+#[derive(Debug, Clone)]
+pub struct Submission<'a> {
+    pub tenant: &'a str,
+    pub file: &'a str,
+    pub source: &'a str,
+    pub options: JobOptions,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Makes the spooled upload a job: row, options and key committed with the
+/// file moved to its spool name and the directory fsynced. Blocking: run it
+/// off the async runtime.
+pub fn submit(
+    store: &mut Store,
+    spool: &Path,
+    sub: &Submission<'_>,
+    spooled: &Spooled,
+) -> Result<Intake, IntakeError> {
+    let options = sub.options.to_json();
+    let job = NewJob {
+        tenant: sub.tenant,
+        file: sub.file,
+        source: sub.source,
+        content_hash: &spooled.hash,
+        options: options.as_deref(),
+        idempotency_key: sub.idempotency_key,
+    };
+    intake::submit(store, &job, spool, |to| {
+        std::fs::rename(&spooled.path, to)?;
+        crate::archive::sync_dir(spool)
+    })
+}
+
+/// Removes uploads a crash left half-received in a spool directory.
+pub fn remove_partial(spool: &Path) -> usize {
+    let Ok(dir) = std::fs::read_dir(spool) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in dir.flatten() {
+        if e.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX)
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_survive_the_ledger() {
+        let o = JobOptions {
+            mode: Some(Mode::Sync),
+            delimiter: Some(Delimiter::Fixed(b';')),
+        };
+        let back = JobOptions::from_json(&o.to_json().unwrap());
+        assert_eq!(back, o);
+        assert_eq!(JobOptions::default().to_json(), None);
+        assert_eq!(
+            JobOptions::from_json(r#"{"delimiter":"\t"}"#).delimiter,
+            Some(Delimiter::Fixed(b'\t'))
+        );
+    }
+}
