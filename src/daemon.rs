@@ -393,8 +393,19 @@ impl Daemon {
             None => None,
         };
         let (http_tx, mut http_rx) = mpsc::unbounded_channel::<crate::http::Queued>();
+        let tls = match config.http.as_ref().and_then(|h| h.tls.as_ref()) {
+            Some((cert, key)) => {
+                Some(
+                    crate::http::tls_acceptor(cert, key).map_err(|e| DaemonError::Io {
+                        what: "loading [http] tls_cert and tls_key".into(),
+                        source: std::io::Error::other(e),
+                    })?,
+                )
+            }
+            None => None,
+        };
         let http_task =
-            http.map(|l| start_http(l, &config_tx, http_tx, &done, &sftp, &jobs, &cancel));
+            http.map(|l| start_http(l, tls, &config_tx, http_tx, &done, &sftp, &jobs, &cancel));
 
         let mut settler = Settler::new(config.settle);
         let (mut fs_watcher, mut seen_rx) = start_watcher(paths.watcher, &config)?;
@@ -565,8 +576,10 @@ fn start_sftp(
 /// Starts the HTTP API on `listener`. Its uploads come back on `queued`
 /// as committed jobs; it shares the SFTP server's bans (or keeps its own
 /// when SFTP is off).
+#[allow(clippy::too_many_arguments)]
 fn start_http(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     config: &watch::Sender<Arc<Config>>,
     queued: mpsc::UnboundedSender<crate::http::Queued>,
     done: &broadcast::Sender<Done>,
@@ -591,7 +604,7 @@ fn start_http(
         stopping: cancel.clone(),
         running: jobs.running.clone(),
     });
-    tokio::spawn(crate::http::run(listener, state))
+    tokio::spawn(crate::http::run(listener, state, tls))
 }
 
 /// Uploads the HTTP API was still receiving when the daemon stopped: never

@@ -117,12 +117,7 @@ pub struct Spooled {
 impl Spooling {
     pub async fn create(spool: &Path) -> std::io::Result<Spooling> {
         tokio::fs::create_dir_all(spool).await?;
-        let mut id = [0u8; 12];
-        argon2::password_hash::rand_core::RngCore::fill_bytes(
-            &mut argon2::password_hash::rand_core::OsRng,
-            &mut id,
-        );
-        let path = spool.join(format!("{PARTIAL_PREFIX}{}.part", hex::encode(id)));
+        let path = partial_path(spool);
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -178,6 +173,68 @@ impl Spooled {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// A file made here rather than received (a JSON bulk upload converted
+    /// to CSV): `fill` writes it, then it is fsynced. Blocking.
+    pub fn make<E: From<std::io::Error>>(
+        spool: &Path,
+        fill: impl FnOnce(&mut dyn std::io::Write) -> Result<(), E>,
+    ) -> Result<Spooled, E> {
+        use std::io::Write;
+        std::fs::create_dir_all(spool)?;
+        let path = partial_path(spool);
+        let mut out = Spooled {
+            path: path.clone(),
+            hash: String::new(),
+            len: 0,
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let mut w = Hashing {
+            inner: std::io::BufWriter::new(file),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            len: 0,
+        };
+        fill(&mut w)?;
+        w.flush()?;
+        let file = w.inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        out.hash = format!("{:032x}", w.hasher.digest128());
+        out.len = w.len;
+        Ok(out)
+    }
+}
+
+/// Hashes what passes through on its way to the file.
+struct Hashing<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    len: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A new name for a file being received in `spool`.
+fn partial_path(spool: &Path) -> PathBuf {
+    let mut id = [0u8; 12];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(
+        &mut argon2::password_hash::rand_core::OsRng,
+        &mut id,
+    );
+    spool.join(format!("{PARTIAL_PREFIX}{}.part", hex::encode(id)))
 }
 
 impl Drop for Spooled {

@@ -7,7 +7,8 @@
 //! other module; [`config`] sits on them, [`store`] on `ingest`; then
 //! [`report`], [`mail`], [`import`]; [`sftp`] and [`pickup`] (which never
 //! import each other, only `ingest`, `config` and `writers` below them);
-//! [`archive`], [`worker`]; [`daemon`]; [`cli`] on top.
+//! [`archive`], [`intake`], [`worker`]; [`http`] (on the worker, sftp's
+//! bans and the store); [`daemon`]; [`cli`] on top.
 //! - [`template`]: the invitation templates (`{first_name}` …), parsed once
 //!   with the config, filled by the mail.
 //! - [`config`]: the TOML configuration, read in two stages (raw serde
@@ -25,6 +26,10 @@
 //! - [`pickup`]: the four ways a file reaches processing, into one queue.
 //! - [`writers`]: the SFTP write handles open right now, by file: a file is
 //!   complete only with none open, and a claim revokes them.
+//! - [`intake`]: a file that arrives whole through a door other than an
+//!   inbox (HTTP) becomes a job: spooled, fsynced, committed, then queued.
+//! - [`http`]: the HTTP API (axum): uploads, job status, users, health,
+//!   metrics, OpenAPI; it calls the library the CLI calls.
 //! - [`worker`]: one job's state machine: claim, apply, archive.
 //! - [`archive`]: `.bak/` and `results/` in the tenant root, and retention.
 //! - [`daemon`]: `userdrop serve`, wiring all of the above; signals, reload.

@@ -9,6 +9,7 @@ mod fuzz;
 mod hostile_conn;
 mod hostile_dirs;
 mod hostile_files;
+mod http;
 mod layouts;
 mod mail;
 mod sftp;

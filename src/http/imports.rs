@@ -127,6 +127,88 @@ fn view(state: &AppState, j: JobRow) -> JobView {
     }
 }
 
+/// The import types a request may ask for (any case): documentation only,
+/// the parser is [`Mode::from_name`].
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum ImportType {
+    #[serde(rename = "insert")]
+    Insert,
+    #[serde(rename = "upsert")]
+    Upsert,
+    #[serde(rename = "sync")]
+    Sync,
+    #[serde(rename = "delsert")]
+    Delsert,
+    #[serde(rename = "INSERT")]
+    InsertUpper,
+    #[serde(rename = "UPSERT")]
+    UpsertUpper,
+    #[serde(rename = "SYNC")]
+    SyncUpper,
+    #[serde(rename = "DELSERT")]
+    DelsertUpper,
+}
+
+/// The delimiters a request may name (any case, or the character itself):
+/// documentation only, the parser is [`Delimiter::from_name`].
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum DelimiterName {
+    #[serde(rename = "AUTO")]
+    Auto,
+    #[serde(rename = "COMMA")]
+    Comma,
+    #[serde(rename = "SEMI_COLON")]
+    SemiColon,
+    #[serde(rename = "SEMICOLON")]
+    Semicolon,
+    #[serde(rename = "PIPE")]
+    Pipe,
+    #[serde(rename = "HYPHEN")]
+    Hyphen,
+    #[serde(rename = "TAB")]
+    Tab,
+    #[serde(rename = ",")]
+    CommaChar,
+    #[serde(rename = ";")]
+    SemicolonChar,
+    #[serde(rename = "|")]
+    PipeChar,
+    #[serde(rename = "-")]
+    HyphenChar,
+}
+
+/// A CSV file as bytes: any bytes are a file the import judges.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct CsvFile(Vec<u8>);
+
+/// One user of a JSON bulk upload: documentation only, the converter is
+/// [`crate::ingest::bulk`]. Each field is a string, a number, true/false,
+/// null (empty) or a list of strings (roles).
+pub struct BulkUser;
+
+impl utoipa::PartialSchema for BulkUser {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+        let value = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
+        ObjectBuilder::new()
+            .description(Some("one user: field names as in the CSV header"))
+            .additional_properties(Some(Schema::OneOf(value)))
+            .into()
+    }
+}
+
+impl ToSchema for BulkUser {}
+
 /// Options of an upload, from the query or the headers other import APIs
 /// send (`importType`, `DELIMITER`).
 #[derive(Debug, Default)]
@@ -178,7 +260,7 @@ impl UploadQuery {
                 "delimiter" | "DELIMITER" => u.options.delimiter = Some(delimiter_of(v)?),
                 "dry_run" | "dryRun" => u.dry_run = flag(k, v)?,
                 "wait" => u.wait = flag(k, v)?,
-                "filename" => u.filename = Some(v.clone()),
+                "filename" => u.filename = Some(v.clone()).filter(|f| !f.trim().is_empty()),
                 other => {
                     return Err(ApiError::bad_request(format!(
                         "unknown query parameter {other:?}: use mode (or importType), delimiter, dry_run, wait, filename"
@@ -272,15 +354,16 @@ where
 /// `POST /v1/tenants/{tenant}/imports`
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/imports", tag = "imports",
     params(("tenant" = String, Path, description = "The tenant's name"),
-        ("mode" = Option<String>, Query, description = "insert | upsert | sync (delsert = sync); also the importType header"),
-        ("delimiter" = Option<String>, Query, description = "COMMA | SEMI_COLON | PIPE | HYPHEN | TAB or the character; also the DELIMITER header"),
+        ("mode" = Option<ImportType>, Query, description = "insert | upsert | sync (delsert = sync), any case; also the importType header"),
+        ("delimiter" = Option<DelimiterName>, Query, description = "COMMA | SEMI_COLON | PIPE | HYPHEN | TAB or the character, any case; also the DELIMITER header"),
         ("dry_run" = Option<bool>, Query, description = "validate only: nothing written, no job"),
         ("wait" = Option<bool>, Query, description = "answer when the job is decided"),
         ("filename" = Option<String>, Query, description = "the file's name for a raw body")),
-    request_body(content = String, content_type = "text/csv", description = "the CSV file, raw or as the multipart part `file` (or `uploadFile`)"),
+    request_body(description = "the CSV file: raw, or as the multipart part `file` (or `uploadFile`); or a JSON array of user objects",
+        content((CsvFile = "text/csv"), (Vec<BulkUser> = "application/json"))),
     responses(
         (status = 202, description = "queued", body = QueuedBody),
-        (status = 200, description = "decided (wait=true), a dry run's outcome, or the job an Idempotency-Key made", body = JobView),
+        (status = 200, description = "the job, decided (wait=true) or as an Idempotency-Key made it (a JobView); or a dry run's outcome (the `import --dry-run --json` object)", body = Object),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
         (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody),
@@ -364,7 +447,41 @@ pub async fn create(
         | "text/comma-separated-values" | "application/vnd.ms-excel" => {
             let name = file_name(query.filename.as_deref());
             spool_stream(&mut spooling, req.into_body().into_data_stream(), max).await?;
+            if essence.is_empty() && spooling.is_empty() {
+                // Nothing sent at all (an empty file comes with its type).
+                return Err(ApiError::bad_request(
+                    "no file in the request: send the CSV as the body (Content-Type: text/csv) or as the form part `file` (curl -F file=@users.csv)",
+                ));
+            }
             name
+        }
+        "application/json" => {
+            let name = file_name(Some(query.filename.as_deref().unwrap_or("upload.json")));
+            spool_stream(&mut spooling, req.into_body().into_data_stream(), max).await?;
+            let json = spooling
+                .finish()
+                .await
+                .map_err(|e| ApiError::internal("save the upload in the spool", e))?;
+            let t = config.tenant(&tenant).ok_or_else(ApiError::not_found)?;
+            let sep = t.role_separator.clone();
+            let spool2 = spool.clone();
+            let csv = tokio::task::spawn_blocking(move || {
+                Spooled::make(&spool2, |w| {
+                    crate::ingest::bulk::json_to_csv(|| std::fs::File::open(json.path()), w, &sep)
+                        .map(|_| ())
+                })
+            })
+            .await
+            .map_err(|e| ApiError::internal("convert the JSON upload", e))?
+            .map_err(|e| match e {
+                crate::ingest::bulk::BulkError::Json(m) => ApiError::bad_request(format!(
+                    "the JSON body is not an array of user objects: {m}"
+                )),
+                crate::ingest::bulk::BulkError::Io(e) => ApiError::internal("convert the JSON upload", e),
+            })?;
+            // The import reads it as what it now is.
+            let stem = name.strip_suffix(".json").unwrap_or(&name).to_string();
+            return finish_upload(&state, &who, &tenant, format!("{stem}.csv"), query, idempotency_key, csv).await;
         }
         other => {
             return Err(ApiError::new(
@@ -380,11 +497,25 @@ pub async fn create(
         .finish()
         .await
         .map_err(|e| ApiError::internal("save the upload in the spool", e))?;
+    finish_upload(&state, &who, &tenant, name, query, idempotency_key, spooled).await
+}
+
+/// A whole upload in the spool: a dry run's outcome, or a job and its
+/// answer.
+async fn finish_upload(
+    state: &Arc<AppState>,
+    who: &Caller,
+    tenant: &str,
+    name: String,
+    query: UploadQuery,
+    idempotency_key: Option<String>,
+    spooled: Spooled,
+) -> Result<Response, ApiError> {
+    let state = state.clone();
     if query.dry_run {
-        return dry_run(&state, &tenant, &name, query.options, spooled).await;
+        return dry_run(&state, tenant, &name, query.options, spooled).await;
     }
-    let (id, created) =
-        submit(&state, &who, &name, query.options, idempotency_key, spooled).await?;
+    let (id, created) = submit(&state, who, &name, query.options, idempotency_key, spooled).await?;
     if created {
         tracing::info!(tenant = %who.tenant, key = %who.key_name, job = id, file = %name,
             "HTTP upload queued");
@@ -394,7 +525,7 @@ pub async fn create(
         return Ok(Json(view(&state, job)).into_response());
     }
     if !created {
-        let job = job_of(&state, &tenant, id).await?;
+        let job = job_of(&state, tenant, id).await?;
         return Ok(Json(view(&state, job)).into_response());
     }
     let body = QueuedBody {
@@ -609,8 +740,8 @@ pub async fn show(
     params(("tenant" = String, Path), ("id" = String, Path),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000),
         ("after" = Option<i64>, Query, description = "the `next` of the previous page")),
-    responses((status = 200, description = "the row errors (JSON), or with Accept: text/csv the failed-rows CSV", body = ErrorsPage,
-            content_type = "application/json"),
+    responses((status = 200, description = "the row errors (JSON), or with Accept: text/csv the failed-rows CSV",
+            content((ErrorsPage = "application/json"), (String = "text/csv"))),
         (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)),

@@ -35,7 +35,7 @@ use crate::worker::Done;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use serve::run;
+pub use serve::{run, tls_acceptor};
 
 /// A job the HTTP door committed, for the daemon to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

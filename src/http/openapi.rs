@@ -20,6 +20,8 @@ use super::{error, imports, ops, users};
     components(schemas(
         error::ErrorBody, error::ErrorDetail, imports::QueuedBody, imports::JobView,
         imports::JobList, imports::RowErrorView, imports::ErrorsPage, users::UsersPage, ops::Health,
+        imports::ImportType, imports::DelimiterName, imports::BulkUser, imports::CsvFile,
+        users::TemplateFormat,
     )),
     modifiers(&Security),
 )]

@@ -35,7 +35,8 @@ pub struct UsersPage {
         ("cursor" = Option<String>, Query, description = "the `next` of the previous page"),
         ("key" = Option<String>, Query, description = "only the user with this key"),
         ("email" = Option<String>, Query, description = "only the user with this email")),
-    responses((status = 200, description = "a page of users (JSON), or with Accept: text/csv every user as `users export` writes them", body = UsersPage),
+    responses((status = 200, description = "a page of users (JSON), or with Accept: text/csv every user as `users export` writes them",
+            content((UsersPage = "application/json"), (String = "text/csv"))),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
@@ -181,10 +182,21 @@ impl Drop for ChannelWriter {
     }
 }
 
+/// What `/template` gives: documentation only.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum TemplateFormat {
+    #[serde(rename = "csv")]
+    Csv,
+    #[serde(rename = "json")]
+    Json,
+}
+
 /// `GET /v1/tenants/{tenant}/template`
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/template", tag = "users",
-    params(("tenant" = String, Path), ("format" = Option<String>, Query, description = "csv (default) or json")),
-    responses((status = 200, description = "the header row of a new file (CSV), or one JSON object with every field", body = String, content_type = "text/csv"),
+    params(("tenant" = String, Path), ("format" = Option<TemplateFormat>, Query, description = "csv (default) or json")),
+    responses((status = 200, description = "the header row of a new file (CSV), or one JSON object with every field",
+            content((String = "text/csv"), (Object = "application/json"))),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]

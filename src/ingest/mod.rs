@@ -8,6 +8,7 @@
 //! file names are temporary upload names. Errors are
 //! [`error::FileError`] (refuse the file) and [`error::RowError`] (fail a row).
 
+pub mod bulk;
 pub mod cell;
 pub mod decode;
 pub mod error;

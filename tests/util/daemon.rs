@@ -137,6 +137,11 @@ impl Serve {
     }
 
     pub(crate) fn spawn(mut cmd: Command) -> Serve {
+        // The embedded default's HTTP port may be taken here: a free one,
+        // unless the test chose.
+        if !cmd.get_envs().any(|(k, _)| k == "USERDROP_HTTP_LISTEN") {
+            cmd.env("USERDROP_HTTP_LISTEN", "127.0.0.1:0");
+        }
         let mut child = cmd
             .arg("serve")
             .env("RUST_LOG", "info,userdrop=debug")
