@@ -11,6 +11,7 @@ mod hostile_dirs;
 mod hostile_files;
 mod layouts;
 mod mail;
+mod scp_legacy;
 mod sftp;
 mod trips;
 mod util;
