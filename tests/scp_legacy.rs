@@ -37,7 +37,13 @@ async fn by_hand(env: &SftpEnv, port: u16, command: &str, steps: &[&str]) -> Vec
     require_paramiko();
     let mut c = client(env, "python3");
     c.arg(repo().join("tests/peers/scp_paramiko.py"))
-        .args(["127.0.0.1", &port.to_string(), ACME_USER, ACME_PASS, command])
+        .args([
+            "127.0.0.1",
+            &port.to_string(),
+            ACME_USER,
+            ACME_PASS,
+            command,
+        ])
         .args(steps);
     let out = run(c, &format!("paramiko exec {command:?}")).await;
     assert!(out.status.success(), "{}", show(&out));
@@ -131,7 +137,7 @@ async fn legacy_scp_o_over_max_file_size_is_refused_naming_the_limit() {
     assert_failed(&out, "scp -O of a file over max_file_size");
     let err = stderr(&out);
     assert!(
-        err.contains("max_file_size") && err.contains("1 KiB"),
+        err.contains("max_file_size") && err.contains("1.0 KiB"),
         "the message names the limit: {}",
         show(&out)
     );
@@ -245,11 +251,26 @@ async fn scp_sink_spoken_by_hand_over_paramiko() {
 
     for (record, says) in [
         ("C06x4 20 bad.csv\\n", "FATAL scp: protocol error: bad mode"),
-        ("C0644 bad.csv\\n", "FATAL scp: protocol error: size not delimited"),
-        ("C0644 -1 bad.csv\\n", "FATAL scp: protocol error: size not present"),
-        ("C0644 20 ../bad.csv\\n", "FATAL scp: protocol error: unexpected filename"),
-        ("X0644 20 bad.csv\\n", "FATAL scp: protocol error: expected control record"),
-        ("D0755 0 bad\\n", "FATAL scp: protocol error: received a directory without -r"),
+        (
+            "C0644 bad.csv\\n",
+            "FATAL scp: protocol error: size not delimited",
+        ),
+        (
+            "C0644 -1 bad.csv\\n",
+            "FATAL scp: protocol error: size not present",
+        ),
+        (
+            "C0644 20 ../bad.csv\\n",
+            "FATAL scp: protocol error: unexpected filename",
+        ),
+        (
+            "X0644 20 bad.csv\\n",
+            "FATAL scp: protocol error: expected control record",
+        ),
+        (
+            "D0755 0 bad\\n",
+            "FATAL scp: protocol error: received a directory without -r",
+        ),
     ] {
         let lines = by_hand(
             &env,
@@ -269,7 +290,13 @@ async fn scp_sink_spoken_by_hand_over_paramiko() {
         &env,
         d.port,
         "scp -t .",
-        &["recv", "send:C0644 100 cut.csv\\n", "recv", "send:user_id,email\\n", "eof"],
+        &[
+            "recv",
+            "send:C0644 100 cut.csv\\n",
+            "recv",
+            "send:user_id,email\\n",
+            "eof",
+        ],
     )
     .await;
     assert_eq!(lines, ["ACK", "ACK", "EXIT 1"]);

@@ -598,9 +598,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sink<'_, R, W> {
         let id = self.next_id();
         let closed = self.sftp.close(id, handle).await;
         match (failed, closed) {
-            (Some(msg), _) | (None, Err(StatusReply { error_message: Some(msg), .. })) => {
-                self.warn(&format!("{path}: {msg}")).await
-            }
+            (Some(msg), _)
+            | (
+                None,
+                Err(StatusReply {
+                    error_message: Some(msg),
+                    ..
+                }),
+            ) => self.warn(&format!("{path}: {msg}")).await,
             (None, Err(e)) => self.warn(&format!("{path}: {}", reason(&e))).await,
             (None, Ok(_)) => self.ack().await,
         }
