@@ -12,6 +12,7 @@ mod hostile_files;
 mod http;
 mod layouts;
 mod mail;
+mod scp_legacy;
 mod sftp;
 mod trips;
 mod util;

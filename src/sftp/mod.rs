@@ -6,7 +6,8 @@
 //! clients need, and report each upload as [`UploadEvent::Complete`] or
 //! [`UploadEvent::Incomplete`] to the daemon. What it must never do: follow
 //! or create a symlink, let a path leave its tenant root, write into `.bak/`
-//! or `results/`, offer a shell, exec or any forwarding, log a password,
+//! or `results/`, offer a shell, any exec but the SCP sink (uploads only)
+//! or any forwarding, log a password,
 //! import anything itself (it only reports), or block the async runtime on
 //! file I/O.
 //!
@@ -15,6 +16,8 @@
 //! - `sessions`: the session registry, limits, revocation on reload.
 //! - `ssh_config`: the russh config (algorithms, methods, rejection pause).
 //! - [`session`]: the SFTP protocol handler of one session.
+//! - [`scp`]: the legacy SCP sink (`scp -t`, what `scp -O` runs), writing
+//!   through a [`session::SftpSession`].
 //! - [`fs`]: filesystem access beneath a root with `openat2`, no symlinks.
 //! - [`jail`]: lexical path rules, temp names, read-only directories.
 //! - [`hostkey`]: the ed25519 host key on disk.
@@ -35,6 +38,7 @@ pub mod hostkey;
 pub mod jail;
 pub mod preauth;
 pub mod quickack;
+pub mod scp;
 pub mod server;
 pub mod session;
 mod sessions;

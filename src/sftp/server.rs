@@ -1,6 +1,7 @@
 //! The SSH side: the accept loop, the SSH handler of one connection and the
-//! channel plumbing that hands an `sftp` subsystem to [`super::session`].
-//! Everything but the `sftp` subsystem is refused. Authentication lives in
+//! channel plumbing that hands an `sftp` subsystem to [`super::session`]
+//! and an exec of the SCP sink (`scp -t`) to [`super::scp`]. Everything
+//! else is refused. Authentication lives in
 //! `auth`, the session registry and the reload in `sessions`, the russh
 //! configuration in `ssh_config`.
 //!
@@ -11,9 +12,9 @@
 //! do: tell a client whether an account exists (a wrong password and an
 //! unknown user cost the same argon2 work and the same pause), count as a
 //! failed login anything that is not one (an offered key the account lacks,
-//! a refusal over the session limit), or open any channel but `sftp`.
+//! a refusal over the session limit), or run any exec but the SCP sink.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,7 +32,8 @@ use super::bans::{BanPolicy, Bans};
 use super::cutoff::Cutoff;
 use super::fs::Root;
 use super::preauth::{self, PreAuthGuard};
-use super::session::{SftpSession, MAX_PACKET_LEN};
+use super::scp;
+use super::session::{SftpSession, TenantInfo, MAX_PACKET_LEN};
 use super::sessions::{
     build_state, ConnectionGuard, Counts, Credential, Reloader, ServerStats, SessionGuard, Shared,
 };
@@ -203,6 +205,7 @@ impl SftpServer {
             attempts: 0,
             channels: HashMap::new(),
             sftp_channels: 0,
+            scp_channels: HashSet::new(),
             pre_login: PreLogin {
                 slot: Some(preauth),
                 authenticated: CancellationToken::new(),
@@ -324,6 +327,8 @@ pub(super) struct SshHandler {
     pub(super) attempts: usize,
     pub(super) channels: HashMap<ChannelId, Channel<Msg>>,
     pub(super) sftp_channels: usize,
+    /// Channels running the SCP sink (`exec scp -t`).
+    pub(super) scp_channels: HashSet<ChannelId>,
     pub(super) pre_login: PreLogin,
     pub(super) _conn: ConnectionGuard,
 }
@@ -332,7 +337,7 @@ impl SshHandler {
     fn refuse(&self, what: &str) {
         tracing::warn!(ip = %self.ip,
             account = self.login.as_ref().map(|l| l.account.as_str()).unwrap_or("-"),
-            "refused {what}: only the sftp subsystem is offered");
+            "refused {what}: only the sftp subsystem and scp uploads (scp -t) are offered");
     }
 
     /// Logs and refuses a channel the server never offers.
@@ -346,6 +351,52 @@ impl SshHandler {
             .reject(ChannelOpenFailure::AdministrativelyProhibited)
             .await;
         Ok(())
+    }
+}
+
+impl SshHandler {
+    /// The session a channel of this login gets: its tenant's root opened,
+    /// the channel taken out of the table. `None` (logged) when the tenant
+    /// is gone or its root cannot be opened.
+    fn open_session(
+        &mut self,
+        channel_id: ChannelId,
+        ended: tokio::sync::oneshot::Sender<()>,
+    ) -> Option<(SftpSession, Channel<Msg>, String, Arc<TenantInfo>)> {
+        let login = self.login.as_ref()?;
+        let tenant = self
+            .shared
+            .state
+            .read()
+            .unwrap()
+            .tenants
+            .get(&login.tenant)
+            .cloned();
+        let Some(tenant) = tenant else {
+            tracing::warn!(ip = %self.ip, account = %login.account, tenant = %login.tenant,
+                "refused a session: the tenant is no longer configured");
+            return None;
+        };
+        let root = match Root::open(&tenant.root) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(tenant = %tenant.name, root = %tenant.root.display(),
+                    "cannot open the tenant root: {e}");
+                return None;
+            }
+        };
+        let channel = self.channels.remove(&channel_id)?;
+        self.sftp_channels += 1;
+        let account = login.account.clone();
+        let sftp = SftpSession::new(
+            tenant.clone(),
+            account.clone(),
+            root,
+            self.events.clone(),
+            ended,
+        )
+        .with_handle_scope(self.shared.handle_scope(self.id, &account));
+        Some((sftp, channel, account, tenant))
     }
 }
 
@@ -496,6 +547,11 @@ impl russh::server::Handler for SshHandler {
         // an exit status first (OpenSSH's `scp`, SFTP underneath, reports
         // failure without one, and nightly scripts check `$?`), then close,
         // or the client hangs.
+        // An scp sink's channel is answered by its own task, with the
+        // status of the transfer.
+        if self.scp_channels.contains(&channel) {
+            return Ok(());
+        }
         session.exit_status_request(channel, 0)?;
         session.close(channel)?;
         Ok(())
@@ -507,6 +563,7 @@ impl russh::server::Handler for SshHandler {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
+        self.scp_channels.remove(&channel);
         Ok(())
     }
 
@@ -560,12 +617,37 @@ impl russh::server::Handler for SshHandler {
 
     async fn exec_request(
         &mut self,
-        channel: ChannelId,
-        _data: &[u8],
+        channel_id: ChannelId,
+        data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse("exec");
-        session.channel_failure(channel)
+        if self.login.is_none() {
+            return session.channel_failure(channel_id);
+        }
+        let cmd = match scp::parse_command(data) {
+            Ok(cmd) => cmd,
+            Err(why) => {
+                self.refuse(&format!("exec ({why})"));
+                return session.channel_failure(channel_id);
+            }
+        };
+        // The sink's channel gets no EOF answer of its own (see
+        // `channel_eof`): its task sends the exit status once it is done.
+        let (ended_tx, _) = tokio::sync::oneshot::channel::<()>();
+        let Some((sftp, channel, account, tenant)) = self.open_session(channel_id, ended_tx) else {
+            return session.channel_failure(channel_id);
+        };
+        self.scp_channels.insert(channel_id);
+        session.channel_success(channel_id)?;
+        tracing::info!(ip = %self.ip, peer = %self.peer, account = %account,
+            tenant = %tenant.name, "scp started");
+        let ctx = scp::SinkContext {
+            tenant: tenant.name.clone(),
+            account,
+            max_file_size: tenant.max_file_size,
+        };
+        tokio::spawn(scp::serve_channel(channel, cmd, ctx, sftp));
+        Ok(())
     }
 
     async fn agent_request(
@@ -611,63 +693,33 @@ impl russh::server::Handler for SshHandler {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Some(login) = &self.login else {
+        if self.login.is_none() {
             return session.channel_failure(channel_id);
-        };
+        }
         if name != "sftp" {
             self.refuse(&format!("subsystem {name:?}"));
             return session.channel_failure(channel_id);
         }
-        let tenant = self
-            .shared
-            .state
-            .read()
-            .unwrap()
-            .tenants
-            .get(&login.tenant)
-            .cloned();
-        let Some(tenant) = tenant else {
-            tracing::warn!(ip = %self.ip, account = %login.account, tenant = %login.tenant,
-                "refused sftp: the tenant is no longer configured");
-            return session.channel_failure(channel_id);
-        };
-        let root = match Root::open(&tenant.root) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(tenant = %tenant.name, root = %tenant.root.display(),
-                    "cannot open the tenant root: {e}");
-                return session.channel_failure(channel_id);
-            }
-        };
-        let Some(channel) = self.channels.remove(&channel_id) else {
-            return session.channel_failure(channel_id);
-        };
-        self.sftp_channels += 1;
-        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
-        let sftp = SftpSession::new(
-            tenant.clone(),
-            login.account.clone(),
-            root,
-            self.events.clone(),
-            ended_tx,
-        )
-        .with_handle_scope(self.shared.handle_scope(self.id, &login.account));
-        session.channel_success(channel_id)?;
         // When the SFTP loop ends (the handler is dropped), send EOF + CLOSE:
         // sshj/JSch clients otherwise wait 30 s.
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        let Some((sftp, channel, account, tenant)) = self.open_session(channel_id, ended_tx) else {
+            return session.channel_failure(channel_id);
+        };
+        session.channel_success(channel_id)?;
         let handle = session.handle();
         tokio::spawn(async move {
             let _ = ended_rx.await;
             let _ = handle.eof(channel_id).await;
             let _ = handle.close(channel_id).await;
         });
-        tracing::info!(ip = %self.ip, peer = %self.peer, account = %login.account,
+        tracing::info!(ip = %self.ip, peer = %self.peer, account = %account,
             tenant = %tenant.name, "sftp started");
         let stream = super::framing::Checked::new(
             channel.into_stream(),
             MAX_PACKET_LEN + 1024,
             self.ip,
-            login.account.clone(),
+            account,
         );
         russh_sftp::server::run_with_config(
             stream,
