@@ -33,20 +33,36 @@ pub(super) struct Managers {
     pub names: HashMap<Hash, String>,
 }
 
+/// A user on a walk: their user_id's hash, and the row of the file that
+/// holds them after the job (None: a stored user the file leaves as is).
+type Node = (Hash, Option<u32>);
+
+const NONE: u32 = u32::MAX;
+const DONE: u8 = 2;
+const ON_PATH: u8 = 1;
+
 /// The facts the walk reads. `user_ids` is sorted by hash (as `plan::mark`
-/// leaves it); `reports_to` is sorted here by row index.
+/// leaves it); `reports_to` is sorted here by row index. Every manager is
+/// looked up once (`cand`), so the rounds of the judgement and the walk
+/// follow indexes, not hashes.
 struct Graph<'f, S> {
     flags: &'f mut [u8],
     user_ids: &'f [(Hash, u32)],
     reports_to: &'f [(u32, Hash)],
+    /// Per row: its entry in `reports_to`, or NONE.
+    entry_of: Vec<u32>,
+    /// Per entry of `reports_to`: the one row that can hold the manager
+    /// (not a DELETE, not a duplicate), or NONE.
+    cand: Vec<u32>,
     stored: S,
     deleted_by: HashMap<Hash, u32>,
 }
 
-const DONE: u8 = 2;
-const ON_PATH: u8 = 1;
-
 impl<S: Fn(Hash) -> bool> Graph<'_, S> {
+    fn is_valid(&self, row: u32) -> bool {
+        self.flags[row as usize] & (plan::FAILED | plan::DELETE) == 0
+    }
+
     /// The row that will hold user `h` after the job: valid, not a DELETE.
     fn valid_row(&self, h: Hash) -> Option<u32> {
         let start = self.user_ids.partition_point(|(x, _)| *x < h);
@@ -54,34 +70,47 @@ impl<S: Fn(Hash) -> bool> Graph<'_, S> {
             .iter()
             .take_while(|(x, _)| *x == h)
             .map(|&(_, i)| i)
-            .find(|&i| self.flags[i as usize] & (plan::FAILED | plan::DELETE) == 0)
+            .find(|&i| self.is_valid(i))
     }
 
-    fn exists(&self, h: Hash) -> bool {
-        self.valid_row(h).is_some() || ((self.stored)(h) && !self.deleted_by.contains_key(&h))
+    /// A stored user the file does not delete.
+    fn stays(&self, h: Hash) -> bool {
+        (self.stored)(h) && !self.deleted_by.contains_key(&h)
     }
 
-    fn file_manager(&self, row: u32) -> Option<Hash> {
-        self.reports_to
-            .binary_search_by_key(&row, |&(i, _)| i)
-            .ok()
-            .map(|n| self.reports_to[n].1)
+    /// The user a user_id names after the job, if any.
+    fn node(&self, h: Hash) -> Option<Node> {
+        match self.valid_row(h) {
+            Some(r) => Some((h, Some(r))),
+            None => self.stays(h).then_some((h, None)),
+        }
+    }
+
+    /// The manager of entry `e` of `reports_to` after the job, if they exist.
+    fn manager(&self, e: u32) -> Option<Node> {
+        let h = self.reports_to[e as usize].1;
+        let c = self.cand[e as usize];
+        if c != NONE && self.is_valid(c) {
+            Some((h, Some(c)))
+        } else {
+            self.stays(h).then_some((h, None))
+        }
     }
 
     /// Marks `unknown_reports_to` on every row whose manager will not
     /// exist. True when a row that was valid failed (the valid set changed).
     fn mark_unknown(&mut self, loops: &HashMap<u32, Vec<Hash>>) -> bool {
         let mut changed = false;
-        for n in 0..self.reports_to.len() {
-            let (i, m) = self.reports_to[n];
+        for e in 0..self.reports_to.len() {
+            let i = self.reports_to[e].0;
             let f = self.flags[i as usize];
-            // A row on a loop is told about the loop, once.
-            if loops.contains_key(&i) {
+            // A row on a loop is told about the loop, once. Rows that failed
+            // already are judged too, so that the customer sees every
+            // problem of a row at once.
+            if f & plan::UNKNOWN_REPORTS_TO != 0 || loops.contains_key(&i) {
                 continue;
             }
-            // Rows that failed already are judged too, so that the customer
-            // sees every problem of a row at once.
-            if f & plan::UNKNOWN_REPORTS_TO == 0 && !self.exists(m) {
+            if self.manager(e as u32).is_none() {
                 self.flags[i as usize] |= plan::UNKNOWN_REPORTS_TO;
                 changed |= f & plan::FAILED == 0;
             }
@@ -94,7 +123,7 @@ impl<S: Fn(Hash) -> bool> Graph<'_, S> {
 /// Sets `UNKNOWN_REPORTS_TO` and, for rows on a loop, `LOCAL` (the loop is
 /// in the returned [`Managers`]), and empties `facts.reports_to` (the plan
 /// has nothing left to judge there). `stored` says whether a user_id is
-/// stored; `stored_edge` reads the stored users' managers when first asked.
+/// stored; the stored users' managers are read when a walk first needs one.
 pub(super) fn judge(
     facts: &mut Facts,
     stored: impl Fn(Hash) -> bool,
@@ -109,10 +138,32 @@ pub(super) fn judge(
             deleted_by.insert(h, facts.row_of[i as usize]);
         }
     }
+    let mut entry_of = vec![
+        NONE;
+        if reports_to.is_empty() {
+            0
+        } else {
+            facts.flags.len()
+        }
+    ];
+    let mut cand = Vec::with_capacity(reports_to.len());
+    let user_ids = &facts.user_ids;
+    for (e, &(i, m)) in reports_to.iter().enumerate() {
+        entry_of[i as usize] = e as u32;
+        let start = user_ids.partition_point(|(x, _)| *x < m);
+        let holder = user_ids[start..]
+            .iter()
+            .take_while(|(x, _)| *x == m)
+            .map(|&(_, j)| j)
+            .find(|&j| facts.flags[j as usize] & (plan::DELETE | plan::DUP_USER_ID) == 0);
+        cand.push(holder.unwrap_or(NONE));
+    }
     let mut g = Graph {
         flags: &mut facts.flags,
-        user_ids: &facts.user_ids,
+        user_ids,
         reports_to: &reports_to,
+        entry_of,
+        cand,
         stored,
         deleted_by,
     };
@@ -130,15 +181,12 @@ pub(super) fn judge(
             break;
         }
         for cycle in found {
-            for (n, &h) in cycle.iter().enumerate() {
-                if let Some(i) = g.valid_row(h) {
-                    let mut rotated = cycle[n..].to_vec();
-                    rotated.extend_from_slice(&cycle[..n]);
+            let hashes: Vec<Hash> = cycle.iter().map(|&(h, _)| h).collect();
+            for (n, &(_, row)) in cycle.iter().enumerate() {
+                if let Some(i) = row {
+                    let mut rotated = hashes[n..].to_vec();
+                    rotated.extend_from_slice(&hashes[..n]);
                     loops.insert(i, rotated);
-                }
-            }
-            for &h in &cycle {
-                if let Some(i) = g.valid_row(h) {
                     g.flags[i as usize] |= plan::LOCAL;
                 }
             }
@@ -159,38 +207,26 @@ fn find_loops<S: Fn(Hash) -> bool>(
     stored_edges: &mut Option<Vec<(Hash, Hash)>>,
     db: &impl Db,
     tenant: &str,
-) -> Result<Vec<Vec<Hash>>, StoreError> {
+) -> Result<Vec<Vec<Node>>, StoreError> {
     let mut row_state = vec![0u8; g.flags.len()];
     let mut stored_state: HashMap<Hash, u8> = HashMap::new();
     let mut found = Vec::new();
-    let mut path: Vec<Hash> = Vec::new();
+    let mut path: Vec<Node> = Vec::new();
     for &(start, i) in g.user_ids {
-        if row_state[i as usize] != 0 || g.valid_row(start) != Some(i) {
+        if row_state[i as usize] != 0 || !g.is_valid(i) {
             continue;
         }
         path.clear();
-        let mut at = start;
+        let mut at: Node = (start, Some(i));
         loop {
-            // The user's state and their manager after the job.
-            let (state, next) = match g.valid_row(at) {
-                Some(r) => (row_state[r as usize], g.file_manager(r)),
-                None if (g.stored)(at) && !g.deleted_by.contains_key(&at) => {
-                    let edges = match stored_edges {
-                        Some(e) => e,
-                        None => stored_edges.insert(users::managers(db, tenant)?),
-                    };
-                    let next = edges
-                        .binary_search_by_key(&at, |&(u, _)| u)
-                        .ok()
-                        .map(|n| edges[n].1);
-                    (stored_state.get(&at).copied().unwrap_or(0), next)
-                }
-                None => (DONE, None),
+            let state = match at.1 {
+                Some(r) => row_state[r as usize],
+                None => stored_state.get(&at.0).copied().unwrap_or(0),
             };
             if state == ON_PATH {
-                let from = path.iter().position(|&h| h == at).unwrap_or(0);
+                let from = path.iter().position(|n| *n == at).unwrap_or(0);
                 let cycle = path[from..].to_vec();
-                if cycle.iter().any(|&h| g.valid_row(h).is_some()) {
+                if cycle.iter().any(|(_, row)| row.is_some()) {
                     found.push(cycle);
                 }
                 break;
@@ -198,20 +234,37 @@ fn find_loops<S: Fn(Hash) -> bool>(
             if state == DONE {
                 break;
             }
-            match g.valid_row(at) {
+            match at.1 {
                 Some(r) => row_state[r as usize] = ON_PATH,
                 None => {
-                    stored_state.insert(at, ON_PATH);
+                    stored_state.insert(at.0, ON_PATH);
                 }
             }
             path.push(at);
+            // The user's manager after the job.
+            let next = match at.1 {
+                Some(r) => match g.entry_of[r as usize] {
+                    NONE => None,
+                    e => g.manager(e),
+                },
+                None => {
+                    let edges = match stored_edges {
+                        Some(e) => e,
+                        None => stored_edges.insert(users::managers(db, tenant)?),
+                    };
+                    edges
+                        .binary_search_by_key(&at.0, |&(u, _)| u)
+                        .ok()
+                        .and_then(|n| g.node(edges[n].1))
+                }
+            };
             match next {
-                Some(m) => at = m,
+                Some(n) => at = n,
                 None => break,
             }
         }
-        for &h in &path {
-            match g.valid_row(h) {
+        for &(h, row) in &path {
+            match row {
                 Some(r) => row_state[r as usize] = DONE,
                 None => {
                     stored_state.insert(h, DONE);
