@@ -15,4 +15,5 @@ mod mail;
 mod scp_legacy;
 mod sftp;
 mod trips;
+mod trips_graph;
 mod util;

@@ -199,12 +199,21 @@ fn judge(
         ));
     }
     if flags & plan::UNKNOWN_REPORTS_TO != 0 {
+        let manager = cell_of(FieldKind::ReportsTo);
+        let message = match p.managers.deleted_by.get(&users::hash128(&v.manager_key(rec))) {
+            Some(n) => format!("reports_to {manager:?} is deleted by row {n} of this file; name another manager or leave it empty"),
+            None => format!("reports_to {manager:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty"),
+        };
+        errors.push(error("reports_to", "unknown_reports_to", message));
+    }
+    if let Some(cycle) = p.managers.loops.get(&idx) {
         errors.push(error(
             "reports_to",
-            "unknown_reports_to",
+            "reports_to_cycle",
             format!(
-                "reports_to {:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty",
-                cell_of(FieldKind::ReportsTo)
+                "reports_to {:?} makes a loop of managers ({}); a chain of managers must end with someone who reports to nobody: name another manager or leave it empty",
+                cell_of(FieldKind::ReportsTo),
+                super::graph::describe(cycle, &p.managers.names)
             ),
         ));
     }
@@ -251,6 +260,8 @@ struct Applier<'t, 'c> {
     failures: Vec<Failure>,
     /// Rows refused because another user still holds their email.
     deferred: Vec<Deferred>,
+    /// The user_ids of the users deleted so far.
+    gone: Vec<String>,
 }
 
 enum RowResult {
@@ -271,7 +282,7 @@ impl Applier<'_, '_> {
     ) -> Result<RowResult, ImportError> {
         let schema = &self.tenant.schema;
         if e.delete {
-            return Ok(if self.writer.delete(slice(text, e.key))? {
+            return Ok(if self.writer.delete(slice(text, e.key), &mut self.gone)? {
                 self.counts.deleted += 1;
                 RowResult::Done
             } else {
@@ -412,6 +423,7 @@ pub(super) fn apply(
         invitations: Vec::new(),
         failures: Vec::new(),
         deferred: Vec::new(),
+        gone: Vec::new(),
     };
     tracing::debug!(rows = p.plan.flags.len(), "applying");
     let file_problem = applier.pass(path, &p, &v)?;
@@ -420,14 +432,34 @@ pub(super) fn apply(
     let mut counts = std::mem::take(&mut applier.counts);
     let mut invitations = std::mem::take(&mut applier.invitations);
     let mut failures = std::mem::take(&mut applier.failures);
+    let mut gone = std::mem::take(&mut applier.gone);
     drop(applier);
     failures.sort_by_key(|f| f.row);
     counts.failed = failures.len() as u64;
 
     let held = match file_problem {
-        None => sync_step(&tx, tenant, &p, opts.approved, job_id, &mut counts)?,
+        None => sync_step(
+            &tx,
+            tenant,
+            &p,
+            opts.approved,
+            job_id,
+            &mut counts,
+            &mut gone,
+        )?,
         Some(_) => None,
     };
+    // Nobody may report to a user who no longer exists.
+    let lost = users::clear_managers(&tx, &tenant.name, &gone, job_id)?;
+    counts.managers_cleared = lost.len() as u64;
+    report.managers_lost = lost
+        .into_iter()
+        .take(crate::report::summary::LOST_SHOWN)
+        .map(|l| crate::report::summary::LostManagerJson {
+            key: l.key,
+            manager: l.manager,
+        })
+        .collect();
     report.counts = counts;
     let (state, status) = decide(&tx, tenant, &mut report, file_problem, held, &mut failures)?;
     report_failures(&mut report, &failures);
@@ -589,6 +621,7 @@ fn sync_step(
     approved: bool,
     job_id: i64,
     counts: &mut Counts,
+    gone: &mut Vec<String>,
 ) -> Result<Option<Held>, ImportError> {
     let applied_rows = counts.added + counts.updated + counts.unchanged + counts.deleted;
     if tenant.mode != Mode::Sync || applied_rows == 0 {
@@ -613,7 +646,7 @@ fn sync_step(
     }
     match tenant.missing {
         Missing::Deactivate => counts.deactivated = users::deactivate(tx, &ids, job_id)? as u64,
-        Missing::Delete => counts.deleted += users::delete_ids(tx, &ids)? as u64,
+        Missing::Delete => counts.deleted += users::delete_ids(tx, &ids, gone)? as u64,
     }
     Ok(held)
 }
@@ -632,6 +665,7 @@ fn decide(
         // The file changed or broke between the passes: apply nothing.
         failures.clear();
         report.counts = Default::default();
+        report.managers_lost.clear();
         report.file_error = Some(FileErrorJson::from(&fe));
         (JobState::Failed, Status::Rejected)
     } else if let Some(h) = held {
@@ -658,7 +692,9 @@ fn decide(
             c.deleted,
             c.deactivated,
             c.roles_added,
-        ) = (0, 0, 0, 0, 0, 0);
+            c.managers_cleared,
+        ) = (0, 0, 0, 0, 0, 0, 0);
+        report.managers_lost.clear();
         (JobState::Failed, Status::Rejected)
     } else if report.counts.failed > 0 {
         (JobState::Applied, Status::RowsFailed)

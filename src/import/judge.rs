@@ -201,8 +201,11 @@ fn judge_batch(
                 facts.keys.push((hash128(&key), i));
             }
         }
+        // A self-report is the validator's (`reports_to_cycle`): its manager
+        // is not judged again, or the row would also be told its manager is
+        // unknown.
         let manager = v.manager_key(&rec);
-        if !manager.is_empty() && flags & plan::DELETE == 0 && !ragged {
+        if !manager.is_empty() && manager != uid && flags & plan::DELETE == 0 && !ragged {
             facts.reports_to.push((i, hash128(&manager)));
         }
     }

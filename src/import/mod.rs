@@ -23,6 +23,7 @@ use crate::store::users::{self, Existing};
 use crate::store::{Db, Store, StoreError, Tx};
 
 mod apply;
+mod graph;
 mod held;
 mod judge;
 
@@ -181,6 +182,8 @@ struct Prepared {
     /// DN → user_id of the file's own rows (Active Directory), stored with
     /// an applied job.
     file_dns: std::collections::HashMap<String, String>,
+    /// Rows whose manager is deleted by the file or who are on a loop.
+    managers: graph::Managers,
 }
 
 fn delimiter_name(d: u8) -> String {
@@ -237,10 +240,17 @@ fn prepare(
     let facts = judge_all(&mut reader, &map, schema, &v)?;
     tracing::debug!(rows = facts.flags.len(), "judged");
     let keys = key_list(schema.key);
-    let (facts, dups) = plan::mark(facts, keys);
+    let (mut facts, dups) = plan::mark(facts, keys);
     let existing = Existing::load(db, &tenant.name, schema.key == KeyField::UserId)
         .map_err(unreadable_store)?;
     tracing::debug!(users = existing.count(), "store scanned");
+    // The managers are judged here, whole (the plan's own `reports_to`
+    // list is left empty): unknown, deleted by the file, or on a loop.
+    let mut managers = graph::judge(&mut facts, |h| existing.has_user_id(h), db, &tenant.name)
+        .map_err(unreadable_store)?;
+    if !managers.loops.is_empty() {
+        managers.names = graph::loop_names(db, tenant, path, &sniffed, &map, &managers)?;
+    }
     let mut plan = plan::resolve(facts, dups, keys, |h| existing.has_user_id(h));
     plan.match_stored(&existing.keys);
     Ok(Prepared {
@@ -249,6 +259,7 @@ fn prepare(
         plan,
         stored_users: existing.count() as u64,
         file_dns,
+        managers,
     })
 }
 

@@ -486,7 +486,9 @@ impl<'s> Validator<'s> {
         }
     }
 
-    /// Across fields: nobody reports to themselves.
+    /// Across fields: nobody reports to themselves, the shortest loop of
+    /// managers (`reports_to_cycle`, like the longer ones the import finds
+    /// across rows; the import does not judge this row's manager again).
     fn check_reports_to(&self, cells: &[Cell<'_>], errors: &mut Vec<RowError>, err: &impl ErrFn) {
         if let (Some(uid), Some(rt)) = (
             self.schema.field(FieldKind::UserId),
@@ -496,8 +498,8 @@ impl<'s> Validator<'s> {
                 if a == b {
                     errors.push(err(
                         Some("reports_to"),
-                        "invalid_reports_to".into(),
-                        "a user cannot report to themselves; leave reports_to empty or name their manager".into(),
+                        "reports_to_cycle".into(),
+                        format!("reports_to {b:?} makes a loop of managers ({a} → {a}): a user cannot report to themselves; name their manager or leave it empty"),
                     ));
                 }
             }
@@ -692,8 +694,11 @@ mod tests {
         assert!(v.check(&(2, &["U1", "a@b.com", "U2", ""][..])).is_ok());
         assert_eq!(
             codes(v.check(&(2, &["U1", "nope", "U1", ""][..]))),
-            vec!["invalid_email", "invalid_reports_to"]
+            vec!["invalid_email", "reports_to_cycle"]
         );
+        let one = v.check(&(2, &["U1", "a@b.com", "U1", ""][..])).unwrap_err();
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert!(one[0].message.contains("U1 → U1"), "{}", one[0].message);
         assert!(
             v.check(&(2, &["U1", "", "U1", "DELETE"][..]))
                 .unwrap()

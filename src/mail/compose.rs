@@ -296,6 +296,9 @@ pub fn body(
     if r.file_error.is_none() || r.counts.rows > 0 {
         counts_section(&mut s, &r.counts);
     }
+    if let Some(note) = r.managers_note() {
+        let _ = writeln!(s, "Managers: {note}.\n");
+    }
     reading_section(&mut s, r);
     failures_section(&mut s, failures);
     if let Some((kept, total)) = attached {

@@ -26,6 +26,27 @@ pub struct Counts {
     pub roles_added: u64,
     /// Rows that failed (a row with three problems counts once).
     pub failed: u64,
+    /// Users whose manager the job deleted: their `reports_to` was cleared
+    /// (`managers_lost` names them). Written only when not zero, so the
+    /// counts of every other job read as they always did.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub managers_cleared: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How many of the users who lost their manager a report names.
+pub const LOST_SHOWN: usize = 100;
+
+/// A user whose manager the job deleted, so their `reports_to` was cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostManagerJson {
+    /// The user's key.
+    pub key: String,
+    /// The user_id of the deleted manager.
+    pub manager: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +128,10 @@ pub struct JobReport {
     /// How many errors of each reason code.
     pub reasons: BTreeMap<String, u64>,
     pub held: Option<Held>,
+    /// Users whose manager the job deleted (the first [`LOST_SHOWN`]; the
+    /// count is `counts.managers_cleared`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managers_lost: Vec<LostManagerJson>,
     pub errors: Vec<ErrorJson>,
 }
 
@@ -129,8 +154,32 @@ impl JobReport {
             counts: Counts::default(),
             reasons: BTreeMap::new(),
             held: None,
+            managers_lost: Vec::new(),
             errors: Vec::new(),
         }
+    }
+
+    /// A sentence naming who lost their manager, if anyone: for the
+    /// summary and the mail.
+    pub fn managers_note(&self) -> Option<String> {
+        let n = self.counts.managers_cleared;
+        (n > 0).then(|| {
+            let shown: Vec<String> = self
+                .managers_lost
+                .iter()
+                .map(|l| format!("{} (was {})", l.key, l.manager))
+                .collect();
+            let more = n.saturating_sub(shown.len() as u64);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!(
+                "{n} user(s) reported to a manager this file deleted; their manager is now empty: {}{more}",
+                shown.join(", ")
+            )
+        })
     }
 
     /// What reading the header found: the layout, the skipped lines, the
@@ -212,6 +261,9 @@ impl JobReport {
             let _ = writeln!(s, "  ignored columns: {}", self.ignored_columns.join(", "));
         }
         if let Some(note) = self.secrets_note() {
+            let _ = writeln!(s, "  {note}");
+        }
+        if let Some(note) = self.managers_note() {
             let _ = writeln!(s, "  {note}");
         }
         for e in self.errors.iter().take(max_errors) {

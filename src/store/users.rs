@@ -376,7 +376,7 @@ impl<'c> Writer<'c> {
             insert: conn.prepare(&insert)?,
             update: conn.prepare(&update)?,
             delete: conn
-                .prepare("DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING id")?,
+                .prepare("DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING user_id")?,
             remember: conn
                 .prepare("UPDATE users SET row_hash = ?3 WHERE tenant = ?1 AND key = ?2")?,
             add_role: conn.prepare(
@@ -430,10 +430,19 @@ impl<'c> Writer<'c> {
         Ok(refused(result)?.map(|_| Written::Added))
     }
 
-    /// Removes a user; false when there was none.
-    pub fn delete(&mut self, key: &str) -> Result<bool, StoreError> {
+    /// Removes a user; false when there was none. The user_id of a removed
+    /// user goes to `gone` (their reports are cleared at the job's end).
+    pub fn delete(&mut self, key: &str, gone: &mut Vec<String>) -> Result<bool, StoreError> {
         let mut rows = self.delete.query(params![self.ctx.tenant, key])?;
-        Ok(rows.next()?.is_some())
+        match rows.next()? {
+            Some(r) => {
+                if let Some(uid) = r.get::<_, Option<String>>(0)? {
+                    gone.push(uid);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Records a role in the tenant's catalogue; true when it is new.
@@ -518,14 +527,131 @@ pub fn deactivate(db: &impl Db, ids: &[i64], job: i64) -> Result<usize, StoreErr
     Ok(n)
 }
 
-pub fn delete_ids(db: &impl Db, ids: &[i64]) -> Result<usize, StoreError> {
+/// Removes users by id; the user_ids of those removed go to `gone`.
+pub fn delete_ids(db: &impl Db, ids: &[i64], gone: &mut Vec<String>) -> Result<usize, StoreError> {
     let conn = db.sql();
-    let mut stmt = conn.prepare_cached("DELETE FROM users WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached("DELETE FROM users WHERE id = ?1 RETURNING user_id")?;
     let mut n = 0;
     for id in ids {
-        n += stmt.execute([id])?;
+        let mut rows = stmt.query([id])?;
+        if let Some(r) = rows.next()? {
+            n += 1;
+            if let Some(uid) = r.get::<_, Option<String>>(0)? {
+                gone.push(uid);
+            }
+        }
     }
     Ok(n)
+}
+
+/// Every stored user's manager, as (user_id hash, reports_to hash) sorted:
+/// how the import follows a chain of managers that leaves its file.
+pub fn managers(db: &impl Db, tenant: &str) -> Result<Vec<(Hash, Hash)>, StoreError> {
+    let conn = db.sql();
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, reports_to FROM users NOT INDEXED
+         WHERE tenant = ?1 AND user_id IS NOT NULL AND reports_to IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([tenant])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push((
+            hash128(r.get_ref(0)?.as_str()?),
+            hash128(r.get_ref(1)?.as_str()?),
+        ));
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// The stored user_ids among `wanted` (by hash), for messages that name them.
+pub fn user_ids_of(
+    db: &impl Db,
+    tenant: &str,
+    wanted: &[Hash],
+) -> Result<Vec<(Hash, String)>, StoreError> {
+    let conn = db.sql();
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id FROM users NOT INDEXED WHERE tenant = ?1 AND user_id IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([tenant])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let uid = r.get_ref(0)?.as_str()?;
+        let h = hash128(uid);
+        if wanted.contains(&h) {
+            out.push((h, uid.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// A user whose manager was removed: their `reports_to` was cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostManager {
+    pub key: String,
+    pub manager: String,
+}
+
+/// Clears `reports_to` of the tenant's users who report to a user_id of
+/// `gone` (users just deleted) and that no remaining user holds, so that no
+/// user points at a manager who does not exist. A recorded change: the
+/// job and time of the update move, and the row fingerprint is cleared so
+/// that the next file naming them is applied, not skipped. Returns who lost
+/// which manager, by key.
+pub fn clear_managers(
+    db: &impl Db,
+    tenant: &str,
+    gone: &[String],
+    job: i64,
+) -> Result<Vec<LostManager>, StoreError> {
+    if gone.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut gone: std::collections::HashSet<&str> = gone.iter().map(String::as_str).collect();
+    let conn = db.sql();
+    // A user_id another user still holds (the key is not the user_id) is
+    // still a manager.
+    let mut held = conn.prepare_cached(
+        "SELECT user_id FROM users NOT INDEXED WHERE tenant = ?1 AND user_id IS NOT NULL",
+    )?;
+    let mut rows = held.query([tenant])?;
+    while let Some(r) = rows.next()? {
+        gone.remove(r.get_ref(0)?.as_str()?);
+    }
+    drop(rows);
+    if gone.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, key, reports_to FROM users NOT INDEXED WHERE tenant = ?1 AND reports_to IS NOT NULL",
+    )?;
+    let mut lost = Vec::new();
+    let mut rows = stmt.query([tenant])?;
+    while let Some(r) = rows.next()? {
+        let manager = r.get_ref(2)?.as_str()?;
+        if gone.contains(manager) {
+            lost.push((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                manager.to_string(),
+            ));
+        }
+    }
+    drop(rows);
+    let mut clear = conn.prepare_cached(
+        "UPDATE users SET reports_to = NULL, row_hash = NULL, updated_job = ?2, updated_at = ?3 WHERE id = ?1",
+    )?;
+    let now = super::now_text();
+    for (id, _, _) in &lost {
+        clear.execute(params![id, job, now])?;
+    }
+    let mut out: Vec<LostManager> = lost
+        .into_iter()
+        .map(|(_, key, manager)| LostManager { key, manager })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
 }
 
 /// The distinguished names stored for the tenant's users, with each one's
