@@ -129,7 +129,7 @@ pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Re
     };
     if failed_csv {
         let rows = crate::report::failed_csv::group(&errors);
-        crate::report::failed_csv::write(io::stdout().lock(), &report.columns, &rows)?;
+        crate::report::failed_csv::write_report(io::stdout().lock(), &report, &rows)?;
     } else if json {
         out!("{}", serde_json::to_string_pretty(&report)?);
     } else {

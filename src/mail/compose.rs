@@ -459,6 +459,7 @@ pub fn job_report(
 ) -> Result<Rendered, ComposeError> {
     let attachment = (!failures.rows.is_empty()).then(|| {
         failed_csv::write_capped(
+            failed_csv::delimiter_of(r),
             &r.columns,
             &failures.rows,
             failures.width.max(r.columns.len()),
