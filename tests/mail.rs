@@ -454,8 +454,8 @@ fn failed_rows_reach_the_tenant_as_one_message_with_the_rows_attached() {
         "rows read        1,250",
         "added            1,246",
         "failed               4",
-        "row 3  U3  invalid_email: email \"not-an-email\"",
-        "row 7  U7  formula_value: first_name",
+        "row 3  U3  invalid_email: email “not-an-email”",
+        "row 7  U7  formula_value: firstName",
         "What happens next:",
         "Attached: users.failed.csv",
     ]

@@ -149,12 +149,15 @@ fn formula_char(raw: &str, v: &str) -> String {
 }
 
 fn name_value<'a>(column: &str, raw: &str, v: &'a str) -> CellResult<'a> {
-    if raw.trim_start_matches(' ').starts_with(FORMULA_START) || v.starts_with(FORMULA_START) {
+    let leading = raw.trim_start_matches(' ').starts_with(FORMULA_START);
+    if leading || v.starts_with(FORMULA_START) {
+        // A leading tab or CR is trimmed off `v`: show the cell with it.
+        let shown = if leading { raw.trim_matches(' ') } else { v };
         Err((
             "formula_value".to_string(),
             format!(
                 "{column} {} starts with {}, which spreadsheets run as a formula; remove that character",
-                quote(v),
+                quote(shown),
                 formula_char(raw, v)
             ),
         ))

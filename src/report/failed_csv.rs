@@ -120,6 +120,37 @@ pub fn write_capped(
     (buf, kept)
 }
 
+/// The list of users a held sync would touch, as a CSV in the upload's
+/// delimiter with a BOM (`key`, `first_name`, `last_name`, `email`), cut at
+/// a row boundary to hold at most `max_bytes` (the header is always kept).
+/// Returns the bytes and how many users they hold.
+pub fn write_people(
+    delimiter: u8,
+    users: &[crate::store::users::Named],
+    max_bytes: u64,
+) -> (Vec<u8>, usize) {
+    let mut buf = BOM.to_vec();
+    let mut kept = 0;
+    let line = |cells: [&str; 4]| {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .from_writer(Vec::new());
+        // Writing into memory cannot fail.
+        let _ = w.write_record(cells.map(|c| neutralise(c).into_owned()));
+        w.into_inner().unwrap_or_default()
+    };
+    buf.extend(line(["key", "first_name", "last_name", "email"]));
+    for u in users {
+        let l = line([&u.key, &u.first_name, &u.last_name, &u.email]);
+        if (buf.len() + l.len()) as u64 > max_bytes {
+            break;
+        }
+        buf.extend(l);
+        kept += 1;
+    }
+    (buf, kept)
+}
+
 /// Counts the bytes passed through to `inner`.
 struct Counting<W> {
     inner: W,
