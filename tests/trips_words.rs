@@ -164,7 +164,9 @@ fn body_text(bytes: &[u8]) -> String {
 /// imports back as it is (its `row` and `error` columns are ignored).
 #[test]
 fn failed_rows_csv_is_in_the_uploads_delimiter_with_a_bom_and_imports_back_fixed() {
-    let env = SftpEnv::new("", "");
+    // Unknown columns refused: the `row` and `error` of our own file are
+    // still accepted.
+    let env = SftpEnv::new("", "unknown_columns = \"error\"");
     let mut smtp = Smtp::start(&env.path("inbox"));
     let config = serve_config(&env, &smtp.toml());
     let root = env.root(TENANT);
