@@ -282,7 +282,7 @@ mod tests {
         write(&mut buf, b';', &["x".into(), "y".into()], &rows).unwrap();
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "\u{feff}x;y;;row;error\na;b;c;2;m\na;;;4;n; o\n"
+            "\u{feff}x;y;;row;error\na;b;c;2;m\na;;;4;\"n; o\"\n"
         );
     }
 }
