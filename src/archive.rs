@@ -79,7 +79,7 @@ pub fn archive(
     if !errors.is_empty() {
         let rows = failed_csv::group(errors);
         write_atomic(&results.join(format!("{base}.errors.csv")), |f| {
-            failed_csv::write(&mut *f, &report.columns, &rows).map_err(io::Error::other)
+            failed_csv::write_report(&mut *f, report, &rows).map_err(io::Error::other)
         })?;
     }
     sync_dir(&results)?;

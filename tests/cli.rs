@@ -420,7 +420,7 @@ fn jobs_show_failed_csv_matches_the_row_errors() {
     );
     assert_eq!(
         stdout(&out),
-        "userId,email,firstName,row,error\nU1,a@example.com,'=1+1,2,\"first_name \"\"=1+1\"\" starts with '=', which spreadsheets run as a formula; remove that character\"\n"
+        "\u{feff}userId,email,firstName,row,error\nU1,a@example.com,'=1+1,2,\"firstName “=1+1” starts with “=”, which spreadsheets run as a formula; remove that character\"\n"
     );
 }
 

@@ -1173,7 +1173,7 @@ async fn a_failed_row_uploaded_over_sftp_is_mailed_by_the_daemon() {
     assert_eq!(att.attachment_name(), Some("users.failed.csv"));
     let csv = String::from_utf8_lossy(att.contents()).into_owned();
     assert!(
-        csv.starts_with("user_id,email,first_name,row,error"),
+        csv.starts_with("\u{feff}user_id,email,first_name,row,error"),
         "{csv}"
     );
     assert!(csv.contains("B2,not-an-email,'=cmd,3,"), "{csv}");

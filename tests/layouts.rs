@@ -1319,7 +1319,7 @@ fn passwords_never_land_in_the_store_the_output_or_the_failed_rows() {
         stderr(&failed)
     );
     assert!(
-        failed_csv.starts_with("First Name [Required],"),
+        failed_csv.starts_with("\u{feff}First Name [Required],"),
         "{failed_csv}"
     );
     let ora = env.write(

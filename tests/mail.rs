@@ -454,8 +454,8 @@ fn failed_rows_reach_the_tenant_as_one_message_with_the_rows_attached() {
         "rows read        1,250",
         "added            1,246",
         "failed               4",
-        "row 3  U3  invalid_email: email \"not-an-email\"",
-        "row 7  U7  formula_value: first_name",
+        "row 3  U3  invalid_email: email “not-an-email”",
+        "row 7  U7  formula_value: firstName",
         "What happens next:",
         "Attached: users.failed.csv",
     ]
@@ -942,7 +942,7 @@ fn refused_and_held_files_get_a_message_saying_what_to_fix() {
     let m = parse(&bytes);
     assert_eq!(
         m.subject(),
-        Some("acme: users.csv on hold — it would remove 17 of 20 users")
+        Some("acme: users.csv on hold — it would deactivate 17 of 20 users")
     );
     let body = m.body_text(0).unwrap().into_owned();
     assert!(body.contains("userdrop jobs approve"), "{body}");
@@ -1344,7 +1344,7 @@ fn every_message_carries_auto_submitted_on_the_wire() {
             "acme: users.csv imported — 20 rows",
             "Welcome to acme, First1",
             "acme: users.csv not imported — not a CSV file",
-            "acme: users.csv on hold — it would remove 18 of 20 users",
+            "acme: users.csv on hold — it would deactivate 18 of 20 users",
             "acme: users.csv — 1 of 21 rows failed",
         ]
     );

@@ -16,4 +16,5 @@ mod scp_legacy;
 mod sftp;
 mod trips;
 mod trips_graph;
+mod trips_words;
 mod util;

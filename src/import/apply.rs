@@ -611,6 +611,9 @@ impl Applier<'_, '_> {
     }
 }
 
+/// How many of the users a held sync would touch its mail lists.
+const HELD_LISTED: usize = 50_000;
+
 /// The sync step: users absent from the file are deactivated or deleted.
 /// Returns the hold when that touches more than the tenant allows and the
 /// job is not approved (the caller then undoes it).
@@ -642,6 +645,7 @@ fn sync_step(
             of_users,
             percent,
             max_missing_percent: tenant.max_missing_percent,
+            users: users::named(tx, &ids, HELD_LISTED)?,
         });
     }
     match tenant.missing {

@@ -94,3 +94,44 @@ pub struct RowError {
     pub code: String,
     pub message: String,
 }
+
+/// A customer's value as messages quote it: between “ and ”, as it is
+/// (no escapes: the message may end up in a CSV cell, where `\"` would be
+/// noise), with control characters shown as visible symbols (a tab as ␉,
+/// a line break as ␊) and invisible ones as their code point, so that the
+/// customer can find them.
+pub fn quote(value: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(value.len() + 6);
+    out.push('“');
+    for c in value.chars() {
+        match c {
+            '\u{0}'..='\u{1f}' => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('?')),
+            '\u{7f}' => out.push('\u{2421}'),
+            // Invisible or line-breaking characters: their code point.
+            '\u{80}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{feff}' => {
+                let _ = write!(out, "<U+{:04X}>", c as u32);
+            }
+            _ => out.push(c),
+        }
+    }
+    out.push('”');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quoted_values_carry_no_escapes_and_show_control_characters() {
+        assert_eq!(quote("=HYPERLINK(\"x\")"), "“=HYPERLINK(\"x\")”");
+        assert_eq!(quote("\tTabbed\r\n"), "“␉Tabbed␍␊”");
+        assert_eq!(quote("Zoë"), "“Zoë”");
+        assert_eq!(quote("a\u{200b}b"), "“a<U+200B>b”");
+    }
+}

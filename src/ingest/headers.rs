@@ -97,7 +97,14 @@ impl HeaderMap {
             columns: Vec::new(),
         };
         let mut unknown_cols = Vec::new();
+        let ours = own_trailer(&columns);
         for (col, text) in columns.iter().enumerate() {
+            if col >= ours {
+                // The `row` and `error` of our own failed-rows file: a
+                // fixed copy of it imports back as it is.
+                m.ignored.push(text.clone());
+                continue;
+            }
             match roles[col] {
                 Some(Role::Fill(kinds)) => {
                     for f in kinds.iter().filter_map(|k| schema.field(*k)) {
@@ -179,6 +186,15 @@ impl HeaderMap {
             }
         }
         std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// Where the trailing `row` and `error` columns that the failed-rows CSV
+/// adds begin (`columns.len()` when the header does not end with them).
+fn own_trailer(columns: &[String]) -> usize {
+    match columns {
+        [.., row, error] if row == "row" && error == "error" => columns.len() - 2,
+        _ => columns.len(),
     }
 }
 
@@ -266,7 +282,8 @@ pub fn find(
         lines[at].iter().map(String::as_str),
         rules.unknown,
         rules.layout,
-    )?;
+    )
+    .map_err(|e| delimiter_hint(e, rules, &lines[at], sniffed))?;
     map.skip = at;
     map.preamble = lines[..at]
         .iter()
@@ -286,6 +303,70 @@ pub fn find(
     let mut reader = RecordReader::open(path, sniffed)?;
     skip_header(&mut reader, &map)?;
     Ok((reader, map))
+}
+
+/// The delimiters a header may be split with, and their names in the
+/// config's `delimiter`.
+const DELIMITERS: &[(u8, &str, &str)] = &[
+    (b',', "','", "comma"),
+    (b';', "';'", "semicolon"),
+    (b'\t', "a tab", "tab"),
+    (b'|', "'|'", "pipe"),
+    (b'-', "'-'", "hyphen"),
+];
+
+fn delimiter_words(d: u8) -> (String, &'static str) {
+    DELIMITERS
+        .iter()
+        .find(|(b, _, _)| *b == d)
+        .map(|(_, shown, name)| (shown.to_string(), *name))
+        .unwrap_or_else(|| (format!("'{}'", d as char), ""))
+}
+
+/// A missing required column may be a wrong delimiter: says which one the
+/// file was read with and, when the header splits into the required
+/// columns with another, which one and how to set it.
+fn delimiter_hint(
+    e: FileError,
+    rules: HeaderRules<'_>,
+    cells: &[String],
+    sniffed: &Sniffed,
+) -> FileError {
+    if e.code != FileErrorCode::MissingRequiredColumn || cells.iter().all(String::is_empty) {
+        return e;
+    }
+    let line = cells.join(&(sniffed.delimiter as char).to_string());
+    let fits = DELIMITERS.iter().find(|(d, _, _)| {
+        let parts: Vec<&str> = line.split(*d as char).collect();
+        *d != sniffed.delimiter
+            && parts.len() > 1
+            && HeaderMap::map_as(
+                rules.schema,
+                parts.into_iter(),
+                UnknownColumns::Ignore,
+                rules.layout,
+            )
+            .is_ok()
+    });
+    let (assumed, _) = delimiter_words(sniffed.delimiter);
+    let how = if sniffed.sep_line {
+        " (as the file's sep= line says)"
+    } else {
+        ""
+    };
+    let hint = match fits {
+        Some((_, shown, name)) => format!(
+            " The file was read with {assumed} as the delimiter{how}; its header splits into the expected columns with {shown}: set delimiter = \"{name}\" for this inbox (or ask its operator to), or save the file with {assumed} between the fields."
+        ),
+        None if cells.len() == 1 => format!(
+            " The file was read with {assumed} as the delimiter{how} and its header is one column: if the fields are separated by another character, set delimiter for this inbox (\"semicolon\", \"tab\", \"pipe\", \"hyphen\"; a hyphen is never guessed, names like e-mail contain one)."
+        ),
+        None => return e,
+    };
+    FileError {
+        message: format!("{}.{hint}", e.message),
+        ..e
+    }
 }
 
 /// Positions a reader of the same file on the first data row, as [`find`]
@@ -358,21 +439,11 @@ fn check_required(
                 format!("{name} (or e.g. {})", examples.join(", "))
             })
             .collect();
-        let mut found = if columns.iter().all(String::is_empty) {
+        let found = if columns.iter().all(String::is_empty) {
             "the first row is empty".to_string()
         } else {
             format!("the header row has: {}", columns.join(", "))
         };
-        // One column whose name would split on hyphens into the missing
-        // fields: the file is hyphen-separated, which is never guessed.
-        if let [only] = columns {
-            let parts: Vec<&str> = only.split('-').collect();
-            if parts.len() > 1 && parts.iter().any(|p| schema.lookup(p).is_some()) {
-                found.push_str(
-                    " (one column: if the file's fields are separated by hyphens, set delimiter = \"hyphen\" for this inbox; a hyphen is never guessed, names like e-mail contain one)",
-                );
-            }
-        }
         return Err(FileError::new(
                 FileErrorCode::MissingRequiredColumn,
                 format!(

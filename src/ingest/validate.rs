@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 
 use super::cell::FORMULA_START;
 pub use super::cell::{clean, parse_bool};
-use super::error::RowError;
+use super::error::{quote, RowError};
 use super::headers::HeaderMap;
 use super::layout::Layout;
 use super::schema::{FieldDef, FieldKind, KeyField, Schema};
@@ -138,18 +138,35 @@ type CellResult<'a> = Result<Cell<'a>, (String, String)>;
 trait ErrFn: Fn(Option<&str>, String, String) -> RowError {}
 impl<F: Fn(Option<&str>, String, String) -> RowError> ErrFn for F {}
 
-fn name_value<'a>(name: &str, raw: &str, v: &'a str) -> CellResult<'a> {
-    if raw.trim_start_matches(' ').starts_with(FORMULA_START) || v.starts_with(FORMULA_START) {
+/// The character a formula starts with, in words a customer can act on.
+fn formula_char(raw: &str, v: &str) -> String {
+    match raw.trim_start_matches(' ').chars().next() {
+        Some('\t') => "a tab".into(),
+        Some('\r') => "a carriage return".into(),
+        Some(c) if FORMULA_START.contains(&c) => quote(&c.to_string()),
+        _ => quote(&v.chars().next().unwrap_or(' ').to_string()),
+    }
+}
+
+fn name_value<'a>(column: &str, raw: &str, v: &'a str) -> CellResult<'a> {
+    let leading = raw.trim_start_matches(' ').starts_with(FORMULA_START);
+    if leading || v.starts_with(FORMULA_START) {
+        // A leading tab or CR is trimmed off `v`: show the cell with it.
+        let shown = if leading { raw.trim_matches(' ') } else { v };
         Err((
             "formula_value".to_string(),
-            format!("{name} {v:?} starts with {:?}, which spreadsheets run as a formula; remove that character", v.chars().next().unwrap_or(' ')),
+            format!(
+                "{column} {} starts with {}, which spreadsheets run as a formula; remove that character",
+                quote(shown),
+                formula_char(raw, v)
+            ),
         ))
     } else {
         Ok(Cell::Text(Cow::Borrowed(v)))
     }
 }
 
-fn email_value(v: &str) -> CellResult<'_> {
+fn email_value<'a>(column: &str, v: &'a str) -> CellResult<'a> {
     if email_address::EmailAddress::from_str(v).is_ok()
         && !v.contains(char::is_whitespace)
         && v.contains('.')
@@ -158,18 +175,21 @@ fn email_value(v: &str) -> CellResult<'_> {
     } else {
         Err((
             "invalid_email".to_string(),
-            format!("email {v:?} is not a valid address; write it like name@example.com"),
+            format!(
+                "{column} {} is not a valid address; write it like name@example.com",
+                quote(v)
+            ),
         ))
     }
 }
 
 /// notify_if_new_user, task_notification (enabled: [`enabled_value`]).
-fn flag_value(kind: FieldKind, v: &str) -> CellResult<'_> {
+fn flag_value<'a>(kind: FieldKind, column: &str, v: &'a str) -> CellResult<'a> {
     match kind {
         FieldKind::NotifyIfNewUser => parse_bool(v).map(Cell::Bool).ok_or_else(|| {
             (
                 "invalid_notify_if_new_user".to_string(),
-                format!("notify_if_new_user {v:?} is not understood: use true or false"),
+                format!("{column} {} is not understood: use true or false", quote(v)),
             )
         }),
         _ => {
@@ -180,7 +200,7 @@ fn flag_value(kind: FieldKind, v: &str) -> CellResult<'_> {
             } else {
                 Err((
                     "invalid_task_notification".to_string(),
-                    format!("task_notification {v:?} is not understood: use OFF or Email"),
+                    format!("{column} {} is not understood: use OFF or Email", quote(v)),
                 ))
             }
         }
@@ -189,26 +209,27 @@ fn flag_value(kind: FieldKind, v: &str) -> CellResult<'_> {
 
 /// enabled, in the words of the file's layout (Okta's `SUSPENDED`, ADP's
 /// `Terminated`) or the generic ones.
-fn enabled_value(layout: Layout, v: &str) -> CellResult<'_> {
+fn enabled_value<'a>(layout: Layout, column: &str, v: &'a str) -> CellResult<'a> {
     let def = layout.def();
     def.enabled(v).map(Cell::Bool).ok_or_else(|| {
         (
             "invalid_enabled".to_string(),
             format!(
-                "enabled {v:?} is not understood: use {}",
+                "{column} {} is not understood: use {}",
+                quote(v),
                 def.enabled_words()
             ),
         )
     })
 }
 
-fn mobile_value(v: &str) -> CellResult<'_> {
+fn mobile_value<'a>(column: &str, v: &'a str) -> CellResult<'a> {
     if valid_phone(v) {
         Ok(Cell::Text(Cow::Borrowed(v)))
     } else {
         Err((
             "invalid_mobile_number".to_string(),
-            format!("mobile_number {v:?} is not a phone number: it needs 5 to 20 digits, which spaces, dashes, dots and brackets may separate, and an optional leading +"),
+            format!("{column} {} is not a phone number: it needs 5 to 20 digits, which spaces, dashes, dots and brackets may separate, and an optional leading +", quote(v)),
         ))
     }
 }
@@ -360,10 +381,13 @@ impl<'s> Validator<'s> {
                             )
                         })
                         .collect();
+                    let column = transaction
+                        .and_then(|f| self.column_name(f))
+                        .unwrap_or("transaction");
                     errors.push(err(
                         Some("transaction"),
                         "invalid_transaction".into(),
-                        format!("transaction {:?} is not understood: leave it empty to create or update the user, or write DELETE to remove them{own}", clean(v)),
+                        format!("{column} {} is not understood: leave it empty to create or update the user, or write DELETE to remove them{own}", quote(clean(v))),
                     ));
                     false
                 }
@@ -396,6 +420,8 @@ impl<'s> Validator<'s> {
         let raw = fields.get(col).unwrap_or("");
         let v = clean(raw);
         let name = def.name.as_str();
+        // Messages name the column as the customer's header wrote it.
+        let column = self.column_name(idx).unwrap_or(name);
         // A DELETE row needs its key (and its tenant, when given); the
         // rest of a full export's row is not judged.
         let judged = !delete || idx == self.key_field || def.kind == FieldKind::Tenant;
@@ -407,7 +433,7 @@ impl<'s> Validator<'s> {
                 errors.push(err(
                     Some(name),
                     format!("missing_{name}"),
-                    format!("{name} is empty; every row needs one"),
+                    format!("{column} is empty; every row needs one"),
                 ));
             }
             return match def.kind {
@@ -423,14 +449,14 @@ impl<'s> Validator<'s> {
                 Some(name),
                 "field_too_long".into(),
                 format!(
-                    "{name} is {} characters long; the most accepted is {}",
+                    "{column} is {} characters long; the most accepted is {}",
                     v.chars().count(),
                     def.max_len
                 ),
             ));
             return Cell::Empty;
         }
-        match self.value(def.kind, name, raw, v) {
+        match self.value(def.kind, column, raw, v) {
             Ok(c) => c,
             Err((code, message)) => {
                 errors.push(err(Some(name), code, message));
@@ -439,31 +465,41 @@ impl<'s> Validator<'s> {
         }
     }
 
-    /// The cell of a non-empty value `v` (read as `raw`) of field `name`.
-    fn value<'a>(&self, kind: FieldKind, name: &str, raw: &str, v: &'a str) -> CellResult<'a> {
+    /// The header text of field `idx`'s column, when the header names it.
+    fn column_name(&self, idx: usize) -> Option<&str> {
+        self.map.column_of[idx]
+            .and_then(|c| self.map.columns.get(c))
+            .map(String::as_str)
+            .filter(|c| !c.is_empty())
+    }
+
+    /// The cell of a non-empty value `v` (read as `raw`) of the field in
+    /// column `column` (its header text).
+    fn value<'a>(&self, kind: FieldKind, column: &str, raw: &str, v: &'a str) -> CellResult<'a> {
         match kind {
             FieldKind::UserId | FieldKind::Country | FieldKind::State | FieldKind::Custom => {
                 Ok(Cell::Text(Cow::Borrowed(v)))
             }
             FieldKind::ReportsTo => Ok(Cell::Text(self.map.manager(v))),
-            FieldKind::Enabled => enabled_value(self.map.layout, v),
-            FieldKind::FirstName | FieldKind::LastName => name_value(name, raw, v),
-            FieldKind::Email => email_value(v),
-            FieldKind::NotifyIfNewUser | FieldKind::TaskNotification => flag_value(kind, v),
-            FieldKind::Roles => self.roles(v),
-            FieldKind::MobileNumber => mobile_value(v),
-            FieldKind::LastActiveDate => self.date_value(v),
-            FieldKind::Tenant => self.tenant_value(v),
+            FieldKind::Enabled => enabled_value(self.map.layout, column, v),
+            FieldKind::FirstName | FieldKind::LastName => name_value(column, raw, v),
+            FieldKind::Email => email_value(column, v),
+            FieldKind::NotifyIfNewUser | FieldKind::TaskNotification => flag_value(kind, column, v),
+            FieldKind::Roles => self.roles(column, v),
+            FieldKind::MobileNumber => mobile_value(column, v),
+            FieldKind::LastActiveDate => self.date_value(column, v),
+            FieldKind::Tenant => self.tenant_value(column, v),
             FieldKind::Transaction => Ok(Cell::Absent),
         }
     }
 
-    fn date_value<'a>(&self, v: &str) -> CellResult<'a> {
+    fn date_value<'a>(&self, column: &str, v: &str) -> CellResult<'a> {
         self.date(v).map(Cell::Date).ok_or_else(|| {
             (
                 "invalid_last_active_date".to_string(),
                 format!(
-                    "last_active_date {v:?} is not a date: write it as YYYY-MM-DD{}",
+                    "{column} {} is not a date: write it as YYYY-MM-DD{}",
+                    quote(v),
                     if self.date_format != "%Y-%m-%d" {
                         format!(" or as {}", self.date_format)
                     } else {
@@ -474,14 +510,18 @@ impl<'s> Validator<'s> {
         })
     }
 
-    fn tenant_value<'a>(&self, v: &str) -> CellResult<'a> {
+    fn tenant_value<'a>(&self, column: &str, v: &str) -> CellResult<'a> {
         // Tenant names are compared as people read them: `ACME` is `acme`.
         if v == self.tenant || v.to_lowercase() == self.tenant.to_lowercase() {
             Ok(Cell::Absent)
         } else {
             Err((
                 "wrong_tenant".to_string(),
-                format!("this row is for tenant {v:?} but was uploaded to tenant {:?}; upload it to its own inbox or fix the tenant column", self.tenant),
+                format!(
+                    "this row is for tenant {} but was uploaded to tenant {}; upload it to its own inbox or fix the {column} column",
+                    quote(v),
+                    quote(self.tenant)
+                ),
             ))
         }
     }
@@ -506,7 +546,7 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn roles<'a>(&self, v: &'a str) -> Result<Cell<'a>, (String, String)> {
+    fn roles<'a>(&self, column: &str, v: &'a str) -> Result<Cell<'a>, (String, String)> {
         let mut roles: Vec<Cow<'a, str>> = Vec::new();
         for part in v.split(self.role_separator) {
             let r = part.trim();
@@ -517,8 +557,9 @@ impl<'s> Validator<'s> {
                 return Err((
                     "invalid_roles".to_string(),
                     format!(
-                        "role {r:?} contains a space; role names have no spaces, and several roles are separated by {:?}",
-                        self.role_separator
+                        "{column}: role {} contains a space; role names have no spaces, and several roles are separated by {}",
+                        quote(r),
+                        quote(self.role_separator)
                     ),
                 ));
             }
@@ -526,8 +567,8 @@ impl<'s> Validator<'s> {
                 return Err((
                     "field_too_long".to_string(),
                     format!(
-                        "role {:?}… is longer than 100 characters",
-                        r.chars().take(20).collect::<String>()
+                        "{column}: role {}… is longer than 100 characters",
+                        quote(&r.chars().take(20).collect::<String>())
                     ),
                 ));
             }

@@ -15,7 +15,7 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, Header, Head
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
-use crate::config::{Invitation, Outgoing, Tenant};
+use crate::config::{Invitation, Missing, Outgoing, Tenant};
 use crate::report::failed_csv::{self, FailedRow};
 use crate::report::summary::{Counts, JobReport, Status};
 use crate::store::jobs::StoredError;
@@ -202,8 +202,26 @@ fn refusal_in_brief(code: &str) -> &'static str {
     }
 }
 
-/// The subject of a job's report.
-pub fn subject(r: &JobReport) -> String {
+/// What a sync does to the users a file leaves out, as a verb.
+pub fn missing_verb(missing: Missing) -> &'static str {
+    match missing {
+        Missing::Deactivate => "deactivate",
+        Missing::Delete => "delete",
+    }
+}
+
+/// `users.csv` → `users.would-deactivate.csv`: the held sync's list of who.
+pub fn held_attachment_name(file: &str, missing: Missing) -> String {
+    let stem = match file.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => file,
+    };
+    format!("{stem}.would-{}.csv", missing_verb(missing))
+}
+
+/// The subject of a job's report; `missing` is what the tenant's sync does
+/// to the users a file leaves out.
+pub fn subject(r: &JobReport, missing: Missing) -> String {
     let c = &r.counts;
     let (t, f) = (&r.tenant, &r.file);
     match r.status {
@@ -215,7 +233,8 @@ pub fn subject(r: &JobReport) -> String {
         ),
         Status::Held => match &r.held {
             Some(h) => format!(
-                "{t}: {f} on hold — it would remove {} of {} users",
+                "{t}: {f} on hold — it would {} {} of {} users",
+                missing_verb(missing),
                 thousands(h.would_touch),
                 thousands(h.of_users)
             ),
@@ -260,12 +279,14 @@ fn how_to_fix(code: &str, field: Option<&str>, tenant: &Tenant) -> String {
 }
 
 /// The plain-text body of a job's report. `attached`: (rows in the
-/// attachment, failed rows in all) when there is an attachment.
+/// attachment, failed rows in all) when there is an attachment; `held`:
+/// the users listed in the held sync's attachment, when there is one.
 pub fn body(
     r: &JobReport,
     tenant: &Tenant,
     failures: &Failures,
     attached: Option<(usize, usize)>,
+    held: Option<usize>,
 ) -> String {
     let mut s = String::new();
     let job = r.job.map(|j| format!(" (job {j})")).unwrap_or_default();
@@ -300,6 +321,9 @@ pub fn body(
         let _ = writeln!(s, "Managers: {note}.\n");
     }
     reading_section(&mut s, r);
+    if let (Some(h), Some(listed)) = (&r.held, held) {
+        held_section(&mut s, r, h, tenant.missing, listed);
+    }
     failures_section(&mut s, failures);
     if let Some((kept, total)) = attached {
         attachment_section(&mut s, r, kept, total);
@@ -309,7 +333,7 @@ pub fn body(
     let next = match (r.status, &r.file_error) {
         (Status::Ok, _) => "Nothing: every row went through.".to_string(),
         (Status::RowsFailed, _) if none_applied => "Nothing was changed. Correct the rows as each failure above says (the attachment has them all, with why) and upload the file again.".to_string(),
-        (Status::RowsFailed, _) => "The other rows were applied. Correct the failed rows and upload them again: a file with just those rows is fine (start from the attachment, fix the cells, delete the \"row\" and \"error\" columns). Rows that were imported already stay as they are when they come again.".to_string(),
+        (Status::RowsFailed, _) => "The other rows were applied. Correct the failed rows and upload them again: a file with just those rows is fine (start from the attachment and fix the cells; its \"row\" and \"error\" columns may stay, they are ignored). Rows that were imported already stay as they are when they come again.".to_string(),
         (Status::Held, _) => {
             let id = r.job.map(|j| j.to_string()).unwrap_or_else(|| "ID".into());
             format!("Nothing changes until the operator approves the job (userdrop jobs approve {id}). If the file is not what you meant to send, upload a corrected one instead.")
@@ -404,6 +428,41 @@ fn failures_section(s: &mut String, failures: &Failures) {
     s.push('\n');
 }
 
+/// Who a held sync would deactivate or delete: the first of them, and the
+/// attachment that lists them.
+fn held_section(
+    s: &mut String,
+    r: &JobReport,
+    h: &crate::report::summary::Held,
+    missing: Missing,
+    listed: usize,
+) {
+    let verb = missing_verb(missing);
+    let _ = writeln!(
+        s,
+        "Users this file would {verb} (they are not in it): {} of {}.",
+        thousands(h.would_touch),
+        thousands(h.of_users)
+    );
+    for u in h.users.iter().take(LISTED_FAILURES) {
+        let name = format!("{} {}", u.first_name, u.last_name);
+        let _ = writeln!(s, "  {}  {}  {}", u.key, name.trim(), u.email);
+    }
+    let name = held_attachment_name(&r.file, missing);
+    if (listed as u64) < h.would_touch {
+        let _ = writeln!(
+            s,
+            "Attached: {name}, the first {} of them (key, first name, last name, email; attachments are limited in size).\n",
+            thousands(listed as u64)
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "Attached: {name}, every one of them (key, first name, last name, email).\n"
+        );
+    }
+}
+
 fn attachment_section(s: &mut String, r: &JobReport, kept: usize, total: usize) {
     let name = attachment_name(&r.file);
     if kept < total {
@@ -460,15 +519,20 @@ pub fn job_report(
     r: &JobReport,
     failures: &Failures,
 ) -> Result<Rendered, ComposeError> {
+    let delimiter = failed_csv::delimiter_of(r);
     let attachment = (!failures.rows.is_empty()).then(|| {
         failed_csv::write_capped(
+            delimiter,
             &r.columns,
             &failures.rows,
             failures.width.max(r.columns.len()),
             tenant.outgoing.max_attachment_bytes,
         )
     });
-    let subject = subject(r);
+    let held = r.held.as_ref().filter(|h| !h.users.is_empty()).map(|h| {
+        failed_csv::write_people(delimiter, &h.users, tenant.outgoing.max_attachment_bytes)
+    });
+    let subject = subject(r, tenant.missing);
     let text = body(
         r,
         tenant,
@@ -476,6 +540,7 @@ pub fn job_report(
         attachment
             .as_ref()
             .map(|(_, kept)| (*kept, failures.total_rows)),
+        held.as_ref().map(|(_, kept)| *kept),
     );
     let mut b = base(&tenant.outgoing, to, message_id)?.subject(subject.clone());
     if let Some(job) = r.job {
@@ -484,24 +549,32 @@ pub fn job_report(
     let text_part = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(text);
-    let m = match attachment {
-        None => b.singlepart(text_part)?,
-        Some((csv, _)) => {
-            // base64, so that the attachment arrives byte for byte: no
-            // line-end rewriting on the way (base64 accepts any bytes).
-            let body = Body::new_with_encoding(csv, ContentTransferEncoding::Base64)
-                .unwrap_or_else(Body::new);
-            let content_type =
-                ContentType::parse("text/csv; charset=utf-8").expect("a valid content type");
-            let attached = Attachment::new(attachment_name(&r.file)).body(body, content_type);
-            b.multipart(
-                MultiPart::mixed()
-                    .singlepart(text_part)
-                    .singlepart(attached),
-            )?
+    let mut files = Vec::new();
+    if let Some((csv, _)) = held {
+        files.push(csv_part(held_attachment_name(&r.file, tenant.missing), csv));
+    }
+    if let Some((csv, _)) = attachment {
+        files.push(csv_part(attachment_name(&r.file), csv));
+    }
+    let m = if files.is_empty() {
+        b.singlepart(text_part)?
+    } else {
+        let mut parts = MultiPart::mixed().singlepart(text_part);
+        for f in files {
+            parts = parts.singlepart(f);
         }
+        b.multipart(parts)?
     };
     Ok(rendered(subject, &m))
+}
+
+/// A CSV attachment. base64, so that it arrives byte for byte: no line-end
+/// rewriting on the way (base64 accepts any bytes).
+fn csv_part(name: String, csv: Vec<u8>) -> SinglePart {
+    let body =
+        Body::new_with_encoding(csv, ContentTransferEncoding::Base64).unwrap_or_else(Body::new);
+    let content_type = ContentType::parse("text/csv; charset=utf-8").expect("a valid content type");
+    Attachment::new(name).body(body, content_type)
 }
 
 /// An invitation to a user a job created.
@@ -552,9 +625,10 @@ mod tests {
             failed: 2,
             ..Default::default()
         };
-        assert_eq!(subject(&r), "acme: users.csv — 2 of 1,250 rows failed");
+        let d = Missing::Deactivate;
+        assert_eq!(subject(&r, d), "acme: users.csv — 2 of 1,250 rows failed");
         r.status = Status::Ok;
-        assert_eq!(subject(&r), "acme: users.csv imported — 1,250 rows");
+        assert_eq!(subject(&r, d), "acme: users.csv imported — 1,250 rows");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
         assert_eq!(attachment_name("users.csv"), "users.failed.csv");

@@ -1,10 +1,17 @@
 //! The failed-rows CSV: the original columns exactly as received, then `row`
-//! and `error`, one line per failed row. Every CSV userdrop writes goes
+//! and `error`, one line per failed row, in the upload's own dialect: its
+//! delimiter, and UTF-8 with a byte order mark (what Excel needs to show
+//! accents), whatever encoding the upload had. The same bytes go to
+//! `results/*.errors.csv`, the mail attachment and `jobs show --failed-csv`;
+//! the file imports back once fixed (the header finder ignores the trailing
+//! `row` and `error` columns). Every CSV userdrop writes goes
 //! through [`neutralise`], so a cell a spreadsheet would run as a formula
 //! (`=`, `+`, `-`, `@`, tab, CR) is written with a leading `'`. This module
 //! must never drop or reorder a failed row's cells.
 
 use std::io::Write;
+
+use crate::report::summary::JobReport;
 
 /// The characters that make a spreadsheet treat a cell as a formula.
 pub const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
@@ -15,6 +22,18 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// The UTF-8 byte order mark every failed-rows CSV starts with.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The delimiter a job's file was read with (auto-detected or configured),
+/// as its report says; `,` when the report has none (a refused file).
+pub fn delimiter_of(report: &JobReport) -> u8 {
+    match report.delimiter.as_deref().map(str::as_bytes) {
+        Some(&[d]) if d.is_ascii() && !matches!(d, b'"' | b'\r' | b'\n') => d,
+        _ => b',',
     }
 }
 
@@ -43,11 +62,23 @@ pub fn group(errors: &[crate::store::jobs::StoredError]) -> Vec<FailedRow> {
     out
 }
 
-/// Writes the CSV. Rows with more cells than the header (a
+/// Writes the failed-rows CSV of a job: its columns, in its delimiter.
+pub fn write_report<W: Write>(out: W, report: &JobReport, rows: &[FailedRow]) -> csv::Result<()> {
+    write(out, delimiter_of(report), &report.columns, rows)
+}
+
+/// Writes the CSV with `delimiter`. Rows with more cells than the header (a
 /// `wrong_field_count` row) widen the header with empty names, so `row` and
 /// `error` always stay the last two columns.
-pub fn write<W: Write>(out: W, columns: &[String], rows: &[FailedRow]) -> csv::Result<()> {
-    write_while(out, columns, rows, width(columns, rows), |_| true)
+pub fn write<W: Write>(
+    out: W,
+    delimiter: u8,
+    columns: &[String],
+    rows: &[FailedRow],
+) -> csv::Result<()> {
+    write_while(out, delimiter, columns, rows, width(columns, rows), |_| {
+        true
+    })
 }
 
 /// How many cells wide the CSV is before `row` and `error`.
@@ -65,6 +96,7 @@ pub fn width(columns: &[String], rows: &[FailedRow]) -> usize {
 /// the result is a prefix of the whole CSV. Returns the bytes and how many
 /// rows they hold.
 pub fn write_capped(
+    delimiter: u8,
     columns: &[String],
     rows: &[FailedRow],
     width: usize,
@@ -73,7 +105,7 @@ pub fn write_capped(
     let mut buf = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
     // Writing into memory cannot fail.
-    let _ = write_while(&mut buf, columns, rows, width, |len| {
+    let _ = write_while(&mut buf, delimiter, columns, rows, width, |len| {
         ends.push(len);
         ends.len() == 1 || len as u64 <= max_bytes
     });
@@ -85,6 +117,37 @@ pub fn write_capped(
     } else {
         kept
     };
+    (buf, kept)
+}
+
+/// The list of users a held sync would touch, as a CSV in the upload's
+/// delimiter with a BOM (`key`, `first_name`, `last_name`, `email`), cut at
+/// a row boundary to hold at most `max_bytes` (the header is always kept).
+/// Returns the bytes and how many users they hold.
+pub fn write_people(
+    delimiter: u8,
+    users: &[crate::store::users::Named],
+    max_bytes: u64,
+) -> (Vec<u8>, usize) {
+    let mut buf = BOM.to_vec();
+    let mut kept = 0;
+    let line = |cells: [&str; 4]| {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .from_writer(Vec::new());
+        // Writing into memory cannot fail.
+        let _ = w.write_record(cells.map(|c| neutralise(c).into_owned()));
+        w.into_inner().unwrap_or_default()
+    };
+    buf.extend(line(["key", "first_name", "last_name", "email"]));
+    for u in users {
+        let l = line([&u.key, &u.first_name, &u.last_name, &u.email]);
+        if (buf.len() + l.len()) as u64 > max_bytes {
+            break;
+        }
+        buf.extend(l);
+        kept += 1;
+    }
     (buf, kept)
 }
 
@@ -108,14 +171,17 @@ impl<W: Write> Write for Counting<W> {
 /// Writes the header, then rows while `go_on` (given the bytes written so
 /// far after each record) says so.
 fn write_while<W: Write>(
-    out: W,
+    mut out: W,
+    delimiter: u8,
     columns: &[String],
     rows: &[FailedRow],
     width: usize,
     mut go_on: impl FnMut(usize) -> bool,
 ) -> csv::Result<()> {
-    let count = std::rc::Rc::new(std::cell::Cell::new(0));
+    out.write_all(BOM)?;
+    let count = std::rc::Rc::new(std::cell::Cell::new(BOM.len()));
     let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
         .flexible(false)
         .from_writer(Counting {
             inner: out,
@@ -160,6 +226,7 @@ mod tests {
         let mut buf = Vec::new();
         write(
             &mut buf,
+            b',',
             &["user_id".into(), "first_name".into(), "@x".into()],
             &rows,
         )
@@ -167,7 +234,7 @@ mod tests {
         let text = String::from_utf8(buf).unwrap();
         assert_eq!(
             text,
-            "user_id,first_name,'@x,row,error\nU1,\"'=HYPERLINK(\"\"x\"\")\",'+1,3,\"first_name \"\"=HYPERLINK\"\" starts with '='\"\n"
+            "\u{feff}user_id,first_name,'@x,row,error\nU1,\"'=HYPERLINK(\"\"x\"\")\",'+1,3,\"first_name \"\"=HYPERLINK\"\" starts with '='\"\n"
         );
     }
 
@@ -182,19 +249,19 @@ mod tests {
             .collect();
         let cols = ["user_id".to_string(), "first_name".to_string()];
         let mut full = Vec::new();
-        write(&mut full, &cols, &rows).unwrap();
+        write(&mut full, b',', &cols, &rows).unwrap();
         let w = width(&cols, &rows);
-        let (all, n) = write_capped(&cols, &rows, w, full.len() as u64);
+        let (all, n) = write_capped(b',', &cols, &rows, w, full.len() as u64);
         assert_eq!((all.as_slice(), n), (full.as_slice(), 10));
-        let (cut, n) = write_capped(&cols, &rows, w, full.len() as u64 - 1);
+        let (cut, n) = write_capped(b',', &cols, &rows, w, full.len() as u64 - 1);
         assert_eq!(n, 9);
         assert!(full.starts_with(&cut) && cut.ends_with(b"10,m\n"));
         // Given only the first rows, the same prefix.
-        let (cut2, _) = write_capped(&cols, &rows[..9], w, full.len() as u64 - 1);
+        let (cut2, _) = write_capped(b',', &cols, &rows[..9], w, full.len() as u64 - 1);
         assert_eq!(cut2, cut);
-        let (header_only, n) = write_capped(&cols, &rows, w, 1);
+        let (header_only, n) = write_capped(b',', &cols, &rows, w, 1);
         assert_eq!(n, 0);
-        assert_eq!(header_only, b"user_id,first_name,row,error\n");
+        assert_eq!(header_only, b"\xEF\xBB\xBFuser_id,first_name,row,error\n");
     }
 
     #[test]
@@ -212,10 +279,10 @@ mod tests {
             },
         ];
         let mut buf = Vec::new();
-        write(&mut buf, &["x".into(), "y".into()], &rows).unwrap();
+        write(&mut buf, b';', &["x".into(), "y".into()], &rows).unwrap();
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "x,y,,row,error\na,b,c,2,m\na,,,4,n; o\n"
+            "\u{feff}x;y;;row;error\na;b;c;2;m\na;;;4;\"n; o\"\n"
         );
     }
 }

@@ -32,7 +32,7 @@ pub fn failed_csv(db: &impl Db, job: &JobRow) -> Result<Option<Vec<u8>>, StoreEr
     };
     let rows = super::failed_csv::group(&errors);
     let mut out = Vec::new();
-    super::failed_csv::write(&mut out, &report.columns, &rows)
+    super::failed_csv::write_report(&mut out, &report, &rows)
         .expect("writing CSV to memory does not fail");
     Ok(Some(out))
 }

@@ -96,6 +96,10 @@ pub struct Held {
     pub of_users: u64,
     pub percent: f64,
     pub max_missing_percent: f64,
+    /// Who the sync would touch (the first of them, by key), for the
+    /// mail's list; not part of the JSON outcome.
+    #[serde(skip)]
+    pub users: Vec<crate::store::users::Named>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -804,3 +804,37 @@ pub fn all_users(db: &impl Db, tenant: &str) -> Result<Vec<User>, StoreError> {
     })?;
     Ok(out)
 }
+
+// --- words helper (held-sync mail) ---
+
+/// Who a user is, for a person to recognise: the held-sync mail's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub key: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+}
+
+/// The users of `ids`, in key order, at most `limit` of them.
+pub fn named(db: &impl Db, ids: &[i64], limit: usize) -> Result<Vec<Named>, StoreError> {
+    let conn = db.sql();
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, COALESCE(first_name, ''), COALESCE(last_name, ''), email FROM users WHERE id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(ids.len().min(limit));
+    for id in ids {
+        let mut rows = stmt.query([id])?;
+        if let Some(r) = rows.next()? {
+            out.push(Named {
+                key: r.get(0)?,
+                first_name: r.get(1)?,
+                last_name: r.get(2)?,
+                email: r.get(3)?,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out.truncate(limit);
+    Ok(out)
+}
