@@ -13,4 +13,5 @@ mod layouts;
 mod mail;
 mod sftp;
 mod trips;
+mod trips_ops;
 mod util;
