@@ -126,7 +126,9 @@ fn cli_import_with_failed_rows_writes_results_like_an_upload() {
         .find(|n| n.ends_with(&format!("-{job}_staff.errors.csv")))
         .unwrap_or_else(|| panic!("no results/*-{job}_staff.errors.csv in {results:?}"));
     let shown = userdrop(&config, &["jobs", "show", &job.to_string(), "--failed-csv"]);
-    assert!(shown.status.success(), "{}", stderr(&shown));
+    // Exit 1: the job's rows did not all succeed.
+    assert_eq!(shown.status.code(), Some(1), "{}", stderr(&shown));
+    assert!(!shown.stdout.is_empty());
     assert_eq!(
         std::fs::read(root.join("results").join(errors_csv)).unwrap(),
         shown.stdout,
@@ -179,7 +181,7 @@ fn check_config_fails_on_an_authorized_keys_line_that_does_not_parse() {
     let out = userdrop(&config, &["check-config"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
-        stderr(&out).contains("tenants.acme.accounts[0].authorized_keys[1]"),
+        stderr(&out).contains("tenants.acme.accounts.acme-hr.authorized_keys[1]"),
         "names the key: {}",
         stderr(&out)
     );
@@ -247,7 +249,7 @@ fn check_config_lists_every_unknown_key_and_syntax_error_in_one_run() {
         "wokers",
         "sftp.idle_timout",
         "tenants.acme.mod",
-        "tenants.acme.accounts[0].pasword_hash",
+        "tenants.acme.accounts.acme-hr.pasword_hash",
         "retention_days",
     ] {
         assert!(err.contains(&format!("- {key}")), "{key} is named: {err}");
@@ -314,4 +316,100 @@ fn serve_logs_once_which_mail_transport_is_active_and_where_mail_goes() {
         !all.iter().any(|l| l.contains("s3cret-Passw0rd")),
         "never the password"
     );
+}
+
+/// How many log lines so far have `message` and `path`.
+fn lines_with(serve: &Serve, message: &str, path: &str) -> usize {
+    serve
+        .seen
+        .iter()
+        .filter(|v| v["fields"]["message"] == message && v["fields"]["path"] == path)
+        .count()
+}
+
+const IN_SUBFOLDER: &str = "a file in a subfolder of the inbox is not imported";
+const UNDER_TEMP_NAME: &str = "a file under a temp upload name is not imported";
+const TEMP_REMOVED: &str =
+    "removed a file left under a temp upload name for longer than incomplete_ttl";
+
+/// A file in a subfolder of the inbox, or under a temp name never renamed,
+/// sat there forever without a word. Each is now reported once (a log line
+/// and a note in results/), not on every sweep; a temp-named file older
+/// than incomplete_ttl is removed, and that is reported too; a note goes
+/// when its file does.
+#[test]
+fn files_in_subfolders_and_under_temp_names_are_reported_once_and_old_temp_files_removed() {
+    let env = SftpEnv::new("", "");
+    let config = serve_config(&env, "");
+    // A sweep every second: "once" is checked over several sweeps.
+    edit_config(&config, |t| {
+        t.insert("schedule".into(), "* * * * * *".into());
+    });
+    let root = env.root(TENANT);
+    let body = "user_id,email\nU1,u1@example.com\n";
+    std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    std::fs::write(root.join("sub/users.csv"), body).unwrap();
+    std::fs::write(root.join("sub/deeper/more.csv"), body).unwrap();
+    std::fs::write(root.join("users.csv.filepart"), body).unwrap();
+    set_old(&root.join("users.csv.filepart"), Duration::from_secs(60));
+    std::fs::write(root.join("old.filepart"), body).unwrap();
+    // Older than the default incomplete_ttl (24h).
+    set_old(&root.join("old.filepart"), Duration::from_secs(2 * 86_400));
+
+    let mut serve = Serve::start(&config);
+    serve.wait_for(IN_SUBFOLDER, &[("path", "sub/users.csv")]);
+    serve.wait_for(IN_SUBFOLDER, &[("path", "sub/deeper/more.csv")]);
+    serve.wait_for(UNDER_TEMP_NAME, &[("path", "users.csv.filepart")]);
+    serve.wait_for(TEMP_REMOVED, &[("path", "old.filepart")]);
+    // Three more sweeps: nothing said again.
+    for _ in 0..3 {
+        let n = serve.seen.len();
+        serve.wait_for_any_after(n, "scheduled sweep");
+    }
+    for (message, path) in [
+        (IN_SUBFOLDER, "sub/users.csv"),
+        (IN_SUBFOLDER, "sub/deeper/more.csv"),
+        (UNDER_TEMP_NAME, "users.csv.filepart"),
+    ] {
+        assert_eq!(lines_with(&serve, message, path), 1, "{path}: said once");
+    }
+    let results = root.join("results");
+    let notes = names_in(&results);
+    for note in [
+        "sub_users.csv.ignored.txt",
+        "sub_deeper_more.csv.ignored.txt",
+        "users.csv.filepart.ignored.txt",
+    ] {
+        assert!(notes.contains(&note.to_string()), "{note} in {notes:?}");
+    }
+    let sub_note = std::fs::read_to_string(results.join("sub_users.csv.ignored.txt")).unwrap();
+    assert!(sub_note.contains("top folder"), "{sub_note}");
+    let temp_note =
+        std::fs::read_to_string(results.join("users.csv.filepart.ignored.txt")).unwrap();
+    assert!(temp_note.contains("rename"), "{temp_note}");
+    let removed = notes
+        .iter()
+        .find(|n| n.ends_with("_old.filepart.removed.txt"))
+        .unwrap_or_else(|| panic!("a removal note in {notes:?}"));
+    let removed = std::fs::read_to_string(results.join(removed)).unwrap();
+    assert!(removed.contains("old.filepart was removed"), "{removed}");
+    assert!(!root.join("old.filepart").exists(), "removed");
+    assert!(root.join("sub/users.csv").exists(), "left where it is");
+    assert_eq!(users_of(&env.config, TENANT), 0, "nothing imported");
+
+    // Renamed to its final name: imported, and its note goes.
+    std::fs::rename(root.join("users.csv.filepart"), root.join("users.csv")).unwrap();
+    serve.wait_for("archived", &[("file", "users.csv")]);
+    let n = serve.seen.len();
+    serve.wait_for_any_after(n, "scheduled sweep");
+    let n = serve.seen.len();
+    serve.wait_for_any_after(n, "scheduled sweep");
+    assert!(
+        !results.join("users.csv.filepart.ignored.txt").exists(),
+        "the note goes with its file: {:?}",
+        names_in(&results)
+    );
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+    assert_eq!(users_of(&env.config, TENANT), 1);
 }

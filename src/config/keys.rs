@@ -74,7 +74,11 @@ fn tenant(path: &str, t: &mut Table, problems: &mut Vec<String>) {
     if let Some(Value::Array(accounts)) = t.get_mut("accounts") {
         for (i, a) in accounts.iter_mut().enumerate() {
             if let Value::Table(a) = a {
-                let p = format!("{path}.accounts[{i}]");
+                // Named as the value checks name it: by the account's name.
+                let p = match a.get("name").and_then(Value::as_str) {
+                    Some(name) => format!("{path}.accounts.{name}"),
+                    None => format!("{path}.accounts[{i}]"),
+                };
                 known(&p, a, fields_of::<RawAccount>(), problems);
             }
         }
@@ -198,7 +202,7 @@ mod tests {
                 "colour",
                 "sftp.listen2",
                 "tenants.a.mod",
-                "tenants.a.accounts[0].pasword_hash"
+                "tenants.a.accounts.n.pasword_hash"
             ]
         );
         assert!(p[3].contains("did you mean \"password_hash\""), "{}", p[3]);
