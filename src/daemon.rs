@@ -29,7 +29,7 @@ use crate::pickup::queue::{Item, Queue, Source, Work};
 use crate::pickup::scheduler::{until_next, Clock};
 use crate::pickup::uploads::Uploads;
 use crate::pickup::watcher::{self, Seen, Settler, Watcher};
-use crate::pickup::{sweep, Swept};
+use crate::pickup::{notes, sweep, Swept};
 use crate::sftp::{SftpError, SftpServer, UploadEvent, UploadSink};
 use crate::store::{jobs, Store, StoreError};
 use crate::worker::{self, lock, Done, WorkerError};
@@ -251,8 +251,12 @@ impl Jobs {
     ) {
         let now = SystemTime::now();
         for (tenant, root) in roots(config) {
-            let Swept { ready, young } =
-                sweep(&root, &tenant, &lock(&self.uploads), config.settle, now);
+            let Swept {
+                ready,
+                young,
+                unread,
+            } = sweep(&root, &tenant, &lock(&self.uploads), config.settle, now);
+            notes::tell(&root, &tenant, &unread, config.sftp.incomplete_ttl, now);
             for name in ready {
                 self.push_file(&tenant, name, source);
             }
@@ -382,6 +386,8 @@ impl Daemon {
             wake_mail.clone(),
             cancel.clone(),
         ));
+        let (transport, to) = crate::mail::transport::describe(&config.mail);
+        tracing::info!(transport, to = %to, "mail transport");
         let resumed = jobs.resume().await?;
         if resumed > 0 {
             tracing::info!(jobs = resumed, "carrying on unfinished jobs");
@@ -626,11 +632,16 @@ async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
         let now = SystemTime::now();
         let mut marks = lock(&uploads);
         for (tenant, path) in marks.expired(config.sftp.incomplete_ttl, now) {
-            let file = config.tenant_root(&tenant).join(&path);
-            match std::fs::remove_file(&file) {
-                Ok(()) => tracing::warn!(tenant, path = %path.display(),
-                    ttl = %humantime::format_duration(config.sftp.incomplete_ttl),
-                    "removed an incomplete upload older than incomplete_ttl"),
+            let root = config.tenant_root(&tenant);
+            match std::fs::remove_file(root.join(&path)) {
+                Ok(()) => {
+                    let ttl = config.sftp.incomplete_ttl;
+                    tracing::warn!(tenant, path = %path.display(),
+                        ttl = %humantime::format_duration(ttl),
+                        "removed an incomplete upload older than incomplete_ttl");
+                    let rel = path.to_string_lossy();
+                    notes::removed(&root, &tenant, &rel, notes::Removed::Incomplete, ttl, now);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     tracing::error!(tenant, path = %path.display(),

@@ -28,7 +28,7 @@ use crate::archive;
 use crate::config::{Config, Tenant};
 use crate::import::{self, ImportError, ImportOptions, Outcome};
 use crate::ingest::error::{FileError, FileErrorCode};
-use crate::pickup::admit::{admit, NotAdmitted, Settle};
+use crate::pickup::admit::{accepted, admit, NotAdmitted, Settle};
 use crate::pickup::queue::{Item, Work};
 use crate::pickup::uploads::Uploads;
 use crate::report::ledger::stored_report;
@@ -240,15 +240,7 @@ fn decide(
         import::refuse(&mut s, tenant, job.id, &job.file, &err)?;
         return Ok(true);
     }
-    if !tenant.accepts(&job.file) {
-        let err = FileError::new(
-            FileErrorCode::UnsupportedFileType,
-            format!(
-                "{} is not a file userdrop reads: only {} are imported. Save the sheet as CSV (for example File > Save As > CSV UTF-8) and upload that file",
-                job.file,
-                tenant.accept.join(", ")
-            ),
-        );
+    if let Err(err) = accepted(tenant, &job.file) {
         import::refuse(&mut s, tenant, job.id, &job.file, &err)?;
         return Ok(true);
     }

@@ -169,6 +169,8 @@ fn default_config_is_valid_and_documents_every_tenant_key() {
         .arg("--config")
         .arg(&cfg)
         .arg("check-config")
+        // check-config fails on an unset password_env (issue 13 #13).
+        .env("USERDROP_SMTP_PASSWORD", "set in the service's environment")
         .output()
         .unwrap();
     assert!(check.status.success(), "{}", stderr(&check));

@@ -16,5 +16,6 @@ mod scp_legacy;
 mod sftp;
 mod trips;
 mod trips_graph;
+mod trips_ops;
 mod trips_words;
 mod util;

@@ -20,7 +20,8 @@ pub(super) fn default_config() -> Result<ExitCode> {
 }
 
 pub(super) fn check_config(config_path: Option<&Path>) -> Result<ExitCode> {
-    let c = load(config_path)?;
+    // Every problem at once, the environment's (password_env) included.
+    let c = crate::config::Config::load_for_check(config_path)?;
     out!(
         "{}: ok ({} tenant{}: {})",
         c.source_name,

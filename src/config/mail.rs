@@ -1,6 +1,7 @@
 //! `[smtp]` and a tenant's `invitation`: the transport, its security and
 //! credentials, the sender, the retry schedule, and the invitation
-//! templates. Checks only: it must never read a secret's value or connect.
+//! templates. Checks only: it must never read a secret's value or connect
+//! (for `check-config` it asks whether `password_env` is set, never what).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -10,7 +11,15 @@ use super::raw::{RawInvitation, RawSmtp};
 use super::{Invitation, MailConfig, SecretSource, Security, Transport};
 use crate::template::{Template, Var};
 
-pub(super) fn check_mail(c: &mut Check, r: RawSmtp, present: bool, data_dir: &Path) -> MailConfig {
+/// `env`: also check what the process environment must provide (an unset
+/// `password_env` would fail every delivery); `check-config` asks for it.
+pub(super) fn check_mail(
+    c: &mut Check,
+    r: RawSmtp,
+    present: bool,
+    data_dir: &Path,
+    env: bool,
+) -> MailConfig {
     let transport_kind = c.choice(
         "smtp.transport",
         r.transport.as_deref(),
@@ -52,7 +61,15 @@ pub(super) fn check_mail(c: &mut Check, r: RawSmtp, present: bool, data_dir: &Pa
                     .push("smtp: set password_env or password_file, not both".into());
                 None
             }
-            (Some(v), None) => Some(SecretSource::Env(v.clone())),
+            (Some(v), None) => {
+                if env && std::env::var_os(v).is_none_or(|x| x.is_empty()) {
+                    c.problems.push(format!(
+                        "smtp.password_env = {v:?}: the environment variable {v} is not set (or empty) here, so serve could not log in to {}; export it in the service's environment",
+                        r.host.as_deref().unwrap_or("the SMTP server")
+                    ));
+                }
+                Some(SecretSource::Env(v.clone()))
+            }
             (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f))),
             (None, None) => None,
         };

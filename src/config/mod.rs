@@ -8,6 +8,7 @@
 mod check;
 mod http;
 pub use http::{key_hash_text, new_api_token, parse_key_hash, ApiKey, HttpConfig};
+mod keys;
 mod mail;
 pub mod raw;
 mod sftp;
@@ -301,8 +302,53 @@ impl Config {
             source_name: source_name.to_string(),
             problems,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| fail(vec![toml_problem(&e)]))?;
-        validate(raw, source_name).map_err(fail)
+        Config::parse_checking(text, source_name, false).map_err(fail)
+    }
+
+    /// What `check-config` reads: [`Config::load`], and also what only the
+    /// environment of the process can tell (an unset `password_env`).
+    pub fn load_for_check(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (text, name) = match path {
+            Some(p) => {
+                let name = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    source_name: name.clone(),
+                    problems: vec![format!("cannot read the file: {e}")],
+                })?;
+                (text, name)
+            }
+            None => (
+                EMBEDDED_DEFAULT.to_string(),
+                "embedded default config".into(),
+            ),
+        };
+        Config::parse_checking(&text, &name, true).map_err(|problems| ConfigError {
+            source_name: name,
+            problems,
+        })
+    }
+
+    /// Every syntax error, then every unknown key, then every problem of
+    /// the values, in one list.
+    fn parse_checking(text: &str, source_name: &str, env: bool) -> Result<Config, Vec<String>> {
+        let mut table = keys::parse(text)?;
+        let mut problems = Vec::new();
+        keys::strip_unknown(&mut table, &mut problems);
+        let raw: RawConfig = match toml::Value::Table(table).try_into() {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(toml_problem(&e));
+                return Err(problems);
+            }
+        };
+        match validate(raw, source_name, env) {
+            Ok(c) if problems.is_empty() => Ok(c),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
+        }
     }
 
     pub fn tenant(&self, name: &str) -> Option<&Tenant> {
@@ -327,7 +373,7 @@ fn toml_problem(e: &toml::de::Error) -> String {
     e.to_string().trim().replace('\n', "\n    ")
 }
 
-fn validate(raw: RawConfig, source_name: &str) -> Result<Config, Vec<String>> {
+fn validate(raw: RawConfig, source_name: &str, env: bool) -> Result<Config, Vec<String>> {
     let mut c = Check::default();
 
     let data_dir = match raw.data_dir.as_deref().map(str::trim) {
@@ -368,6 +414,7 @@ fn validate(raw: RawConfig, source_name: &str) -> Result<Config, Vec<String>> {
         smtp_raw.unwrap_or_default(),
         raw.smtp.is_some(),
         &data_dir,
+        env,
     );
 
     let http = raw

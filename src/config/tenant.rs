@@ -3,6 +3,9 @@
 //! tenant's directories.
 
 use std::collections::HashSet;
+use std::str::FromStr as _;
+
+use russh::keys::ssh_key::authorized_keys::Entry as AuthorizedKey;
 
 use super::check::Check;
 use super::raw::RawTenant;
@@ -309,15 +312,12 @@ fn check_accounts(
                 )),
             }
         }
-        for line in &a.authorized_keys {
-            let mut parts = line.split_whitespace();
-            let ok = matches!(
-                (parts.next(), parts.next()),
-                (Some(kind), Some(_)) if kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-")
-            );
-            if !ok {
+        for (i, line) in a.authorized_keys.iter().enumerate() {
+            // The parser the SFTP server reads them with: a line it would
+            // skip is an error here, not a login that fails later.
+            if let Err(e) = AuthorizedKey::from_str(line.trim()) {
                 c.problems.push(format!(
-                    "{ak}.authorized_keys: {:?} is not a public key line like \"ssh-ed25519 AAAA… comment\"",
+                    "{ak}.authorized_keys[{i}]: {:?} does not parse as a public key line like \"ssh-ed25519 AAAA… comment\" ({e}); serve would ignore it and this key could never log in",
                     line.chars().take(40).collect::<String>()
                 ));
             }

@@ -23,6 +23,7 @@ use crate::config::Mode;
 use crate::import::{self, ImportOptions};
 use crate::ingest::decode::{Delimiter, DELIMITER_NAMES};
 use crate::intake::{JobOptions, Spooled, Spooling, Submission, SOURCE_HTTP};
+use crate::report::summary::JobReport;
 use crate::store::intake::{self as ledger, Intake, IntakeError};
 use crate::store::jobs::{self, JobRow, JobState};
 use crate::worker::ApproveError;
@@ -606,12 +607,9 @@ async fn dry_run(
         .pool
         .run(move |s| {
             let t = options.apply(&t);
-            if !t.accepts(&name) {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_file_type",
-                    format!("{name} is not a file userdrop reads: only {} are imported; name the file accordingly (the filename query parameter, or the multipart file name)", t.accept.join(", ")),
-                ));
+            // What the daemon would do with this name: refuse it whole.
+            if let Err(e) = crate::pickup::admit::accepted(&t, &name) {
+                return Ok(JobReport::refused(&t.name, &name, None, true, &e));
             }
             let opts = ImportOptions {
                 file_name: &name,

@@ -119,9 +119,7 @@ pub fn refuse(
     file_name: &str,
     error: &FileError,
 ) -> Result<Outcome, ImportError> {
-    let mut report = JobReport::new(&tenant.name, file_name, Some(job), false);
-    report.status = Status::Rejected;
-    report.file_error = Some(FileErrorJson::from(error));
+    let report = JobReport::refused(&tenant.name, file_name, Some(job), false, error);
     let tx = store.write()?;
     jobs::clear_errors(&tx, job)?;
     finish_job(&tx, tenant, job, JobState::Failed, &report, &[])?;

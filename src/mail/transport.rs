@@ -77,6 +77,51 @@ impl std::fmt::Debug for Transport {
     }
 }
 
+/// Where mail goes, in words for the log: the transport's kind and its
+/// destination (`host:port` with its security, user and where the password
+/// comes from, or the `.eml` directory). Never the password itself.
+pub fn describe(mail: &MailConfig) -> (&'static str, String) {
+    match &mail.transport {
+        TransportConfig::File { dir } => (
+            "file",
+            format!(
+                "{} (one .eml file per message; nothing is sent)",
+                dir.display()
+            ),
+        ),
+        TransportConfig::Smtp {
+            host,
+            port,
+            security,
+            username,
+            password,
+            ..
+        } => {
+            let security = match security {
+                Security::StartTls => "starttls",
+                Security::Tls => "tls",
+                Security::None => "none, plain text",
+            };
+            let login = match (username, password) {
+                (None, _) => "no login".to_string(),
+                (Some(u), None) => format!("user {u}, no password"),
+                (Some(u), Some(SecretSource::Env(v))) => {
+                    let set = if std::env::var_os(v).is_some_and(|x| !x.is_empty()) {
+                        "set"
+                    } else {
+                        "NOT SET"
+                    };
+                    format!("user {u}, password from ${v} ({set})")
+                }
+                (Some(u), Some(SecretSource::File(f))) => {
+                    format!("user {u}, password from {}", f.display())
+                }
+            };
+            ("smtp", format!("{host}:{port} ({security}; {login})"))
+        }
+    }
+}
+
 fn password(source: &SecretSource) -> Result<String, TransportError> {
     match source {
         SecretSource::Env(name) => {

@@ -3,12 +3,17 @@
 //! left incomplete, no SFTP write handle open on it (whatever name the
 //! handle was opened under), and settled. The SFTP completion events, the watcher,
 //! the sweeps and the worker's claim all ask [`admit`]; none decides on its
-//! own. This module must never move, open or read a file.
+//! own. [`accepted`] is the other half: whether the tenant imports a file
+//! of that name at all (`accept`), asked by the worker before the pipeline
+//! and by `userdrop import` alike. This module must never move, open or
+//! read a file.
 
 use std::fs::Metadata;
 use std::time::{Duration, SystemTime};
 
 use super::uploads::Uploads;
+use crate::config::Tenant;
+use crate::ingest::error::{FileError, FileErrorCode};
 use crate::ingest::names::is_temp_name;
 use crate::writers::FileId;
 
@@ -68,6 +73,23 @@ pub fn admit(
         }
     }
     Ok(())
+}
+
+/// Whether `tenant` imports a file named `file_name` (its `accept`
+/// patterns). A file it does not is refused as a whole, with this error,
+/// before anything reads it: by the daemon's worker, and by `userdrop
+/// import` (a dry run included) for the same file.
+pub fn accepted(tenant: &Tenant, file_name: &str) -> Result<(), FileError> {
+    if tenant.accepts(file_name) {
+        return Ok(());
+    }
+    Err(FileError::new(
+        FileErrorCode::UnsupportedFileType,
+        format!(
+            "{file_name} is not a file userdrop reads: only {} are imported. Save the sheet as CSV (for example File > Save As > CSV UTF-8) and upload that file",
+            tenant.accept.join(", ")
+        ),
+    ))
 }
 
 #[cfg(test)]

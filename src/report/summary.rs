@@ -188,6 +188,21 @@ impl JobReport {
 
     /// What reading the header found: the layout, the skipped lines, the
     /// secret columns.
+    /// The outcome of a file refused as a whole before it was read (a name
+    /// `accept` does not match): the one shape every door reports it in.
+    pub fn refused(
+        tenant: &str,
+        file: &str,
+        job: Option<i64>,
+        dry_run: bool,
+        error: &FileError,
+    ) -> JobReport {
+        let mut r = JobReport::new(tenant, file, job, dry_run);
+        r.status = Status::Rejected;
+        r.file_error = Some(FileErrorJson::from(error));
+        r
+    }
+
     pub fn read_header(&mut self, map: &HeaderMap) {
         self.layout = Some(map.layout.name().to_string());
         self.skipped_lines.clone_from(&map.preamble);
