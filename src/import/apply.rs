@@ -5,7 +5,7 @@
 
 use crate::config::{Missing, Mode, OnError, Tenant};
 use crate::ingest::decode::{self, RecordReader};
-use crate::ingest::error::{FileError, FileErrorCode, RowError};
+use crate::ingest::error::{quote, FileError, FileErrorCode, RowError};
 use crate::ingest::plan;
 use crate::ingest::schema::FieldKind;
 use crate::ingest::validate::{self, ValidRow, Validator};
@@ -160,6 +160,7 @@ fn judge(
             .map(validate::clean)
             .unwrap_or("")
     };
+    let col = |kind: FieldKind, fallback: &'static str| p.map.column_name(schema, kind, fallback);
     let also = |flag: u8, what: String| {
         format!(
             "{what} also appears on {}; each user must be on one row only",
@@ -176,7 +177,11 @@ fn judge(
             "duplicate_user_id",
             also(
                 plan::DUP_USER_ID,
-                format!("user_id {:?}", cell_of(FieldKind::UserId)),
+                format!(
+                    "{} {}",
+                    col(FieldKind::UserId, "user_id"),
+                    quote(cell_of(FieldKind::UserId))
+                ),
             ),
         ));
     }
@@ -186,7 +191,11 @@ fn judge(
             "duplicate_email",
             also(
                 plan::DUP_EMAIL,
-                format!("email {:?}", cell_of(FieldKind::Email)),
+                format!(
+                    "{} {}",
+                    col(FieldKind::Email, "email"),
+                    quote(cell_of(FieldKind::Email))
+                ),
             ),
         ));
     }
@@ -195,14 +204,18 @@ fn judge(
         errors.push(error(
             name,
             &format!("duplicate_{name}"),
-            also(plan::DUP_KEY, format!("{name} {raw_key:?}")),
+            also(
+                plan::DUP_KEY,
+                format!("{} {}", col(schema.key.kind(), name), quote(raw_key)),
+            ),
         ));
     }
     if flags & plan::UNKNOWN_REPORTS_TO != 0 {
-        let manager = cell_of(FieldKind::ReportsTo);
+        let manager = quote(cell_of(FieldKind::ReportsTo));
+        let column = col(FieldKind::ReportsTo, "reports_to");
         let message = match p.managers.deleted_by.get(&users::hash128(&v.manager_key(rec))) {
-            Some(n) => format!("reports_to {manager:?} is deleted by row {n} of this file; name another manager or leave it empty"),
-            None => format!("reports_to {manager:?} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty"),
+            Some(n) => format!("{column} {manager} is deleted by row {n} of this file; name another manager or leave it empty"),
+            None => format!("{column} {manager} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty"),
         };
         errors.push(error("reports_to", "unknown_reports_to", message));
     }
@@ -211,8 +224,9 @@ fn judge(
             "reports_to",
             "reports_to_cycle",
             format!(
-                "reports_to {:?} makes a loop of managers ({}); a chain of managers must end with someone who reports to nobody: name another manager or leave it empty",
-                cell_of(FieldKind::ReportsTo),
+                "{} {} makes a loop of managers ({}); a chain of managers must end with someone who reports to nobody: name another manager or leave it empty",
+                col(FieldKind::ReportsTo, "reports_to"),
+                quote(cell_of(FieldKind::ReportsTo)),
                 super::graph::describe(cycle, &p.managers.names)
             ),
         ));
@@ -262,6 +276,10 @@ struct Applier<'t, 'c> {
     deferred: Vec<Deferred>,
     /// The user_ids of the users deleted so far.
     gone: Vec<String>,
+    /// The key's and the email's columns as the customer's header names
+    /// them, for messages.
+    key_column: String,
+    email_column: String,
 }
 
 enum RowResult {
@@ -289,8 +307,9 @@ impl Applier<'_, '_> {
                 RowResult::Refused(
                     "not_found",
                     format!(
-                        "there is no user {raw_key:?} to delete; check the {}",
-                        schema.key.name()
+                        "there is no user {} to delete; check the {}",
+                        quote(raw_key),
+                        self.key_column
                     ),
                 )
             });
@@ -299,7 +318,11 @@ impl Applier<'_, '_> {
         if self.tenant.mode == Mode::Insert && stored {
             return Ok(RowResult::Refused(
                 "already_exists",
-                format!("a user with {} {raw_key:?} already exists, and this inbox only creates new users", schema.key.name()),
+                format!(
+                    "a user with {} {} already exists, and this inbox only creates new users",
+                    self.key_column,
+                    quote(raw_key)
+                ),
             ));
         }
         match self.writer.write(text, values, e, stored)? {
@@ -308,8 +331,9 @@ impl Applier<'_, '_> {
                 return Ok(RowResult::Refused(
                     "already_exists",
                     format!(
-                        "a user with {} {raw_key:?} already exists",
-                        schema.key.name()
+                        "a user with {} {} already exists",
+                        self.key_column,
+                        quote(raw_key)
                     ),
                 ))
             }
@@ -424,6 +448,14 @@ pub(super) fn apply(
         failures: Vec::new(),
         deferred: Vec::new(),
         gone: Vec::new(),
+        key_column: p
+            .map
+            .column_name(schema, schema.key.kind(), schema.key.name())
+            .to_string(),
+        email_column: p
+            .map
+            .column_name(schema, FieldKind::Email, "email")
+            .to_string(),
     };
     tracing::debug!(rows = p.plan.flags.len(), "applying");
     let file_problem = applier.pass(path, &p, &v)?;
@@ -602,7 +634,12 @@ impl Applier<'_, '_> {
                     key: v.raw_key(&fields).to_string(),
                     field: Some("email".into()),
                     code: "duplicate_email".into(),
-                    message: format!("email {email:?} already belongs to user {holder:?}; each user needs their own address"),
+                    message: format!(
+                        "{} {} already belongs to user {}; each user needs their own address",
+                        self.email_column,
+                        quote(&email),
+                        quote(&holder)
+                    ),
                 }],
                 cells: d.cells,
             });

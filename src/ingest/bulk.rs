@@ -11,7 +11,7 @@ use std::fmt;
 use std::io::{Read, Write};
 
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BulkError {
@@ -21,7 +21,39 @@ pub enum BulkError {
     Io(#[from] std::io::Error),
 }
 
-type Object = Map<String, Value>;
+/// One user object, its keys in the order written (a `serde_json::Map`
+/// would sort them, and the converted header would not be the customer's).
+struct Object(Vec<(String, Value)>);
+
+impl Object {
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Object {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Object;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a user object like {\"email\": \"...\"}")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Object, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    out.push((k, v));
+                }
+                Ok(Object(out))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
 
 /// Calls `f(position, object)` for each element of a top-level array.
 struct Each<'f, F>(&'f mut F);
@@ -35,13 +67,11 @@ impl<'de, F: FnMut(usize, Object) -> Result<(), String>> Visitor<'de> for Each<'
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut n = 0;
-        while let Some(v) = seq.next_element::<Value>()? {
+        while let Some(obj) = seq
+            .next_element::<Object>()
+            .map_err(|e| de::Error::custom(format!("element {}: {e}", n + 1)))?
+        {
             n += 1;
-            let Value::Object(obj) = v else {
-                return Err(de::Error::custom(format!(
-                    "element {n} is not an object: each user is an object like {{\"email\": \"...\"}}"
-                )));
-            };
             (self.0)(n, obj).map_err(de::Error::custom)?;
         }
         Ok(n)

@@ -176,6 +176,22 @@ impl HeaderMap {
         schema.field(kind).and_then(|f| self.column_of[f])
     }
 
+    /// The column of `kind` as the customer's header names it (`E-mail`),
+    /// or `fallback` (our field name) when the header has no such column.
+    /// Messages name columns this way: the customer finds them in the file.
+    pub fn column_name<'a>(
+        &'a self,
+        schema: &Schema,
+        kind: FieldKind,
+        fallback: &'a str,
+    ) -> &'a str {
+        self.column(schema, kind)
+            .and_then(|c| self.columns.get(c))
+            .map(String::as_str)
+            .filter(|c| !c.is_empty())
+            .unwrap_or(fallback)
+    }
+
     /// The user_id of the manager a `reports_to` value names: a
     /// distinguished name found in the file becomes that user's user_id;
     /// anything else is the user_id itself.
