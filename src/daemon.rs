@@ -460,8 +460,13 @@ impl Daemon {
                     tick = next_tick(&config);
                 }
                 Some(new) = reloads.recv() => {
-                    config = reload(&config, new, &sftp, &mut fs_watcher, &mut jobs, &mut settler);
-                    let _ = config_tx.send(config.clone());
+                    let reloaded = reload(&config, new, &sftp, &mut fs_watcher, &mut jobs, &mut settler);
+                    if let Some(c) = reloaded {
+                        config = c;
+                        // Announced once every part has it (the HTTP keys too).
+                        let _ = config_tx.send(config.clone());
+                        tracing::info!(tenants = config.tenants.len(), "configuration reloaded");
+                    }
                     tick = next_tick(&config);
                 }
                 Some((tenant, r)) = finished.recv() => {
@@ -673,6 +678,7 @@ async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
 
 /// Swaps in a new config: tenants, accounts, limits. What needs a restart
 /// (data_dir, the listen address) keeps its old value, with a warning.
+/// `None`: refused (logged), the old config stays.
 fn reload(
     old: &Arc<Config>,
     new: Config,
@@ -680,12 +686,12 @@ fn reload(
     fs_watcher: &mut Option<Watcher>,
     jobs: &mut Jobs,
     settler: &mut Settler,
-) -> Arc<Config> {
+) -> Option<Arc<Config>> {
     let mut new = match absolute(new) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("reload refused, the old configuration stays: {e}");
-            return old.clone();
+            return None;
         }
     };
     if new.data_dir != old.data_dir {
@@ -696,9 +702,12 @@ fn reload(
     if new.sftp.listen != old.sftp.listen {
         tracing::warn!("[sftp] listen changes only on restart");
     }
+    if new.http.as_ref().map(|h| h.listen) != old.http.as_ref().map(|h| h.listen) {
+        tracing::warn!("[http] listen (and whether HTTP runs at all) changes only on restart");
+    }
     if let Err(e) = ensure_roots(&new) {
         tracing::error!("reload refused, the old configuration stays: {e}");
-        return old.clone();
+        return None;
     }
     if let Some(s) = sftp {
         s.reloader.reload(&new);
@@ -708,8 +717,7 @@ fn reload(
     }
     jobs.queue.set_workers(new.workers);
     settler.set_settle(new.settle);
-    tracing::info!(tenants = new.tenants.len(), "configuration reloaded");
-    Arc::new(new)
+    Some(Arc::new(new))
 }
 
 /// `userdrop serve`: the embedded default's demo account, the SFTP listener,
@@ -783,6 +791,7 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
     );
     let _ = std::io::stdout().flush();
 
+    let http_listen = config.http.as_ref().map(|h| h.listen);
     let cancel = CancellationToken::new();
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let stop = cancel.clone();
@@ -796,8 +805,11 @@ pub async fn serve(config_path: Option<PathBuf>, mut config: Config) -> Result<(
                     match Config::load(config_path.as_deref()) {
                         Ok(mut c) => {
                             if embedded {
-                                // USERDROP_SFTP_LISTEN stays as it was.
+                                // USERDROP_SFTP_LISTEN and _HTTP_LISTEN stay as they were.
                                 c.sftp.listen = addr;
+                                if let (Some(h), Some(a)) = (c.http.as_mut(), http_listen) {
+                                    h.listen = a;
+                                }
                                 if let Err(e) = crate::demo::ensure_account(&mut c) {
                                     tracing::error!("reload: the demo account: {e}");
                                 }

@@ -298,7 +298,6 @@ impl Applier<'_, '_> {
         raw_key: &str,
         flags: u8,
     ) -> Result<RowResult, ImportError> {
-        let schema = &self.tenant.schema;
         if e.delete {
             return Ok(if self.writer.delete(slice(text, e.key), &mut self.gone)? {
                 self.counts.deleted += 1;
