@@ -71,7 +71,7 @@ pub fn caller(
     match find(&config, token) {
         Some(c) => {
             if let Some(ip) = ip {
-                super::serve::lock(&state.bans).record_success(ip);
+                crate::worker::lock(&state.bans).record_success(ip);
             }
             if c.tenant != tenant {
                 return Err(ApiError::not_found());
@@ -81,7 +81,7 @@ pub fn caller(
         None => {
             if let Some(ip) = ip {
                 if let Some(ban) =
-                    super::serve::lock(&state.bans).record_failure(ip, Instant::now())
+                    crate::worker::lock(&state.bans).record_failure(ip, Instant::now())
                 {
                     tracing::warn!(address = %ip, seconds = ban.as_secs(),
                         "banned an address after repeated failed logins (HTTP API keys)");
@@ -104,7 +104,7 @@ pub async fn refuse_banned(
     next: Next,
 ) -> Response {
     if let Some(addr) = super::peer(req.extensions()) {
-        let left = super::serve::lock(&state.bans).banned(addr.ip(), Instant::now());
+        let left = crate::worker::lock(&state.bans).banned(addr.ip(), Instant::now());
         if let Some(left) = left {
             let mut e = ApiError::new(
                 StatusCode::FORBIDDEN,

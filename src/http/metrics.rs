@@ -248,7 +248,7 @@ pub async fn render(state: &Arc<AppState>) -> Result<String, ApiError> {
         m.sftp_sessions.set(s.sessions() as i64);
     }
     {
-        let b = super::serve::lock(&state.bans);
+        let b = crate::worker::lock(&state.bans);
         m.auth_failures.set(b.failures_total() as f64);
         m.bans_total.set(b.bans_total() as f64);
         m.banned_now.set(b.banned_now(Instant::now()) as i64);

@@ -16,6 +16,7 @@ mod ops;
 mod pool;
 mod serve;
 mod users;
+mod views;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{error, imports, ops, users};
+use super::{error, imports, ops, users, views};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,9 +18,9 @@ use super::{error, imports, ops, users};
         users::list, users::template, ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorDetail, imports::QueuedBody, imports::JobView,
-        imports::JobList, imports::RowErrorView, imports::ErrorsPage, users::UsersPage, ops::Health,
-        imports::ImportType, imports::DelimiterName, imports::BulkUser, imports::CsvFile,
+        error::ErrorBody, error::ErrorDetail, views::QueuedBody, views::JobView,
+        views::JobList, views::RowErrorView, views::ErrorsPage, users::UsersPage, ops::Health,
+        views::ImportType, views::DelimiterName, views::BulkUser, views::CsvFile,
         users::TemplateFormat,
     )),
     modifiers(&Security),

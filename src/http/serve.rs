@@ -19,12 +19,6 @@ use super::AppState;
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// A poisoned lock only means a request panicked; the data under it is
-/// whole.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The TLS acceptor of `[http] tls_cert` / `tls_key`, loaded once at start
 /// (a certificate that does not load stops the start, with the reason).
 pub fn tls_acceptor(

@@ -17,6 +17,7 @@
 //! change. This module must never know about files, CSV or SFTP: it stores
 //! what it is told, in the transactions the caller chooses.
 
+mod directory;
 pub mod intake;
 pub mod jobs;
 pub mod outbox;
