@@ -37,14 +37,7 @@ pub fn ensure_account(config: &mut Config) -> io::Result<Option<String>> {
                 .hash_password(password.as_bytes(), &salt)
                 .map_err(|e| io::Error::other(e.to_string()))?
                 .to_string();
-            std::fs::create_dir_all(&config.data_dir)?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&file)?;
-            writeln!(f, "{hash}")?;
-            f.sync_all()?;
+            keep_hash(&file, &hash)?;
             (hash, Some(password))
         }
         Err(e) => return Err(e),
@@ -76,14 +69,7 @@ pub fn ensure_api_key(config: &mut Config) -> io::Result<Option<String>> {
         Ok(h) => (h.trim().to_string(), None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let (token, hash) = crate::config::new_api_token()?;
-            std::fs::create_dir_all(&config.data_dir)?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&file)?;
-            writeln!(f, "{hash}")?;
-            f.sync_all()?;
+            keep_hash(&file, &hash)?;
             (hash, Some(token))
         }
         Err(e) => return Err(e),
@@ -102,6 +88,21 @@ pub fn ensure_api_key(config: &mut Config) -> io::Result<Option<String>> {
         });
     }
     Ok(token)
+}
+
+/// Writes a secret's hash where only the daemon's user reads it (0600),
+/// durably, never over an existing one.
+fn keep_hash(file: &std::path::Path, hash: &str) -> io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)?;
+    writeln!(f, "{hash}")?;
+    f.sync_all()
 }
 
 fn generate() -> String {
