@@ -116,7 +116,7 @@ fn stored_report(
 
 pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Result<ExitCode> {
     let store = open_store_read_only(c)?;
-    let (job, report, _) = stored_report(&store, id)?;
+    let (job, report, errors) = stored_report(&store, id)?;
     let Some(report) = report else {
         out!(
             "job {id}: {} for tenant {}, {} (from {}), not finished",
@@ -128,7 +128,8 @@ pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Re
         return Ok(ExitCode::SUCCESS);
     };
     if failed_csv {
-        let bytes = crate::report::ledger::failed_csv(&store, &job)?.unwrap_or_default();
+        // The errors are read once, above.
+        let bytes = crate::report::ledger::failed_csv_of(&report, &errors);
         io::Write::write_all(&mut io::stdout().lock(), &bytes)?;
     } else if json {
         out!("{}", serde_json::to_string_pretty(&report)?);

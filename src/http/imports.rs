@@ -532,7 +532,7 @@ pub async fn list(
     let before = cursor(&q, "before")?;
     let rows = state
         .pool
-        .run(move |s| Ok(ledger::page(s, &tenant, before, limit)?))
+        .run(move |s| Ok(jobs::page(s, &tenant, before, limit)?))
         .await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|j| j.id))

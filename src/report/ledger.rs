@@ -27,12 +27,14 @@ pub fn stored_report(
 /// prints it, the HTTP API serves it and the mail attaches it: one function
 /// so the bytes are the same whichever door asks. `None` while undecided.
 pub fn failed_csv(db: &impl Db, job: &JobRow) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some((report, errors)) = stored_report(db, job)? else {
-        return Ok(None);
-    };
-    let rows = super::failed_csv::group(&errors);
+    Ok(stored_report(db, job)?.map(|(report, errors)| failed_csv_of(&report, &errors)))
+}
+
+/// The same bytes from a report and errors already read.
+pub fn failed_csv_of(report: &JobReport, errors: &[StoredError]) -> Vec<u8> {
+    let rows = super::failed_csv::group(errors);
     let mut out = Vec::new();
-    super::failed_csv::write_report(&mut out, &report, &rows)
+    super::failed_csv::write_report(&mut out, report, &rows)
         .expect("writing CSV to memory does not fail");
-    Ok(Some(out))
+    out
 }

@@ -127,32 +127,6 @@ pub fn job_of(db: &impl Db, tenant: &str, id: i64) -> Result<Option<JobRow>, Sto
     Ok(jobs::get(db, id)?.filter(|j| j.tenant == tenant))
 }
 
-/// A tenant's jobs newest first, `limit` of them, older than `before`.
-pub fn page(
-    db: &impl Db,
-    tenant: &str,
-    before: Option<i64>,
-    limit: i64,
-) -> Result<Vec<JobRow>, StoreError> {
-    let ids: Vec<i64> = {
-        let conn = db.sql();
-        let mut stmt = conn.prepare(
-            "SELECT id FROM jobs WHERE tenant = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![tenant, before.unwrap_or(i64::MAX), limit], |r| {
-            r.get(0)
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(j) = jobs::get(db, id)? {
-            out.push(j);
-        }
-    }
-    Ok(out)
-}
-
 /// At most `limit` of a job's row errors after the one numbered `after`
 /// (0: from the first), each with its number, the next page's cursor.
 pub fn errors_page(

@@ -386,6 +386,24 @@ pub fn list(db: &impl Db, tenant: Option<&str>, limit: i64) -> Result<Vec<JobRow
     Ok(rows)
 }
 
+/// A tenant's jobs older than `before` (all when `None`), newest first:
+/// one page of a keyset cursor, in one query.
+pub fn page(
+    db: &impl Db,
+    tenant: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    let conn = db.sql();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE tenant = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![tenant, before.unwrap_or(i64::MAX), limit], job_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 pub fn errors(db: &impl Db, id: i64) -> Result<Vec<StoredError>, StoreError> {
     let mut out = Vec::new();
     for_each_error(db, id, |e| out.push(e))?;
