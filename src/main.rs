@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Many small allocations per request from many threads: glibc's arenas
+/// contended under load (bench/http); mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = userdrop::cli::Cli::parse();
     match userdrop::cli::run(cli) {

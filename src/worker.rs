@@ -225,7 +225,8 @@ fn decide(
     }
     let unchanged = check_content(store, job.id, &path)?;
     let mut s = lock(store);
-    let tenant = &crate::intake::tenant_for_job(&s, tenant, job.id)?;
+    let (tenant, options) = crate::intake::tenant_for_job(&s, tenant, job.id)?;
+    let tenant = &tenant;
     if !unchanged {
         // Bytes that are not the ones the job took are never applied; the
         // job ends refused (once, reported and archived) rather than being
@@ -250,6 +251,7 @@ fn decide(
         dry_run: false,
         job: Some(job.id),
         approved: false,
+        rows: options.rows(),
     };
     import::run(&mut s, tenant, &path, &opts)?;
     Ok(true)
@@ -389,13 +391,15 @@ pub fn approve(store: &mut Store, config: &Config, id: i64) -> Result<Outcome, A
             return Err(ApproveError::Changed { id, path });
         }
     }
-    let tenant = &crate::intake::tenant_for_job(store, tenant, id)?;
+    let (tenant, options) = crate::intake::tenant_for_job(store, tenant, id)?;
+    let tenant = &tenant;
     let opts = ImportOptions {
         file_name: &job.file,
         source: &job.source,
         dry_run: false,
         job: Some(id),
         approved: true,
+        rows: options.rows(),
     };
     let outcome = import::run(store, tenant, &path, &opts)?;
     if job.archived_at.is_some() {

@@ -59,6 +59,7 @@ fn run(env: &Env, store: &mut Store, file: &Path, dry_run: bool) -> JobReport {
         dry_run,
         job: None,
         approved: false,
+        rows: userdrop::import::RowNumbers::Lines,
     };
     import::run(store, tenant, file, &opts)
         .expect("import runs")

@@ -109,6 +109,7 @@ fn run(
         dry_run,
         job: None,
         approved: false,
+        rows: userdrop::import::RowNumbers::Lines,
     };
     import::run(store, tenant, file, &opts)
         .expect("import returns a report, not an error")

@@ -316,6 +316,9 @@ fn a_json_bulk_upload_imports_the_same_users_as_the_csv() {
             &api.acme(),
             "-H",
             "Content-Type: application/json",
+            // Ignored: the table made from the array is comma-separated.
+            "-H",
+            "DELIMITER: SEMI_COLON",
             "--data-binary",
             body,
         ],
@@ -324,6 +327,13 @@ fn a_json_bulk_upload_imports_the_same_users_as_the_csv() {
     assert_eq!(code, 200, "{v:#}");
     assert_eq!(v["report"]["counts"]["added"], 2, "{v:#}");
     assert_eq!(v["report"]["counts"]["failed"], 1, "{v:#}");
+    // A failed object is numbered by its place in the array.
+    let (_, e) = api.json(
+        &["-H", &api.acme()],
+        &format!("/v1/tenants/acme/imports/{}/errors", v["id"]),
+    );
+    assert_eq!(e["errors"][0]["row"], 3, "{e:#}");
+    assert_eq!(e["errors"][0]["key"], "j3", "{e:#}");
     let db = sql(&api.env.config.db_path());
     let row = |key: &str| -> (i64, String) {
         db.query_row(
@@ -945,4 +955,66 @@ fn sighup_reloads_the_api_keys() {
         "/v1/tenants/beta/imports",
     );
     assert_eq!(code, 401, "a removed key opens nothing");
+}
+
+/// SIGTERM stops accepting connections at once, lets an upload in flight
+/// finish (its client gets 202) and exits; the job that upload made is
+/// carried on, once, at the next start.
+#[test]
+fn sigterm_lets_an_upload_in_flight_finish() {
+    let mut api = Api::start("", "", "");
+    // About 3 s at the rate below: the signal lands mid-body.
+    api.env.write("slow.csv", users_csv(6_000, "t"));
+    let upload = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", "--limit-rate", "100K"])
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            &api.acme(),
+            "-H",
+            "Content-Type: text/csv",
+        ])
+        .args(["-T", "slow.csv"])
+        .arg(api.url("/v1/tenants/acme/imports?filename=slow.csv"))
+        .current_dir(api.env.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    api.serve
+        .wait_for("HTTP upload receiving", &[("tenant", TENANT)]);
+    api.serve.signal("TERM");
+    api.serve.wait_for(
+        "HTTP: no new connections; letting requests in flight finish",
+        &[],
+    );
+
+    // A new connection is refused now (curl: "couldn't connect", exit 7).
+    let refused = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null"])
+        .arg(api.url("/healthz"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(7), "{}", stderr(&refused));
+
+    let out = upload.wait_with_output().unwrap();
+    assert!(out.status.success(), "curl: {}", stderr(&out));
+    let text = stdout(&out);
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code.trim(), "202", "{body}");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let id = v["id"].as_i64().unwrap();
+    assert!(api.serve.wait_exit_keeping_log().success());
+    assert_eq!(job(&api.env.config, id).archived_at, None);
+
+    let config = api.env.path("userdrop.toml");
+    let mut again = Serve::start(&config);
+    again.wait_for("archived", &[("tenant", TENANT), ("file", "slow.csv")]);
+    assert_eq!(users_of(&api.env.config, TENANT), 6_000);
+    assert_eq!(job(&api.env.config, id).status.unwrap().as_str(), "ok");
+    let jobs: i64 = sql(&api.env.config.db_path())
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(jobs, 1, "one job, carried on");
 }

@@ -6,15 +6,16 @@
 # Measures, against one release `userdrop serve` on 127.0.0.1 (HTTP and SFTP):
 #   1. a 10,000-row file: `POST .../imports?wait=true` (curl) end to end vs
 #      the CLI `userdrop import` of the same file (both re-imports of the same
-#      rows after a warm-up; farm-bench pairs them, ratio A/B);
+#      rows after a warm-up; pair.py runs them in turn, ratio A/B pair by pair);
 #   2. a 200 MiB upload: curl to the HTTP API vs OpenSSH `sftp` to
 #      userdrop's own SFTP server (the name is not an accepted one, so the
 #      daemon refuses the file at once and the next run is not slowed by an
-#      import), and the server's peak RSS before and after the HTTP uploads;
+#      import), and the server's peak RSS before and after the HTTP uploads.
+#      Before every run the previous run's archived copy is removed (untimed),
+#      so neither side pays for memory the machine has never touched before;
 #   3. `GET .../imports/{id}` vs `GET /healthz` under wrk, 64 connections
 #      with keep-alive, 10 s each: requests/s and p99.
-# Needs: curl, sftp (openssh-client), wrk (apt-get install wrk), farm-bench,
-# python3. Builds target/release/userdrop unless USERDROP_BIN is set.
+# Needs: curl, sftp (openssh-client), wrk (apt-get install wrk), python3. Builds target/release/userdrop unless USERDROP_BIN is set.
 set -euo pipefail
 export LC_ALL=C
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)"
@@ -23,7 +24,8 @@ RUNS="${RUNS:-5}"
 if [ -z "${USERDROP_BIN:-}" ]; then
   (cd "$REPO" && cargo build --release --locked >&2)
 fi
-for c in curl sftp wrk farm-bench python3 ssh-keygen; do
+PAIR="$REPO/bench/http/pair.py"
+for c in curl sftp wrk python3 ssh-keygen; do
   command -v "$c" >/dev/null || { echo "bench/http: needs $c" >&2; exit 2; }
 done
 
@@ -70,24 +72,32 @@ head -c $((200 * 1024 * 1024)) /dev/urandom > big.bin
 echo "## HTTP API ($(date -u +%F), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 echo
 echo "### 10,000 rows: POST ?wait=true (A) vs CLI import (B)"
-echo '```'
-farm-bench -n "$RUNS" --timeout 900 \
-  --vs "$BIN --config $WORK/userdrop.toml import --tenant bench $WORK/10k.csv" \
-  -- curl -sf -o /dev/null -X POST -H "x-api-key: $TOKEN" -F "file=@$WORK/10k.csv" \
-  "$HTTP/v1/tenants/bench/imports?wait=true"
-echo '```'
+echo
+python3 "$PAIR" --runs "$RUNS" --label-a "curl -F file=@10k.csv .../imports?wait=true" --label-b "userdrop import" \
+  "curl -sf -o /dev/null -X POST -H 'x-api-key: $TOKEN' -F file=@$WORK/10k.csv $HTTP/v1/tenants/bench/imports?wait=true" \
+  "$BIN --config $WORK/userdrop.toml import --tenant bench $WORK/10k.csv"
+
+# Waits until the previous upload is archived, then removes the archived
+# copies of big.bin (untimed, before every run of either side).
+cat > settle <<EOF
+#!/bin/sh
+for i in \$(seq 400); do
+  ls $WORK/data/tenants/bench/*.bin $WORK/data/spool/bench/*.bin >/dev/null 2>&1 || break
+  sleep 0.05
+done
+rm -f $WORK/data/tenants/bench/.bak/*big.bin
+EOF
+chmod +x settle
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$PID/status"; }
 BEFORE="$(hwm)"
 echo
 echo "### 200 MiB upload: HTTP (A) vs OpenSSH sftp to userdrop (B)"
+echo
 echo 'put big.bin big.bin' > batch
-echo '```'
-farm-bench -n "$RUNS" --timeout 1800 \
-  --vs "sftp -q -i $WORK/key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -P $SFTP_PORT -b $WORK/batch bench@127.0.0.1" \
-  -- curl -sf -o /dev/null -X POST -H "x-api-key: $TOKEN" -H "Content-Type: application/octet-stream" \
-  --data-binary "@$WORK/big.bin" "$HTTP/v1/tenants/bench/imports?filename=big.bin"
-echo '```'
+python3 "$PAIR" --runs "$RUNS" --prepare "$WORK/settle" --label-a "curl -T big.bin (streamed raw body)" --label-b "sftp put big.bin" \
+  "curl -sf -o /dev/null -X POST -H 'x-api-key: $TOKEN' -H 'Content-Type: application/octet-stream' -T $WORK/big.bin $HTTP/v1/tenants/bench/imports?filename=big.bin" \
+  "sftp -q -i $WORK/key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -P $SFTP_PORT -b $WORK/batch bench@127.0.0.1"
 AFTER="$(hwm)"
 echo
 echo "server peak RSS: $((BEFORE / 1024)) MB before the 200 MiB uploads, $((AFTER / 1024)) MB after (growth $(((AFTER - BEFORE) / 1024)) MB)"

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 
 use super::{exit_for, open_store, print_report, tenant_of, usage};
 use crate::config::{Config, Tenant};
-use crate::import::{self, ImportOptions};
+use crate::import::{self, ImportOptions, RowNumbers};
 use crate::pickup::admit::accepted;
 use crate::report::ledger::stored_report;
 use crate::report::summary::JobReport;
@@ -78,6 +78,7 @@ fn run(
         dry_run,
         job: None,
         approved: false,
+        rows: RowNumbers::Lines,
     };
     Ok(import::run(store, t, file, &opts)?.report)
 }

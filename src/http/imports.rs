@@ -16,6 +16,7 @@ use axum::Json;
 use futures_util::StreamExt;
 
 use super::auth::{caller, Caller};
+use super::pool::Use;
 use super::views::{
     view, BulkUser, CsvFile, DelimiterName, ErrorsPage, ImportType, JobList, JobView, QueuedBody,
     RowErrorView,
@@ -175,7 +176,7 @@ where
             return Err(too_large(max));
         }
         spooling
-            .write(&chunk)
+            .write(chunk)
             .await
             .map_err(|e| ApiError::internal("write the upload to the spool", e))?;
     }
@@ -248,6 +249,7 @@ pub async fn create(
     let mut spooling = Spooling::create(&spool)
         .await
         .map_err(|e| ApiError::internal("open a file in the spool", e))?;
+    tracing::debug!(tenant = %who.tenant, key = %who.key_name, "HTTP upload receiving");
     let name = match essence.as_str() {
         "multipart/form-data" => {
             let mut mp = axum::extract::Multipart::from_request(req, &state)
@@ -310,7 +312,10 @@ pub async fn create(
                 )),
                 crate::ingest::bulk::BulkError::Io(e) => ApiError::internal("convert the JSON upload", e),
             })?;
-            // The import reads it as what it now is.
+            // The import reads it as what it now is, numbering rows by object.
+            query.options.from_json = true;
+            // The table is written comma-separated, whatever was asked.
+            query.options.delimiter = Some(Delimiter::Fixed(b','));
             let stem = name.strip_suffix(".json").unwrap_or(&name).to_string();
             return finish_upload(&state, &who, &tenant, format!("{stem}.csv"), query, idempotency_key, csv).await;
         }
@@ -387,7 +392,7 @@ async fn submit(
     let spool = config.spool_dir(&who.tenant);
     let intake = state
         .pool
-        .run(move |s| {
+        .run(Use::Write, move |s| {
             let sub = Submission {
                 tenant: &tenant,
                 file: &name2,
@@ -435,7 +440,7 @@ async fn dry_run(
     let name = name.to_string();
     let report = state
         .pool
-        .run(move |s| {
+        .run(Use::Write, move |s| {
             let t = options.apply(&t);
             // What the daemon would do with this name: refuse it whole.
             if let Err(e) = crate::pickup::admit::accepted(&t, &name) {
@@ -447,6 +452,7 @@ async fn dry_run(
                 dry_run: true,
                 job: None,
                 approved: false,
+                rows: options.rows(),
             };
             let out = import::run(s, &t, spooled.path(), &opts)
                 .map_err(|e| ApiError::internal("judge the file", e))?;
@@ -462,7 +468,9 @@ async fn wait_archived(state: &Arc<AppState>, id: i64) -> Result<JobRow, ApiErro
     loop {
         let job = state
             .pool
-            .run(move |s| jobs::get(s, id)?.ok_or_else(ApiError::not_found))
+            .run(Use::Read, move |s| {
+                jobs::get(s, id)?.ok_or_else(ApiError::not_found)
+            })
             .await?;
         if job.archived_at.is_some() || state.stopping.is_cancelled() {
             return Ok(job);
@@ -485,7 +493,9 @@ async fn job_of(state: &Arc<AppState>, tenant: &str, id: i64) -> Result<JobRow, 
     let tenant = tenant.to_string();
     state
         .pool
-        .run(move |s| ledger::job_of(s, &tenant, id)?.ok_or_else(ApiError::not_found))
+        .run(Use::Read, move |s| {
+            ledger::job_of(s, &tenant, id)?.ok_or_else(ApiError::not_found)
+        })
         .await
 }
 
@@ -532,7 +542,9 @@ pub async fn list(
     let before = cursor(&q, "before")?;
     let rows = state
         .pool
-        .run(move |s| Ok(jobs::page(s, &tenant, before, limit)?))
+        .run(Use::Read, move |s| {
+            Ok(jobs::page(s, &tenant, before, limit)?)
+        })
         .await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|j| j.id))
@@ -591,7 +603,7 @@ pub async fn errors(
         let file = format!("{}.errors.csv", job.file);
         let bytes = state
             .pool
-            .run(move |s| Ok(crate::report::ledger::failed_csv(s, &job)?))
+            .run(Use::Read, move |s| Ok(crate::report::ledger::failed_csv(s, &job)?))
             .await?
             .ok_or_else(|| {
                 ApiError::new(StatusCode::CONFLICT, "not_decided", "the job is not decided yet: ask again when its status is applied, failed or held")
@@ -614,7 +626,9 @@ pub async fn errors(
     let id = job.id;
     let page = state
         .pool
-        .run(move |s| Ok(ledger::errors_page(s, id, after, limit)?))
+        .run(Use::Read, move |s| {
+            Ok(ledger::errors_page(s, id, after, limit)?)
+        })
         .await?;
     let next = (page.len() as i64 == limit)
         .then(|| page.last().map(|(seq, _)| *seq))
@@ -650,7 +664,7 @@ pub async fn approve(
     let config = state.config();
     let job = state
         .pool
-        .run(move |s| {
+        .run(Use::Write, move |s| {
             crate::worker::approve(s, &config, id).map_err(|e| match e {
                 ApproveError::NoSuchJob(_) => ApiError::not_found(),
                 e @ (ApproveError::NotHeld { .. } | ApproveError::NewerApplied { .. }) => {

@@ -16,6 +16,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use super::pool::Use;
 use super::{ApiError, AppState};
 
 #[derive(Clone)]
@@ -182,7 +183,7 @@ pub fn watch_jobs(state: Arc<AppState>) {
             let id = d.job;
             let job = state
                 .pool
-                .run(move |s| Ok(crate::store::jobs::get(s, id)?))
+                .run(Use::Read, move |s| Ok(crate::store::jobs::get(s, id)?))
                 .await;
             let m = &state.metrics;
             m.jobs
@@ -230,7 +231,7 @@ fn seconds(text: &str) -> Option<i64> {
 pub async fn render(state: &Arc<AppState>) -> Result<String, ApiError> {
     let g = state
         .pool
-        .run(|s| Ok(crate::store::intake::gauges(s)?))
+        .run(Use::Read, |s| Ok(crate::store::intake::gauges(s)?))
         .await?;
     let m = &state.metrics;
     m.queue.set(g.undecided);

@@ -13,6 +13,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
+use super::pool::Use;
 use super::{ApiError, AppState};
 
 #[derive(Serialize, ToSchema)]
@@ -40,7 +41,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             let dir = state.data_dir.clone();
             let store = state
                 .pool
-                .run(|s| {
+                .run(Use::Read, |s| {
                     crate::store::jobs::list(s, None, 1)?;
                     Ok(())
                 })

@@ -118,6 +118,9 @@ pub async fn run(
             }
         });
     }
+    // Closed now, so a client that connects during the grace is refused at
+    // once instead of waiting in the backlog for a close.
+    drop(listener);
     tracing::info!("HTTP: no new connections; letting requests in flight finish");
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await

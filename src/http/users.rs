@@ -15,6 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::caller;
+use super::pool::Use;
 use super::{ApiError, AppState};
 use crate::store::users::{self, Select, User};
 
@@ -85,7 +86,7 @@ pub async fn list(
     );
     let page = state
         .pool
-        .run(move |s| {
+        .run(Use::Read, move |s| {
             let select = match (&key, &email, &cursor) {
                 (Some(k), _, _) => Select::Key(k),
                 (None, Some(e), _) => Select::Email(e),
@@ -114,7 +115,7 @@ fn export_stream(state: &Arc<AppState>, tenant: crate::config::Tenant) -> Respon
     tokio::spawn(async move {
         let tx2 = tx.clone();
         let r = pool
-            .run(move |s| {
+            .run(Use::Stream, move |s| {
                 let w = ChannelWriter {
                     tx: tx2,
                     buf: Vec::with_capacity(64 * 1024),

@@ -37,9 +37,10 @@ pub struct JobView {
     pub approved_at: Option<String>,
     pub archived_at: Option<String>,
     /// The job's outcome object (`jobs show --json`) without its row
-    /// errors, which are paged at `errors_url`.
+    /// errors, which are paged at `errors_url`. Passed on as stored (it
+    /// was written as JSON), not parsed and written again.
     #[schema(value_type = Option<Object>)]
-    pub report: Option<serde_json::Value>,
+    pub report: Option<Box<serde_json::value::RawValue>>,
     pub status_url: String,
     pub errors_url: String,
 }
@@ -86,8 +87,7 @@ pub(super) fn view(state: &AppState, j: JobRow) -> JobView {
         result: j.status.map(|s| s.as_str().to_string()),
         report: j
             .report
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok()),
+            .and_then(|r| serde_json::value::RawValue::from_string(r).ok()),
         errors_url: format!("{base}/errors"),
         status_url: base,
         tenant: j.tenant,

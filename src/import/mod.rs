@@ -43,6 +43,19 @@ pub struct ImportOptions<'a> {
     pub job: Option<i64>,
     /// Apply a sync even past `max_missing_percent` (`jobs approve`).
     pub approved: bool,
+    /// How the rows are numbered in errors and reports.
+    pub rows: RowNumbers,
+}
+
+/// How a job's rows are numbered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowNumbers {
+    /// As a spreadsheet shows the file: the header is row 1.
+    #[default]
+    Lines,
+    /// The file is a JSON array made into a table: a row's number is its
+    /// object's place in the array, counted from 1.
+    Objects,
 }
 
 #[derive(Debug)]
@@ -90,7 +103,7 @@ pub fn run(
     // The write lock is taken before the store is read, so the plan (who is
     // stored, who is unchanged) cannot go stale under another writer.
     let tx = store.write()?;
-    let outcome = match prepare(&tx, tenant, path, &mut report) {
+    let outcome = match prepare(&tx, tenant, path, opts.rows, &mut report) {
         Ok(prepared) => apply(tx, tenant, path, opts, job, prepared, report)?,
         Err(fe) => {
             report.status = Status::Rejected;
@@ -201,10 +214,14 @@ fn prepare(
     db: &impl Db,
     tenant: &Tenant,
     path: &Path,
+    rows: RowNumbers,
     report: &mut JobReport,
 ) -> Result<Prepared, FileError> {
     tracing::debug!(file = %path.display(), "sniffing");
-    let sniffed = decode::sniff(path, &tenant.decode_options())?;
+    let mut sniffed = decode::sniff(path, &tenant.decode_options())?;
+    if rows == RowNumbers::Objects {
+        sniffed.uncounted_rows = 1;
+    }
     report.encoding = Some(sniffed.label.clone());
     report.delimiter = Some(delimiter_name(sniffed.delimiter));
     // `report.columns` is filled before the header is judged: a refused

@@ -365,13 +365,9 @@ pub fn add_error(
 
 pub fn get(db: &impl Db, id: i64) -> Result<Option<JobRow>, StoreError> {
     let conn = db.sql();
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
-            [id],
-            job_from,
-        )
-        .optional()?)
+    // Cached: the HTTP API asks this of a job many times a second.
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], job_from).optional()?)
 }
 
 /// Jobs newest first.

@@ -133,4 +133,8 @@ pub struct Sniffed {
     pub delimiter: u8,
     /// True when a `sep=` line set the delimiter.
     pub sep_line: bool,
+    /// Rows at the top that row numbers do not count: 1 for a table made
+    /// from a JSON array, so a row's number is its object's place in the
+    /// array (the header is row 0). Never set by sniffing.
+    pub uncounted_rows: u64,
 }

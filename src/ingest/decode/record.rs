@@ -19,7 +19,7 @@ pub struct RecordReader<R> {
     prev_cr: bool,
     /// The first record is a `sep=` line still to be dropped.
     skip_sep: bool,
-    /// Rows not shown as rows (the `sep=` line).
+    /// Rows not shown as rows (the `sep=` line, [`Sniffed::uncounted_rows`]).
     hidden_rows: u64,
     row: u64,
     done: bool,
@@ -60,7 +60,7 @@ impl<R: Read> RecordReader<R> {
             embedded: 0,
             prev_cr: false,
             skip_sep: sniffed.sep_line,
-            hidden_rows: 0,
+            hidden_rows: sniffed.uncounted_rows,
             row: 0,
             done: false,
             failed: None,
@@ -203,7 +203,7 @@ impl<R: Read> RecordReader<R> {
             self.row = self.terms - self.embedded + 1 - own - self.hidden_rows;
             if self.skip_sep {
                 self.skip_sep = false;
-                self.hidden_rows = 1;
+                self.hidden_rows += 1;
                 continue;
             }
             return Ok(true);

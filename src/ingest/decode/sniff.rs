@@ -52,6 +52,7 @@ pub(super) fn sniff_reader<R: Read + Seek>(
             label,
             delimiter,
             sep_line,
+            uncounted_rows: 0,
         }),
         Err(ScanError::NotUtf8) if auto => {
             rewind(&mut r)?;
@@ -74,6 +75,7 @@ pub(super) fn sniff_reader<R: Read + Seek>(
                     label: fallback.name().to_ascii_lowercase(),
                     delimiter,
                     sep_line,
+                    uncounted_rows: 0,
                 }),
                 Err(ScanError::NotUtf8) => Err(not_valid(fallback, None)),
                 Err(ScanError::File(e)) => Err(e),

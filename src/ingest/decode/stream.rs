@@ -362,6 +362,7 @@ mod tests {
             label: "utf-16le".into(),
             delimiter: b',',
             sep_line: false,
+            uncounted_rows: 0,
         };
         let mut bytes = utf16("h\nx\n", true, true);
         bytes.extend_from_slice(b"\x00\xDC");
