@@ -40,6 +40,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod feed;
 pub mod http;
 pub mod import;
 pub mod ingest;

@@ -8,101 +8,10 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::util::api::{new_key, Api};
 use crate::util::clients::{assert_ok, require, sftp_key};
-use crate::util::daemon::{job, names_in, serve_config, users_of, Serve};
-use crate::util::{bin, sql, stderr, stdout, users_csv, SftpEnv, BETA, TENANT};
-
-/// A running daemon with the HTTP API on, and an API key per tenant made
-/// with `userdrop api-key new`.
-struct Api {
-    env: SftpEnv,
-    serve: Serve,
-    base: String,
-    acme_key: String,
-    beta_key: String,
-}
-
-/// `userdrop api-key new`: the token and the config lines it printed.
-fn new_key(config: &Path, tenant: &str, name: &str) -> (String, String) {
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(config)
-        .args(["api-key", "new", "--tenant", tenant, "--name", name])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let token = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("udk_"))
-        .unwrap_or_else(|| panic!("no token in:\n{text}"))
-        .to_string();
-    let lines = text[text.find("[[tenants.").expect("config lines")..].to_string();
-    (token, lines)
-}
-
-impl Api {
-    /// `http_toml`: keys of `[http]` over listen on a free port;
-    /// `sftp_toml`, `acme_toml`: as for [`SftpEnv::new`].
-    fn start(http_toml: &str, sftp_toml: &str, acme_toml: &str) -> Api {
-        require("curl", "curl");
-        let env = SftpEnv::new(sftp_toml, acme_toml);
-        let config = serve_config(&env, "");
-        let (acme_key, acme_lines) = new_key(&config, TENANT, "hr-nightly");
-        let (beta_key, beta_lines) = new_key(&config, BETA, "beta-sync");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
-            "\n{acme_lines}\n{beta_lines}\n[http]\nlisten = \"127.0.0.1:0\"\n{http_toml}\n"
-        ));
-        std::fs::write(&config, text).unwrap();
-        let serve = Serve::start(&config);
-        let base = serve
-            .banner
-            .lines()
-            .find_map(|l| l.strip_prefix("userdrop: HTTP listening on "))
-            .unwrap_or_else(|| panic!("no HTTP line in:\n{}", serve.banner))
-            .trim()
-            .to_string();
-        Api {
-            env,
-            serve,
-            base,
-            acme_key,
-            beta_key,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// curl with `args`, then the URL; returns (status, body).
-    fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
-        let out = Command::new("curl")
-            .args(["-sS", "-w", "\n%{http_code}"])
-            .args(args)
-            .arg(self.url(path))
-            .current_dir(self.env.dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "curl: {}", stderr(&out));
-        let text = stdout(&out);
-        let (body, code) = text.rsplit_once('\n').unwrap();
-        (code.trim().parse().unwrap(), body.to_string())
-    }
-
-    fn json(&self, args: &[&str], path: &str) -> (u16, serde_json::Value) {
-        let (code, body) = self.curl(args, path);
-        let v = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("{path} answered {code} with no JSON ({e}): {body}"));
-        (code, v)
-    }
-
-    fn acme(&self) -> String {
-        format!("x-api-key: {}", self.acme_key)
-    }
-}
+use crate::util::daemon::{job, names_in, users_of, Serve};
+use crate::util::{bin, sql, stderr, stdout, users_csv, BETA, TENANT};
 
 const MIXED: &str = "userId,email,firstName,lastName\nh1,h1@example.com,Ann,One\nh2,not-an-address,Bob,Two\nh3,h3@example.com,Cy,Three\n";
 

@@ -1,6 +1,7 @@
 //! userdrop's one integration test binary. Each module is one area; `util`
 //! holds the shared harness (temp data dirs, configs, running the binary).
 
+mod changes;
 mod cli;
 mod crash;
 mod daemon;

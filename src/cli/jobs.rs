@@ -27,6 +27,10 @@ pub enum JobsAction {
         /// Print the failed-rows CSV (original columns + row + error) instead.
         #[arg(long, conflicts_with = "json")]
         failed_csv: bool,
+        /// Print what the job changed, one line per field, as CSV (key, op,
+        /// field, before, after) instead.
+        #[arg(long, conflicts_with_all = ["json", "failed_csv"])]
+        changes: bool,
     },
     /// Apply a held sync job.
     Approve { id: i64 },
@@ -114,8 +118,30 @@ fn stored_report(
     })
 }
 
-pub(super) fn jobs_show(c: &Config, id: i64, json: bool, failed_csv: bool) -> Result<ExitCode> {
+pub(super) fn jobs_show(
+    c: &Config,
+    id: i64,
+    json: bool,
+    failed_csv: bool,
+    changes: bool,
+) -> Result<ExitCode> {
     let store = open_store_read_only(c)?;
+    if changes {
+        let job = jobs::get(&store, id)?.ok_or_else(|| usage(format!("there is no job {id}")))?;
+        let mut w = csv::Writer::from_writer(io::stdout().lock());
+        w.write_record(["key", "op", "field", "before", "after"])?;
+        let mut failed = None;
+        crate::feed::job_rows(&store, &job.tenant, id, |r| {
+            if failed.is_none() {
+                failed = w.write_record(&r).err();
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        w.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (job, report, errors) = stored_report(&store, id)?;
     let Some(report) = report else {
         out!(

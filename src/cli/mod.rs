@@ -19,6 +19,7 @@ use crate::config::{Config, ConfigError, LogFormat};
 use crate::report::summary::{JobReport, Status};
 use crate::store::Store;
 
+mod changes;
 mod config;
 mod import;
 mod jobs;
@@ -101,6 +102,17 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         action: Option<JobsAction>,
+    },
+    /// A tenant's change feed as JSON lines, oldest first: every change
+    /// to a user after `--after` (a seq); `--follow` waits for more.
+    Changes {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Keep running and print changes as jobs make them.
+        #[arg(long)]
+        follow: bool,
     },
     /// Users of a tenant.
     Users {
@@ -260,9 +272,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     id,
                     json,
                     failed_csv,
-                }) => jobs::jobs_show(&c, id, json, failed_csv),
+                    changes,
+                }) => jobs::jobs_show(&c, id, json, failed_csv, changes),
                 Some(JobsAction::Approve { id }) => jobs::jobs_approve(&c, id),
             }
+        }
+        Command::Changes {
+            tenant,
+            after,
+            follow,
+        } => {
+            let c = load(config_path)?;
+            changes::print(&c, &tenant, after, follow)
         }
         Command::Users {
             action: UsersAction::Export { tenant, output },

@@ -78,6 +78,9 @@ pub struct Config {
     pub workers: usize,
     pub schedule: cron::Schedule,
     pub retention_days: u32,
+    /// How long the change ledger keeps a change (the feed's and the
+    /// provisioner's history).
+    pub changes_retention_days: u32,
     pub settle: Duration,
     pub sftp: SftpConfig,
     pub mail: MailConfig,
@@ -404,6 +407,13 @@ fn validate(raw: RawConfig, source_name: &str, env: bool) -> Result<Config, Vec<
         }
     };
     let retention_days = c.count("retention_days", raw.retention_days, 30, 1, 36500) as u32;
+    let changes_retention_days = c.count(
+        "changes_retention_days",
+        raw.changes_retention_days,
+        90,
+        1,
+        36500,
+    ) as u32;
     let settle = c.duration("settle", raw.settle.as_deref(), "5s");
 
     let sftp_raw: RawSftp = c.table("sftp", raw.sftp).unwrap_or_default();
@@ -462,6 +472,7 @@ fn validate(raw: RawConfig, source_name: &str, env: bool) -> Result<Config, Vec<
         workers,
         schedule,
         retention_days,
+        changes_retention_days,
         settle,
         sftp,
         mail,

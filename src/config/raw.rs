@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub workers: Option<i64>,
     pub schedule: Option<String>,
     pub retention_days: Option<i64>,
+    pub changes_retention_days: Option<i64>,
     pub settle: Option<String>,
     pub sftp: Option<toml::Value>,
     pub smtp: Option<toml::Value>,

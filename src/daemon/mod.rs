@@ -240,7 +240,7 @@ impl Jobs {
             tracing::error!("cannot list unfinished jobs: {e}");
         }
         self.sweep_all(config, settler, Source::Schedule, settle_young);
-        housekeeping(config, &self.uploads).await;
+        housekeeping(config, &self.uploads, &self.store).await;
     }
 
     /// Queues every settled file of every inbox, oldest first; files still
@@ -421,7 +421,7 @@ impl Daemon {
 
         // Start-up sweep: after the watcher is on, so nothing falls between.
         jobs.sweep_all(&config, &mut settler, Source::Startup, paths.watcher);
-        housekeeping(&config, &jobs.uploads).await;
+        housekeeping(&config, &jobs.uploads, &jobs.store).await;
         jobs.dispatch(&config);
 
         let clock = Clock::start();
@@ -633,9 +633,14 @@ fn remove_partial_uploads(config: &Config) {
 }
 
 /// Removes incomplete uploads older than `incomplete_ttl` and prunes
-/// `.bak/` and `results/` after `retention_days`.
-async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
-    let (config, uploads) = (config.clone(), uploads.clone());
+/// `.bak/` and `results/` after `retention_days`, and the change ledger
+/// after `changes_retention_days`.
+async fn housekeeping(
+    config: &Arc<Config>,
+    uploads: &Arc<Mutex<Uploads>>,
+    store: &Arc<Mutex<Store>>,
+) {
+    let (config, uploads, store) = (config.clone(), uploads.clone(), store.clone());
     let r = tokio::task::spawn_blocking(move || {
         let now = SystemTime::now();
         let mut marks = lock(&uploads);
@@ -671,6 +676,15 @@ async fn housekeeping(config: &Arc<Config>, uploads: &Arc<Mutex<Uploads>>) {
                     "pruned .bak/ and results/"
                 );
             }
+        }
+        let days = i64::from(config.changes_retention_days);
+        let before = (chrono::Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        match crate::store::changes::prune(&*lock(&store), &before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, days, "pruned the change ledger"),
+            Err(e) => tracing::error!("cannot prune the change ledger: {e}"),
         }
     })
     .await;

@@ -8,6 +8,7 @@
 //! reached on the blocking pool), or log a key.
 
 mod auth;
+mod changes;
 mod error;
 mod imports;
 mod metrics;
@@ -125,6 +126,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(&format!("{t}/template"), get(users::template))
         .route(&format!("{t}/users"), get(users::list))
+        .route(&format!("{t}/changes"), get(changes::list))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::refuse_banned,

@@ -8,20 +8,20 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{error, imports, ops, users, views};
+use super::{changes, error, imports, ops, users, views};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "userdrop", description = "Hand over a user directory as CSV: uploads become import jobs; job status, errors, users, health and metrics."),
     paths(
         imports::create, imports::list, imports::show, imports::errors, imports::approve,
-        users::list, users::template, ops::healthz, ops::readyz, ops::metrics,
+        users::list, users::template, changes::list, ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, views::QueuedBody, views::JobView,
         views::JobList, views::RowErrorView, views::ErrorsPage, users::UsersPage, ops::Health,
         views::ImportType, views::DelimiterName, views::BulkUser, views::CsvFile,
-        users::TemplateFormat,
+        users::TemplateFormat, crate::feed::FeedPage, crate::feed::FeedChange,
     )),
     modifiers(&Security),
 )]

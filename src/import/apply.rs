@@ -686,7 +686,7 @@ fn sync_step(
     }
     match tenant.missing {
         Missing::Deactivate => counts.deactivated = users::deactivate(tx, &ids, job_id)? as u64,
-        Missing::Delete => counts.deleted += users::delete_ids(tx, &ids, gone)? as u64,
+        Missing::Delete => counts.deleted += users::delete_ids(tx, &ids, job_id, gone)? as u64,
     }
     Ok(held)
 }

@@ -17,6 +17,7 @@
 //! change. This module must never know about files, CSV or SFTP: it stores
 //! what it is told, in the transactions the caller chooses.
 
+pub mod changes;
 mod directory;
 pub mod intake;
 pub mod jobs;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("005_dn", include_str!("migrations/005_dn.sql")),
     ("006_intake", include_str!("migrations/006_intake.sql")),
+    ("007_changes", include_str!("migrations/007_changes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

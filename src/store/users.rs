@@ -130,6 +130,9 @@ pub struct Writer<'c> {
     /// differs (other columns, a deactivated user) but whose values match is
     /// reported unchanged and not rewritten.
     update: Statement<'c>,
+    /// Names the job in the row before `delete` removes it: the change
+    /// ledger's trigger records the deletion under it.
+    stamp: Statement<'c>,
     delete: Statement<'c>,
     /// Records the fingerprint of a row that matched the stored values, so
     /// the next identical file takes the fast path.
@@ -376,6 +379,8 @@ impl<'c> Writer<'c> {
         Ok(Writer {
             insert: conn.prepare(&insert)?,
             update: conn.prepare(&update)?,
+            stamp: conn
+                .prepare("UPDATE users SET updated_job = ?3 WHERE tenant = ?1 AND key = ?2")?,
             delete: conn
                 .prepare("DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING user_id")?,
             remember: conn
@@ -434,6 +439,8 @@ impl<'c> Writer<'c> {
     /// Removes a user; false when there was none. The user_id of a removed
     /// user goes to `gone` (their reports are cleared at the job's end).
     pub fn delete(&mut self, key: &str, gone: &mut Vec<String>) -> Result<bool, StoreError> {
+        self.stamp
+            .execute(params![self.ctx.tenant, key, self.ctx.job])?;
         let mut rows = self.delete.query(params![self.ctx.tenant, key])?;
         match rows.next()? {
             Some(r) => {
@@ -528,12 +535,21 @@ pub fn deactivate(db: &impl Db, ids: &[i64], job: i64) -> Result<usize, StoreErr
     Ok(n)
 }
 
-/// Removes users by id; the user_ids of those removed go to `gone`.
-pub fn delete_ids(db: &impl Db, ids: &[i64], gone: &mut Vec<String>) -> Result<usize, StoreError> {
+/// Removes users by id for `job`; the user_ids of those removed go to
+/// `gone`.
+pub fn delete_ids(
+    db: &impl Db,
+    ids: &[i64],
+    job: i64,
+    gone: &mut Vec<String>,
+) -> Result<usize, StoreError> {
     let conn = db.sql();
+    // The change ledger's trigger records a deletion under the row's job.
+    let mut stamp = conn.prepare_cached("UPDATE users SET updated_job = ?2 WHERE id = ?1")?;
     let mut stmt = conn.prepare_cached("DELETE FROM users WHERE id = ?1 RETURNING user_id")?;
     let mut n = 0;
     for id in ids {
+        stamp.execute(params![id, job])?;
         let mut rows = stmt.query([id])?;
         if let Some(r) = rows.next()? {
             n += 1;

@@ -1,6 +1,7 @@
 //! Shared harness: a temp data dir with a config for tenant `acme`, the real
 //! `userdrop` binary, and in-process access to the library for the same setup.
 
+pub mod api;
 pub mod clients;
 pub mod daemon;
 

@@ -1,0 +1,221 @@
+//! The change ledger and the change feed against the real `userdrop
+//! serve`: files uploaded over SFTP, the feed read with curl (and `userdrop
+//! changes`), the per-job CSV from `jobs show --changes`. Each test asserts
+//! the changes recorded, in order, with what they changed.
+
+use std::process::Command;
+
+use crate::util::api::Api;
+use crate::util::clients::{assert_ok, sftp_key};
+use crate::util::{bin, sql, stderr, stdout, TENANT};
+
+const FIRST: &str = "userId,email,firstName,lastName\n\
+u1,u1@example.com,Ann,One\nu2,u2@example.com,Bob,Two\nu3,u3@example.com,Cy,Three\n\
+u4,u4@example.com,Di,Four\nu5,u5@example.com,Ed,Five\nu6,u6@example.com,Flo,Six\n";
+
+/// The second file: u1–u3 renamed, u4 deleted by a DELETE row, u5 and u6
+/// absent (a sync deactivates them), u7 new.
+const SECOND: &str = "userId,email,firstName,lastName,action\n\
+u1,u1@example.com,Anne,One,\nu2,u2@example.com,Bobby,Two,\nu3,u3@example.com,Cyd,Three,\n\
+u4,,,,DELETE\nu7,u7@example.com,Gus,Seven,\n";
+
+/// Every change of the feed after `after`, paged `limit` at a time.
+fn read_feed(api: &Api, mut after: i64, limit: usize) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    loop {
+        let (code, v) = api.json(
+            &["-H", &api.acme()],
+            &format!("/v1/tenants/acme/changes?after={after}&limit={limit}"),
+        );
+        assert_eq!(code, 200, "{v:#}");
+        let page = v["changes"].as_array().unwrap().clone();
+        assert!(page.len() <= limit);
+        if page.is_empty() {
+            assert_eq!(v["next"], after, "an empty page keeps the cursor");
+            return all;
+        }
+        after = v["next"].as_i64().unwrap();
+        assert_eq!(page.last().unwrap()["seq"], after);
+        all.extend(page);
+    }
+}
+
+fn ops(changes: &[serde_json::Value]) -> Vec<(String, String)> {
+    changes
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["op"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A sync file that updates 3 users, deletes 1 and leaves 2 out: the
+/// feed gives exactly those changes after the first file's creations, in
+/// order, across pages that lose and repeat nothing; `jobs show --changes`
+/// and `userdrop changes` say the same; a long poll answers when the next
+/// job lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_gives_every_change_of_every_job_in_order() {
+    let mut api = Api::start("", "", "mode = \"sync\"\nmax_missing_percent = 50\n");
+    api.env.write("first.csv", FIRST);
+    assert_ok(
+        &sftp_key(&api.env, api.serve.port, "put first.csv\n", &[]).await,
+        "sftp put",
+    );
+    api.serve
+        .wait_for("archived", &[("tenant", TENANT), ("file", "first.csv")]);
+    api.env.write("second.csv", SECOND);
+    assert_ok(
+        &sftp_key(&api.env, api.serve.port, "put second.csv\n", &[]).await,
+        "sftp put",
+    );
+    api.serve
+        .wait_for("archived", &[("tenant", TENANT), ("file", "second.csv")]);
+
+    let all = read_feed(&api, 0, 4);
+    let want: Vec<(String, String)> = [
+        ("u1", "created"),
+        ("u2", "created"),
+        ("u3", "created"),
+        ("u4", "created"),
+        ("u5", "created"),
+        ("u6", "created"),
+        ("u1", "updated"),
+        ("u2", "updated"),
+        ("u3", "updated"),
+        ("u4", "deleted"),
+        ("u7", "created"),
+        ("u5", "deactivated"),
+        ("u6", "deactivated"),
+    ]
+    .iter()
+    .map(|(k, o)| (k.to_string(), o.to_string()))
+    .collect();
+    assert_eq!(ops(&all), want);
+    let seqs: Vec<i64> = all.iter().map(|c| c["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // The same in one page as in pages of 4.
+    assert_eq!(ops(&read_feed(&api, 0, 1000)), want);
+
+    let u1 = &all[6];
+    assert_eq!(u1["changed_fields"], serde_json::json!(["first_name"]));
+    assert_eq!(u1["before"]["first_name"], "Ann");
+    assert_eq!(u1["user"]["first_name"], "Anne", "the user as stored now");
+    assert_eq!(all[9]["user"], serde_json::Value::Null, "deleted");
+    assert_eq!(all[9]["before"]["email"], "u4@example.com");
+    assert_eq!(all[11]["user"]["enabled"], false);
+    let job2 = u1["job"].as_i64().unwrap();
+    assert!(all[6..].iter().all(|c| c["job"] == job2));
+    assert!(all[..6].iter().all(|c| c["job"] != job2));
+
+    // `jobs show --changes`: one line per changed field.
+    let config = api.env.path("userdrop.toml");
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["jobs", "show", &job2.to_string(), "--changes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "key,op,field,before,after");
+    assert!(lines.contains(&"u1,updated,first_name,Ann,Anne"), "{text}");
+    assert!(lines.contains(&"u5,deactivated,enabled,1,0"), "{text}");
+    assert!(lines.contains(&"u7,created,,,"), "{text}");
+    assert!(
+        lines.contains(&"u4,deleted,email,u4@example.com,"),
+        "{text}"
+    );
+
+    // `userdrop changes`: the same changes as JSON lines.
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["changes", "--tenant", TENANT, "--after", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cli: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cli, all);
+
+    // A long poll from the end answers with the next job's change.
+    let last = *seqs.last().unwrap();
+    let url = api.url(&format!("/v1/tenants/acme/changes?after={last}&wait=60s"));
+    let key = api.acme();
+    let poll = std::thread::spawn(move || {
+        Command::new("curl")
+            .args(["-sS", "-H", &key, &url])
+            .output()
+            .unwrap()
+    });
+    api.env.write(
+        "third.csv",
+        "userId,email,firstName,lastName\nu1,u1@example.com,Anne,Uno\nu2,u2@example.com,Bobby,Two\nu3,u3@example.com,Cyd,Three\nu7,u7@example.com,Gus,Seven\n",
+    );
+    assert_ok(
+        &sftp_key(&api.env, api.serve.port, "put third.csv\n", &[]).await,
+        "sftp put",
+    );
+    let out = poll.join().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        ops(v["changes"].as_array().unwrap()),
+        [("u1".to_string(), "updated".to_string())]
+    );
+    assert_eq!(v["changes"][0]["before"]["last_name"], "One");
+}
+
+/// Changes older than `changes_retention_days` are removed at start-up;
+/// a cursor from before them gets 410 with what to do, one after them
+/// reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_behind_retention_gets_410() {
+    let mut api = Api::start("", "", "");
+    api.env.write("first.csv", FIRST);
+    assert_ok(
+        &sftp_key(&api.env, api.serve.port, "put first.csv\n", &[]).await,
+        "sftp put",
+    );
+    api.serve
+        .wait_for("archived", &[("tenant", TENANT), ("file", "first.csv")]);
+    api.serve.signal("TERM");
+    assert!(api.serve.wait_exit_keeping_log().success());
+
+    // Four of the six changes are made old.
+    let db = sql(&api.env.config.db_path());
+    db.execute(
+        "UPDATE changes SET at = '2001-01-01T00:00:00Z' WHERE seq IN (SELECT seq FROM changes ORDER BY seq LIMIT 4)",
+        [],
+    )
+    .unwrap();
+    let fourth: i64 = db
+        .query_row(
+            "SELECT seq FROM changes ORDER BY seq LIMIT 1 OFFSET 3",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    api.start_again();
+    api.serve
+        .wait_for("pruned the change ledger", &[("removed", "4")]);
+
+    let (code, v) = api.json(&["-H", &api.acme()], "/v1/tenants/acme/changes?after=0");
+    assert_eq!(code, 410, "{v:#}");
+    assert_eq!(v["error"]["code"], "behind_retention");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("/users"), "{message}");
+    assert!(message.contains(&format!("after={fourth}")), "{message}");
+    let (code, v) = api.json(
+        &["-H", &api.acme()],
+        &format!("/v1/tenants/acme/changes?after={fourth}"),
+    );
+    assert_eq!(code, 200, "{v:#}");
+    assert_eq!(v["changes"].as_array().unwrap().len(), 2);
+}
