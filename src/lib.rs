@@ -7,7 +7,7 @@
 //! other module; [`config`] sits on them, [`store`] on `ingest`; then
 //! [`report`], [`mail`], [`import`]; [`sftp`] and [`pickup`] (which never
 //! import each other, only `ingest`, `config` and `writers` below them);
-//! [`archive`], [`intake`], [`worker`]; [`http`] (on the worker, sftp's
+//! [`feed`] on `store`; [`archive`], [`intake`], [`worker`]; [`http`] (on the worker, sftp's
 //! bans and the store); [`daemon`]; [`cli`] on top.
 //! - [`template`]: the invitation templates (`{first_name}` …), parsed once
 //!   with the config, filled by the mail.
@@ -15,7 +15,9 @@
 //!   structs, then a validated [`config::Config`] with every problem listed).
 //! - [`ingest`]: bytes → records → mapped headers → judged rows; no I/O but
 //!   reading the file, no knowledge of SFTP or the store.
-//! - [`store`]: SQLite (WAL): users, roles, the job ledger; no knowledge of files.
+//! - [`store`]: SQLite (WAL): users, roles, the job ledger, the change
+//!   ledger; no knowledge of files.
+//! - [`feed`]: the change feed (a page of changes with the users as stored).
 //! - [`import`]: the sequence that runs one file through `ingest` into
 //!   `store` in one transaction; shared by the CLI and the daemon's worker.
 //! - [`report`]: the job outcome as JSON and text, and the failed-rows CSV.

@@ -54,7 +54,7 @@ fn ops(changes: &[serde_json::Value]) -> Vec<(String, String)> {
 
 /// A sync file that updates 3 users, deletes 1 and leaves 2 out: the
 /// feed gives exactly those changes after the first file's creations, in
-/// order, across pages that lose and repeat nothing; `jobs show --changes`
+/// order (a file's rows as they were applied, then the sync's), across pages that lose and repeat nothing; `jobs show --changes`
 /// and `userdrop changes` say the same; a long poll answers when the next
 /// job lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +106,7 @@ async fn the_feed_gives_every_change_of_every_job_in_order() {
     assert_eq!(u1["user"]["first_name"], "Anne", "the user as stored now");
     assert_eq!(all[9]["user"], serde_json::Value::Null, "deleted");
     assert_eq!(all[9]["before"]["email"], "u4@example.com");
+    assert_eq!(all[10]["user"]["first_name"], "Gus");
     assert_eq!(all[11]["user"]["enabled"], false);
     let job2 = u1["job"].as_i64().unwrap();
     assert!(all[6..].iter().all(|c| c["job"] == job2));

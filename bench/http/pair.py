@@ -6,7 +6,8 @@ run moves both sides of each ratio alike.
     pair.py --runs 5 --label-a http --label-b sftp \\
         --prepare 'sh -c "rm -f data/.bak/*"' -- 'curl ...' 'sftp ...'
 
---prepare runs (untimed) before every run of either command. Output is a
+--prepare runs (untimed) before every run of either command; --prepare-a
+and --prepare-b before every run of that command only. Output is a
 markdown table: min / median / max for A, B and A/B. Exit status 1 if any run
 failed (its exit status is printed).
 """
@@ -35,24 +36,27 @@ def main():
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--prepare", default=None)
+    p.add_argument("--prepare-a", default=None)
+    p.add_argument("--prepare-b", default=None)
     p.add_argument("--label-a", default="A")
     p.add_argument("--label-b", default="B")
     p.add_argument("a")
     p.add_argument("b")
     args = p.parse_args()
 
-    def once(cmd):
-        if args.prepare:
-            subprocess.run(shlex.split(args.prepare), check=True)
+    def once(cmd, own):
+        for prep in (args.prepare, own):
+            if prep:
+                subprocess.run(shlex.split(prep), check=True)
         return run(cmd)
 
     for _ in range(args.warmup):
-        once(args.a)
-        once(args.b)
+        once(args.a, args.prepare_a)
+        once(args.b, args.prepare_b)
     a, b = [], []
     for _ in range(args.runs):
-        a.append(once(args.a))
-        b.append(once(args.b))
+        a.append(once(args.a, args.prepare_a))
+        b.append(once(args.b, args.prepare_b))
     ratios = [x / y for x, y in zip(a, b)]
 
     def row(name, xs, unit):

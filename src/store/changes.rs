@@ -30,7 +30,9 @@ pub struct Change {
     pub at: String,
 }
 
-const COLUMNS: &str = "seq, tenant, job_id, key, op, fields, before, after, at";
+/// The columns read, from `changes c`; a creation's time is its job's.
+const COLUMNS: &str = "c.seq, c.tenant, c.job_id, c.key, c.op, c.fields, c.before, c.after, \
+     COALESCE(c.at, (SELECT j.created_at FROM jobs j WHERE j.id = c.job_id), '')";
 
 fn change_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
     let fields: Option<String> = r.get(5)?;
@@ -49,6 +51,11 @@ fn change_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
     })
 }
 
+/// The statement that records a creation (`?1` tenant, `?2` job, `?3`
+/// key): [`super::users::Writer`] runs it right after each insert.
+pub(super) const RECORD_CREATED: &str =
+    "INSERT INTO changes (tenant, job_id, key, op) VALUES (?1, ?2, ?3, 'created')";
+
 /// A tenant's changes after `after`, oldest first, at most `limit`.
 pub fn after(
     db: &impl Db,
@@ -58,7 +65,7 @@ pub fn after(
 ) -> Result<Vec<Change>, StoreError> {
     let conn = db.sql();
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM changes WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+        "SELECT {COLUMNS} FROM changes c WHERE c.seq > ?2 AND c.tenant = ?1 ORDER BY c.seq LIMIT ?3"
     ))?;
     let rows = stmt
         .query_map(params![tenant, after, limit], change_from)?
@@ -75,7 +82,7 @@ pub fn of_job(
 ) -> Result<(), StoreError> {
     let conn = db.sql();
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM changes WHERE tenant = ?1 AND job_id = ?2 ORDER BY seq"
+        "SELECT {COLUMNS} FROM changes c WHERE c.tenant = ?1 AND c.job_id = ?2 ORDER BY c.seq"
     ))?;
     let mut rows = stmt.query(params![tenant, job])?;
     while let Some(r) = rows.next()? {
@@ -108,13 +115,26 @@ pub fn pruned_through(db: &impl Db, tenant: &str) -> Result<i64, StoreError> {
 /// time), remembering per tenant the last seq removed. Returns how many.
 pub fn prune(db: &impl Db, before: &str) -> Result<usize, StoreError> {
     let conn = db.sql();
+    // A creation's time is its job's.
+    let old = "COALESCE(c.at, (SELECT j.created_at FROM jobs j WHERE j.id = c.job_id), '') < ?1";
     conn.execute(
-        "INSERT INTO changes_pruned (tenant, through)
-         SELECT tenant, max(seq) FROM changes WHERE at < ?1 GROUP BY tenant
-         ON CONFLICT (tenant) DO UPDATE SET through = max(through, excluded.through)",
+        &format!(
+            "INSERT INTO changes_pruned (tenant, through)
+             SELECT c.tenant, max(c.seq) FROM changes c
+             WHERE {old} AND c.seq < (SELECT max(seq) FROM changes) GROUP BY c.tenant
+             ON CONFLICT (tenant) DO UPDATE SET through = max(through, excluded.through)"
+        ),
         [before],
     )?;
-    Ok(conn.execute("DELETE FROM changes WHERE at < ?1", [before])?)
+    Ok(conn.execute(
+        // The newest change stays whatever its age: the next seq is one past
+        // the highest kept, so it must never fall back.
+        &format!(
+            "DELETE FROM changes WHERE seq IN (SELECT c.seq FROM changes c WHERE {old})
+             AND seq < (SELECT max(seq) FROM changes)"
+        ),
+        [before],
+    )?)
 }
 
 #[cfg(test)]
@@ -141,6 +161,27 @@ mod tests {
             "INSERT INTO users (tenant, key, email, created_job, updated_job, created_at, updated_at)
                VALUES ('a', 'k1', 'K1@x', 1, 1, 't1', 't1');
              UPDATE users SET email = 'k1@x', first_name = 'Ann', updated_job = 2, updated_at = 't2' WHERE key = 'k1';
+             UPDATE users SET row_hash = 5, updated_job = 9 WHERE key = 'k1';
+             UPDATE users SET enabled = 0, updated_job = 3, updated_at = 't3' WHERE key = 'k1';
+             UPDATE users SET enabled = 1, updated_job = 4, updated_at = 't4' WHERE key = 'k1';
+             UPDATE users SET updated_job = 5 WHERE key = 'k1';
+             DELETE FROM users WHERE key = 'k1';",
+        );
+        // The creation is recorded by the import, not by a trigger.
+        assert_eq!(after(&s, "a", 0, 100).unwrap()[0].op, "updated");
+        exec(&s, "DELETE FROM changes");
+        exec(
+            &s,
+            "INSERT INTO users (tenant, key, email, created_job, updated_job, created_at, updated_at)
+               VALUES ('a', 'k1', 'K1@x', 1, 1, 't1', 't1'), ('b', 'k2', 'k2@x', 1, 1, 't1', 't1');",
+        );
+        exec(
+            &s,
+            "INSERT INTO changes (tenant, job_id, key, op) VALUES ('a', 1, 'k1', 'created')",
+        );
+        exec(
+            &s,
+            "UPDATE users SET email = 'k1@x', first_name = 'Ann', updated_job = 2, updated_at = 't2' WHERE key = 'k1';
              UPDATE users SET row_hash = 5, updated_job = 9 WHERE key = 'k1';
              UPDATE users SET enabled = 0, updated_job = 3, updated_at = 't3' WHERE key = 'k1';
              UPDATE users SET enabled = 1, updated_job = 4, updated_at = 't4' WHERE key = 'k1';
@@ -184,6 +225,15 @@ mod tests {
             "INSERT INTO users (tenant, key, email, created_job, updated_job, created_at, updated_at)
                VALUES ('a', 'k1', 'k1@x', 1, 1, '2020-01-01T00:00:00Z', 't'),
                       ('a', 'k2', 'k2@x', 2, 2, '2030-01-01T00:00:00Z', 't');",
+        );
+        exec(
+            &s,
+            "INSERT INTO changes (tenant, job_id, key, op) VALUES ('a', 1, 'k1', 'created'), ('a', 2, 'k2', 'created')",
+        );
+        exec(
+            &s,
+            "UPDATE changes SET at = '2020-01-01T00:00:00Z' WHERE key = 'k1';
+             UPDATE changes SET at = '2030-01-01T00:00:00Z' WHERE key = 'k2';",
         );
         assert_eq!(pruned_through(&s, "a").unwrap(), 0);
         assert_eq!(prune(&s, "2025-01-01T00:00:00Z").unwrap(), 1);

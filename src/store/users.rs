@@ -139,6 +139,9 @@ pub struct Writer<'c> {
     remember: Statement<'c>,
     add_role: Statement<'c>,
     ctx: Ctx,
+    /// Records each creation in the change ledger (its triggers record
+    /// updates and deletions; a trigger per insert was too slow).
+    record_created: Statement<'c>,
 }
 
 /// What every bound row shares.
@@ -396,6 +399,7 @@ impl<'c> Writer<'c> {
                 now: super::now_text(),
                 today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
             },
+            record_created: conn.prepare(super::changes::RECORD_CREATED)?,
         })
     }
 
@@ -433,7 +437,13 @@ impl<'c> Writer<'c> {
         let result = ctx
             .bind(&mut self.insert, text, values, e)
             .and_then(|_| self.insert.raw_execute());
-        Ok(refused(result)?.map(|_| Written::Added))
+        let written = refused(result)?.map(|_| Written::Added);
+        if written.is_ok() {
+            let key = &text[e.key.0 as usize..e.key.1 as usize];
+            self.record_created
+                .execute(params![ctx.tenant, ctx.job, key])?;
+        }
+        Ok(written)
     }
 
     /// Removes a user; false when there was none. The user_id of a removed

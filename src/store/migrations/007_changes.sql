@@ -1,13 +1,18 @@
 -- The change ledger: every change to a user, in the order it happened,
--- written by triggers in the same transaction as the change itself, so no
--- path that writes users (an import, a sync, `jobs approve`, a manager
--- cleared) can forget it and nothing is recorded for a change rolled back.
--- An unchanged row writes no change: the import leaves it untouched, and
--- the update trigger fires only when a user's data differs.
+-- written in the same transaction as the change itself, so nothing is
+-- recorded for a change rolled back. Updates and deletions are written by
+-- the triggers below, so no path that changes or removes users (an import,
+-- a sync, `jobs approve`, a manager cleared) can forget them. Creations are
+-- written by the one statement that creates users (`store::users::Writer`)
+-- right after each insert: a trigger per new user cost a million-row import
+-- a third of its speed. An unchanged row writes no change: the
+-- import leaves it untouched, and the update trigger fires only when a
+-- user's data differs.
 CREATE TABLE changes (
-    -- Only grows (AUTOINCREMENT: never reused after retention removes rows):
-    -- a consumer's cursor.
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Only grows: a consumer's cursor. Not AUTOINCREMENT (its bookkeeping
+    -- row per insert cost too much); retention never removes the newest
+    -- change, so the next seq is always past every seq ever given.
+    seq     INTEGER PRIMARY KEY,
     tenant  TEXT    NOT NULL,
     -- The job that made the change (for a deletion: the job that deleted,
     -- which the store writes into the row just before removing it).
@@ -23,9 +28,13 @@ CREATE TABLE changes (
     -- JSON object: the changed fields' values after it; NULL for created
     -- (the user as stored then) and deleted.
     after   TEXT,
-    at      TEXT    NOT NULL
+    -- When; NULL for a creation, which happened when its job ran (the
+    -- readers take the job's time): a million creations stay small.
+    at      TEXT
 );
-CREATE INDEX changes_tenant_seq ON changes (tenant, seq);
+-- No index beyond seq: a reader walks seq order and skips other tenants'
+-- changes; an index on (tenant, seq) made a million-row import a tenth
+-- slower for every tenant.
 
 -- Per tenant, the last seq that retention removed: a consumer whose cursor
 -- is older has missed changes and must start again from the users.
@@ -33,12 +42,6 @@ CREATE TABLE changes_pruned (
     tenant  TEXT    PRIMARY KEY,
     through INTEGER NOT NULL
 ) WITHOUT ROWID;
-
-CREATE TRIGGER users_created AFTER INSERT ON users
-BEGIN
-    INSERT INTO changes (tenant, job_id, key, op, at)
-    VALUES (NEW.tenant, NEW.created_job, NEW.key, 'created', NEW.created_at);
-END;
 
 CREATE TRIGGER users_updated AFTER UPDATE ON users
 WHEN OLD.user_id IS NOT NEW.user_id
