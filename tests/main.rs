@@ -19,3 +19,4 @@ mod trips_graph;
 mod trips_ops;
 mod trips_words;
 mod util;
+mod webhooks;
