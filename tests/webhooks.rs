@@ -172,9 +172,14 @@ fn assert_signed(g: &Got) {
         .strip_prefix("t=")
         .and_then(|s| s.split_once(",v1="))
         .unwrap_or_else(|| panic!("not t=..,v1=..: {sig}"));
-    let t: i64 = t.parse().unwrap_or_else(|_| panic!("t is not a number: {sig}"));
+    let t: i64 = t
+        .parse()
+        .unwrap_or_else(|_| panic!("t is not a number: {sig}"));
     let now = chrono::Utc::now().timestamp();
-    assert!((now - t).abs() < 300, "t = {t} is not the time of the attempt ({now})");
+    assert!(
+        (now - t).abs() < 300,
+        "t = {t} is not the time of the attempt ({now})"
+    );
     let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
     mac.update(&g.body);
@@ -188,10 +193,12 @@ fn deliveries(db: &Path) -> Vec<(i64, i64, String, String, i64)> {
     let mut stmt = conn
         .prepare("SELECT id, job_id, event, state, attempts FROM webhooks ORDER BY id")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 /// A job uploaded over SFTP is POSTed to the tenant's webhook, signed with
@@ -240,13 +247,20 @@ async fn a_job_over_sftp_is_posted_signed_and_retried_until_delivered_once() {
         .args(["-sS", "--fail", &format!("{base}/metrics")])
         .output()
         .unwrap();
-    assert!(metrics.status.success(), "curl /metrics: {}", stderr(&metrics));
+    assert!(
+        metrics.status.success(),
+        "curl /metrics: {}",
+        stderr(&metrics)
+    );
     let metrics = stdout(&metrics);
     for (outcome, n) in [("delivered", 1), ("retry", 2), ("gave_up", 0)] {
         let line = format!(
             "userdrop_webhook_deliveries_total{{outcome=\"{outcome}\",tenant=\"{TENANT}\"}} {n}"
         );
-        assert!(metrics.lines().any(|l| l == line), "no {line:?} in:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in:\n{metrics}"
+        );
     }
     serve.signal("TERM");
     assert!(serve.wait_exit().success());
@@ -258,7 +272,10 @@ async fn a_job_over_sftp_is_posted_signed_and_retried_until_delivered_once() {
         "retried after each 500, then delivered exactly once"
     );
     for g in &got {
-        assert_eq!((g.method.as_str(), g.path.as_str()), ("POST", "/hooks/userdrop"));
+        assert_eq!(
+            (g.method.as_str(), g.path.as_str()),
+            ("POST", "/hooks/userdrop")
+        );
         assert_eq!(g.header("content-type"), "application/json");
         assert!(g.header("user-agent").starts_with("userdrop/"), "{g:?}");
         assert_eq!(g.header("x-userdrop-event"), "job.finished");
@@ -342,13 +359,22 @@ async fn only_the_events_a_webhook_lists_are_queued() {
     assert_eq!(g.header("x-userdrop-event"), "job.rejected");
     assert_signed(&g);
     let body: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
-    assert_eq!((body["event"].as_str(), body["id"].as_i64()), (Some("job.rejected"), Some(bad)));
+    assert_eq!(
+        (body["event"].as_str(), body["id"].as_i64()),
+        (Some("job.rejected"), Some(bad))
+    );
     assert_eq!(body["status"], "rejected");
-    assert!(hook.rest().is_empty(), "nothing but the rejected job was POSTed");
+    assert!(
+        hook.rest().is_empty(),
+        "nothing but the rejected job was POSTed"
+    );
     let rows = deliveries(&env.config.db_path());
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0].1, rows[0].2.as_str()), (bad, "job.rejected"));
-    assert!(rows.iter().all(|r| r.1 != good), "job.finished was not queued");
+    assert!(
+        rows.iter().all(|r| r.1 != good),
+        "job.finished was not queued"
+    );
 }
 
 /// The secret is read when the config is: `check-config` says when the
@@ -368,7 +394,8 @@ fn check_config_reads_the_secret_and_never_prints_it() {
     let check = |secret: Option<&str>| {
         let mut c = Command::new(bin());
         c.arg("--config").arg(&path).arg("check-config");
-        c.env_remove("USERDROP_CONFIG").env_remove("ACME_WEBHOOK_SECRET");
+        c.env_remove("USERDROP_CONFIG")
+            .env_remove("ACME_WEBHOOK_SECRET");
         if let Some(s) = secret {
             c.env("ACME_WEBHOOK_SECRET", s);
         }
@@ -377,13 +404,18 @@ fn check_config_reads_the_secret_and_never_prints_it() {
     let out = check(None);
     assert!(!out.status.success());
     let text = stderr(&out);
-    assert!(text.contains("secret_env = \"ACME_WEBHOOK_SECRET\""), "{text}");
+    assert!(
+        text.contains("secret_env = \"ACME_WEBHOOK_SECRET\""),
+        "{text}"
+    );
     assert!(text.contains("\"job.done\" is not one of"), "{text}");
 
     write(r#"["job.held"]"#);
     let out = check(Some(SECRET));
     assert!(out.status.success(), "{}", stderr(&out));
     let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(!all.contains(SECRET), "check-config printed the secret:\n{all}");
-
+    assert!(
+        !all.contains(SECRET),
+        "check-config printed the secret:\n{all}"
+    );
 }

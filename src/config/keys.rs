@@ -11,8 +11,8 @@ use serde::de::{self, Deserialize, Visitor};
 use toml::{Table, Value};
 
 use super::raw::{
-    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawSftp, RawSmtp, RawTenant,
-    RawWebhook,
+    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawSftp, RawSmtp,
+    RawTenant, RawWebhook,
 };
 
 /// How many syntax errors one run lists at most (a broken multi-line string

@@ -98,9 +98,8 @@ pub(super) fn check_webhooks(c: &mut Check, tenant: &str, raw: Vec<RawWebhook>) 
         }
         let secret = match (r.secret_env, r.secret_file) {
             (Some(_), Some(_)) => {
-                c.problems.push(format!(
-                    "{key}: set secret_env or secret_file, not both"
-                ));
+                c.problems
+                    .push(format!("{key}: set secret_env or secret_file, not both"));
                 None
             }
             (None, None) => {
@@ -220,7 +219,11 @@ mod tests {
             "acme",
             vec![
                 raw("ftp://x/h", Some(s), Some(&["job.done"])),
-                raw("https://a.example/h", Some("/nonexistent/secret"), Some(&[])),
+                raw(
+                    "https://a.example/h",
+                    Some("/nonexistent/secret"),
+                    Some(&[]),
+                ),
                 raw("https://app.example.com/h", Some(s), Some(&["job.held"])),
                 raw("https://app.example.com/h", Some(s), None),
             ],

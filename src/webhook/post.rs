@@ -93,19 +93,22 @@ async fn attempt(
     let authority = uri.authority().ok_or_else(bad)?.as_str().to_string();
     let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?;
     // An IPv6 literal comes bracketed in a URL, bare in a socket address.
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
 
     let mut req = hyper::Request::post(path)
         .header(HOST, &authority)
         .header(CONTENT_TYPE, "application/json")
-        .header(
-            USER_AGENT,
-            concat!("userdrop/", env!("CARGO_PKG_VERSION")),
-        );
+        .header(USER_AGENT, concat!("userdrop/", env!("CARGO_PKG_VERSION")));
     for (name, value) in headers {
-        req = req.header(*name, HeaderValue::from_str(value).map_err(hyper::http::Error::from)?);
+        req = req.header(
+            *name,
+            HeaderValue::from_str(value).map_err(hyper::http::Error::from)?,
+        );
     }
     let req = req.body(Full::new(Bytes::from(body)))?;
 
