@@ -419,3 +419,45 @@ fn check_config_reads_the_secret_and_never_prints_it() {
         "check-config printed the secret:\n{all}"
     );
 }
+
+/// A receiver that never answers 2xx: the delivery is retried until a
+/// failed attempt is past `give_up_after`, then given up, loudly, and left
+/// `failed` in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_keeps_failing_is_given_up_loudly() {
+    let hook = receiver(usize::MAX);
+    let (_secrets, secret) = secret_file();
+    let env = SftpEnv::new("", &webhook_toml(&hook.url, &secret, None));
+    let config = serve_config(
+        &env,
+        "[smtp]\ntransport = \"file\"\nretry_initial = \"200ms\"\nretry_max = \"200ms\"\ngive_up_after = \"1s\"\n",
+    );
+    let mut serve = Serve::start(&config);
+    env.write("users.local", users_csv(2, "g"));
+    let out = sftp_key(&env, serve.port, "put users.local users.csv\n", &[]).await;
+    assert_ok(&out, "sftp put users.csv");
+    let gave_up = serve.wait_for_prefix("GAVE UP on a webhook");
+    assert!(gave_up.contains("NOT delivered"), "{gave_up}");
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+
+    let rows = deliveries(&env.config.db_path());
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (_, _, event, state, attempts) = &rows[0];
+    assert_eq!((event.as_str(), state.as_str()), ("job.finished", "failed"));
+    let got = hook.rest();
+    assert_eq!(
+        got.len() as i64,
+        *attempts,
+        "one request per recorded attempt"
+    );
+    assert!(
+        *attempts >= 2,
+        "it was retried before giving up: {attempts}"
+    );
+    assert!(got.iter().all(|g| g.answered == 500));
+    let last_error: String = sql(&env.config.db_path())
+        .query_row("SELECT last_error FROM webhooks", [], |r| r.get(0))
+        .unwrap();
+    assert!(last_error.contains("HTTP 500"), "{last_error}");
+}
