@@ -282,6 +282,8 @@ mod tests {
             },
         )
         .unwrap();
+        // Due from its insertion on.
+        let now = now_ms();
         let got = claim(&s, now, now + 500, 0, 10).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].body, b"{\"event\":\"job.held\"}");
