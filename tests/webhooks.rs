@@ -11,10 +11,12 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 
+use crate::mail::TestCa;
 use crate::util::clients::{assert_ok, require, sftp_key};
 use crate::util::daemon::{serve_config, Serve};
 use crate::util::{bin, config_text, sql, stderr, stdout, users_csv, SftpEnv, TENANT};
@@ -53,42 +55,89 @@ struct Receiver_ {
 }
 
 fn receiver(fail_first: usize) -> Receiver_ {
+    serve_hooks(fail_first, None)
+}
+
+/// The same receiver over HTTPS, with `ca`'s server certificate.
+fn tls_receiver(fail_first: usize, ca: &TestCa) -> Receiver_ {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&ca.cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&ca.key).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    serve_hooks(fail_first, Some(Arc::new(config)))
+}
+
+fn serve_hooks(fail_first: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver_ {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
     let port = listener.local_addr().unwrap().port();
     let (tx, got) = channel();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     std::thread::spawn(move || {
-        for (n, conn) in listener.incoming().enumerate() {
-            let Ok(mut conn) = conn else { continue };
-            let Some(mut g) = read_request(&mut conn) else {
+        let mut n = 0;
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            if conn
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .is_err()
+            {
                 continue;
+            }
+            let answer = if n < fail_first { 500 } else { 204 };
+            let got = match &tls {
+                None => answer_one(conn, answer),
+                Some(config) => {
+                    let Ok(server) = rustls::ServerConnection::new(config.clone()) else {
+                        continue;
+                    };
+                    let mut s = rustls::StreamOwned::new(server, conn);
+                    let got = answer_one(&mut s, answer);
+                    s.conn.send_close_notify();
+                    let _ = s.flush();
+                    got
+                }
             };
-            g.answered = if n < fail_first { 500 } else { 204 };
-            let reason = if g.answered == 204 {
-                "No Content"
-            } else {
-                "Internal Server Error"
-            };
-            let _ = conn.write_all(
-                format!(
-                    "HTTP/1.1 {} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    g.answered
-                )
-                .as_bytes(),
-            );
-            let _ = conn.flush();
-            if tx.send(g).is_err() {
+            let Some(got) = got else { continue };
+            n += 1;
+            if tx.send(got).is_err() {
                 break;
             }
         }
     });
     Receiver_ {
-        url: format!("http://127.0.0.1:{port}/hooks/userdrop"),
+        url: format!("{scheme}://127.0.0.1:{port}/hooks/userdrop"),
         got,
     }
 }
 
-fn read_request(conn: &mut std::net::TcpStream) -> Option<Got> {
-    conn.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+/// Reads one request and answers it with `status`.
+fn answer_one(mut conn: impl Read + Write, status: u16) -> Option<Got> {
+    let mut g = read_request(&mut conn)?;
+    g.answered = status;
+    let reason = if status == 204 {
+        "No Content"
+    } else {
+        "Internal Server Error"
+    };
+    conn.write_all(
+        format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .ok()?;
+    conn.flush().ok()?;
+    Some(g)
+}
+
+fn read_request(conn: &mut impl Read) -> Option<Got> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -460,4 +509,40 @@ async fn a_receiver_that_keeps_failing_is_given_up_loudly() {
         .query_row("SELECT last_error FROM webhooks", [], |r| r.get(0))
         .unwrap();
     assert!(last_error.contains("HTTP 500"), "{last_error}");
+}
+
+/// An https:// receiver: the POST goes over TLS, its certificate checked
+/// against the system's CA store (here the test CA, through
+/// `SSL_CERT_FILE`, which that store honours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_receiver_gets_the_signed_post() {
+    let (_secrets, secret) = secret_file();
+    let certs = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(certs.path(), "webhooks");
+    let hook = tls_receiver(0, &ca);
+    assert!(hook.url.starts_with("https://"));
+    let env = SftpEnv::new("", &webhook_toml(&hook.url, &secret, None));
+    let config = serve_config(&env, FAST_RETRIES);
+    let mut cmd = Command::new(bin());
+    cmd.arg("--config")
+        .arg(&config)
+        .env("SSL_CERT_FILE", &ca.ca);
+    let mut serve = Serve::spawn(cmd);
+    env.write("users.local", users_csv(2, "s"));
+    let out = sftp_key(&env, serve.port, "put users.local users.csv\n", &[]).await;
+    assert_ok(&out, "sftp put users.csv");
+    let job = serve.wait_for("archived", &[("file", "users.csv")])["fields"]["job"]
+        .as_i64()
+        .unwrap();
+    let g = hook.next("the POST over TLS");
+    serve.wait_for("webhook delivered", &[]);
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
+    assert_signed(&g);
+    let body: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
+    assert_eq!(
+        (body["event"].as_str(), body["id"].as_i64()),
+        (Some("job.finished"), Some(job))
+    );
+    assert_eq!(g.header("host"), hook.url.split('/').nth(2).unwrap());
 }
