@@ -159,7 +159,14 @@ pub async fn run(
 ) {
     let mut store: Option<Shared> = None;
     let mut config_open = true;
-    let tls = post::tls();
+    // Reading the system's CA store is file I/O: off the runtime.
+    let tls = match tokio::task::spawn_blocking(post::tls).await {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook sender: the TLS settings could not be built; no webhook is sent until a restart");
+            return;
+        }
+    };
     tracing::info!("webhook sender started");
     while !cancel.is_cancelled() {
         let current = config.borrow_and_update().clone();
