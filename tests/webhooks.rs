@@ -49,17 +49,17 @@ impl Got {
 }
 
 /// The receiver: answers 500 to the first `fail_first` requests, then 204.
-struct Receiver_ {
+struct HookReceiver {
     url: String,
     got: Receiver<Got>,
 }
 
-fn receiver(fail_first: usize) -> Receiver_ {
+fn receiver(fail_first: usize) -> HookReceiver {
     serve_hooks(fail_first, None)
 }
 
 /// The same receiver over HTTPS, with `ca`'s server certificate.
-fn tls_receiver(fail_first: usize, ca: &TestCa) -> Receiver_ {
+fn tls_receiver(fail_first: usize, ca: &TestCa) -> HookReceiver {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(&ca.cert)
@@ -77,7 +77,7 @@ fn tls_receiver(fail_first: usize, ca: &TestCa) -> Receiver_ {
     serve_hooks(fail_first, Some(Arc::new(config)))
 }
 
-fn serve_hooks(fail_first: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver_ {
+fn serve_hooks(fail_first: usize, tls: Option<Arc<rustls::ServerConfig>>) -> HookReceiver {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
     let port = listener.local_addr().unwrap().port();
     let (tx, got) = channel();
@@ -113,7 +113,7 @@ fn serve_hooks(fail_first: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Rec
             }
         }
     });
-    Receiver_ {
+    HookReceiver {
         url: format!("{scheme}://127.0.0.1:{port}/hooks/userdrop"),
         got,
     }
@@ -181,7 +181,7 @@ fn read_request(conn: &mut impl Read) -> Option<Got> {
     })
 }
 
-impl Receiver_ {
+impl HookReceiver {
     fn next(&self, what: &str) -> Got {
         self.got
             .recv_timeout(Duration::from_secs(60))
