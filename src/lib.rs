@@ -5,7 +5,7 @@
 //! The crate is laid out by concern, each module knowing only those below it.
 //! The order, bottom up: [`template`], [`ingest`] and [`writers`] import no
 //! other module; [`config`] sits on them, [`store`] on `ingest`; then
-//! [`report`], [`mail`], [`import`]; [`sftp`] and [`pickup`] (which never
+//! [`report`], [`mail`], [`webhook`], [`import`]; [`sftp`] and [`pickup`] (which never
 //! import each other, only `ingest`, `config` and `writers` below them);
 //! [`feed`] on `store`; [`archive`], [`intake`], [`worker`]; [`http`] (on the worker, sftp's
 //! bans and the store); [`daemon`]; [`cli`] on top.
@@ -23,6 +23,8 @@
 //! - [`report`]: the job outcome as JSON and text, and the failed-rows CSV.
 //! - [`mail`]: failure reports and invitations, queued in the store with the
 //!   job that caused them and delivered by a sender task (SMTP or `.eml`).
+//! - [`webhook`]: each decided job POSTed, signed (HMAC-SHA256), to the
+//!   tenant's receivers; queued with the job like mail, retried like mail.
 //! - [`sftp`]: the embedded SFTP server (russh): accounts jailed in their
 //!   tenant roots, upload completion events for the daemon.
 //! - [`pickup`]: the four ways a file reaches processing, into one queue.
@@ -53,5 +55,6 @@ pub mod report;
 pub mod sftp;
 pub mod store;
 pub mod template;
+pub mod webhook;
 pub mod worker;
 pub mod writers;

@@ -233,14 +233,15 @@ impl Received {
 }
 
 /// A CA and a server certificate it signed for 127.0.0.1 / localhost.
-struct TestCa {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct TestCa {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl TestCa {
-    fn new(dir: &Path, name: &str) -> TestCa {
+    /// A CA and a server certificate it signed for 127.0.0.1 and localhost.
+    pub(crate) fn new(dir: &Path, name: &str) -> TestCa {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).unwrap();
         let run = |args: &[&str]| {

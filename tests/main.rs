@@ -20,3 +20,4 @@ mod trips_graph;
 mod trips_ops;
 mod trips_words;
 mod util;
+mod webhooks;

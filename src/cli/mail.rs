@@ -22,7 +22,7 @@ pub enum MailState {
 }
 
 impl MailState {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             MailState::Queued => "queued",
             MailState::Sent => "sent",

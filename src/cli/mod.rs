@@ -1,6 +1,6 @@
 //! The `userdrop` command line (docs/behaviour.md#command-line): the clap
 //! definitions and the dispatch; one file per command group (`import`,
-//! `jobs`, `users`, `mail`, `keys` for passwd and host-key, `config` for
+//! `jobs`, `users`, `mail`, `webhooks`, `keys` for passwd and host-key, `config` for
 //! check-config, default-config and template), `serve` here.
 //! Exit codes: 0 ok, 1 the file or job failed, 2 usage or config error. This
 //! is the only module that uses `anyhow`. It turns each command into library
@@ -26,10 +26,12 @@ mod jobs;
 mod keys;
 mod mail;
 mod users;
+mod webhooks;
 
 pub use jobs::JobsAction;
 pub use mail::{MailAction, MailState};
 pub use users::UsersAction;
+pub use webhooks::WebhooksAction;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,6 +144,11 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         action: Option<MailAction>,
+    },
+    /// The webhook deliveries (`webhooks list [--state queued|sent|failed]`).
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksAction,
     },
 }
 
@@ -305,6 +312,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Some(MailAction::Show { id }) => mail::mail_show(&c, id),
             }
         }
+        Command::Webhooks { action } => webhooks::run(&load(config_path)?, action),
         Command::Template { tenant, layout } => {
             config::template(config_path, tenant.as_deref(), layout.as_deref())
         }

@@ -11,7 +11,8 @@ use serde::de::{self, Deserialize, Visitor};
 use toml::{Table, Value};
 
 use super::raw::{
-    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawSftp, RawSmtp, RawTenant,
+    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawSftp, RawSmtp,
+    RawTenant, RawWebhook,
 };
 
 /// How many syntax errors one run lists at most (a broken multi-line string
@@ -101,6 +102,14 @@ fn tenant(path: &str, t: &mut Table, problems: &mut Vec<String>) {
             if let Value::Table(k) = k {
                 let p = format!("{path}.api_keys[{i}]");
                 known(&p, k, fields_of::<RawApiKey>(), problems);
+            }
+        }
+    }
+    if let Some(Value::Array(hooks)) = t.get_mut("webhooks") {
+        for (i, h) in hooks.iter_mut().enumerate() {
+            if let Value::Table(h) = h {
+                let p = format!("{path}.webhooks[{i}]");
+                known(&p, h, fields_of::<RawWebhook>(), problems);
             }
         }
     }

@@ -14,6 +14,8 @@ pub mod raw;
 mod sftp;
 pub use sftp::MaxStartups;
 mod tenant;
+mod webhook;
+pub use webhook::{Webhook, WebhookEvent, WebhookSecret};
 #[cfg(test)]
 mod tests;
 
@@ -263,6 +265,8 @@ pub struct Tenant {
     pub layout: Option<crate::ingest::layout::Layout>,
     pub outgoing: Outgoing,
     pub invitation: Option<Invitation>,
+    /// Where the tenant's job events are POSTed (`[[tenants.NAME.webhooks]]`).
+    pub webhooks: Vec<Webhook>,
 }
 
 impl Tenant {

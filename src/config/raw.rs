@@ -129,6 +129,18 @@ pub struct RawTenant {
     #[serde(default)]
     pub fields: BTreeMap<String, RawField>,
     pub invitation: Option<RawInvitation>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// `[[tenants.NAME.webhooks]]`: a receiver of the tenant's job events.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: Option<String>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<String>,
+    pub events: Option<Vec<String>>,
 }
 
 /// `[tenants.NAME.invitation]`: the message a new user whose row says

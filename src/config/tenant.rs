@@ -55,6 +55,7 @@ pub(super) fn check_tenant(
     let api_keys = super::http::check_api_keys(c, &k, std::mem::take(&mut r.api_keys), key_hashes);
     let layout = check_layout(c, &k("layout"), r.layout.as_deref());
     let schema = check_fields(c, name, applying.key, r.fields);
+    let webhooks = super::webhook::check_webhooks(c, name, std::mem::take(&mut r.webhooks));
 
     if c.problems.len() != before {
         return None;
@@ -87,6 +88,7 @@ pub(super) fn check_tenant(
             give_up_after: mail.give_up_after,
         },
         invitation,
+        webhooks,
     })
 }
 

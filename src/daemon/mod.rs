@@ -1,5 +1,6 @@
-//! `userdrop serve`: wires the SFTP server, the pickup paths, the workers
-//! and the mail sender ([`crate::mail::sender`]) into one process (docs/architecture.md#data-flow,
+//! `userdrop serve`: wires the SFTP server, the pickup paths, the workers,
+//! the mail sender ([`crate::mail::sender`]) and the webhook sender
+//! ([`crate::webhook::sender`]) into one process (docs/architecture.md#data-flow,
 //! docs/behaviour.md#the-daemon-start-shutdown-reload).
 //!
 //! One task owns the state (the queue, the settle candidates, the config)
@@ -389,6 +390,14 @@ impl Daemon {
             wake_mail.clone(),
             cancel.clone(),
         ));
+        // The webhook sender likewise, woken by the same finished jobs.
+        let wake_webhooks = Arc::new(Notify::new());
+        let webhooker = tokio::spawn(crate::webhook::sender::run(
+            config.db_path(),
+            config_tx.subscribe(),
+            wake_webhooks.clone(),
+            cancel.clone(),
+        ));
         let (transport, to) = crate::mail::transport::describe(&config.mail);
         tracing::info!(transport, to = %to, "mail transport");
         let resumed = jobs.resume().await?;
@@ -476,6 +485,7 @@ impl Daemon {
                     jobs.queue.done(&tenant);
                     report(&done, r);
                     wake_mail.notify_one();
+                    wake_webhooks.notify_one();
                 }
             }
             jobs.dispatch(&config);
@@ -489,6 +499,9 @@ impl Daemon {
         }
         if let Err(e) = mailer.await {
             tracing::error!("mail sender task: {e}");
+        }
+        if let Err(e) = webhooker.await {
+            tracing::error!("webhook sender task: {e}");
         }
         if let Some(SftpTask { task, .. }) = sftp {
             match task.await {

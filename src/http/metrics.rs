@@ -1,7 +1,8 @@
 //! `/metrics`: what a monitoring system needs to see userdrop work and to
 //! alert when a customer's nightly export stops coming. Counters move as
-//! requests are answered and jobs are archived; gauges are read at scrape
-//! time from the ledger and the SFTP server. Formatting is the `prometheus`
+//! requests are answered and jobs are archived; gauges (and the webhook
+//! deliveries' counters, kept in the store) are read at scrape time from
+//! the ledger and the SFTP server. Formatting is the `prometheus`
 //! crate's. This module must never put a key, a file name or a user in a
 //! label: labels are tenants, routes, codes and outcomes.
 
@@ -31,6 +32,9 @@ pub struct Metrics {
     queue: IntGauge,
     last_success: GaugeVec,
     outbox: IntGaugeVec,
+    webhooks: IntCounterVec,
+    /// One scrape at a time moves the webhook counters up to the store's.
+    webhooks_sync: Arc<std::sync::Mutex<()>>,
     sftp_sessions: IntGauge,
     auth_failures: Gauge,
     bans_total: Gauge,
@@ -124,6 +128,13 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("registered once");
                 g
             },
+            webhooks: counter(
+                &r,
+                "userdrop_webhook_deliveries_total",
+                "Webhook attempts by tenant and outcome: delivered (2xx), retry (failed, tried again), gave_up",
+                &["tenant", "outcome"],
+            ),
+            webhooks_sync: Arc::default(),
             sftp_sessions: gauge("userdrop_sftp_sessions", "Authenticated SFTP sessions open"),
             auth_failures: fgauge(
                 "userdrop_auth_failures_total",
@@ -229,9 +240,14 @@ fn seconds(text: &str) -> Option<i64> {
 
 /// The text of a scrape: gauges refreshed, then everything encoded.
 pub async fn render(state: &Arc<AppState>) -> Result<String, ApiError> {
-    let g = state
+    let (g, hooks) = state
         .pool
-        .run(Use::Read, |s| Ok(crate::store::intake::gauges(s)?))
+        .run(Use::Read, |s| {
+            Ok((
+                crate::store::intake::gauges(s)?,
+                crate::store::webhooks::outcomes(s)?,
+            ))
+        })
         .await?;
     let m = &state.metrics;
     m.queue.set(g.undecided);
@@ -245,6 +261,19 @@ pub async fn render(state: &Arc<AppState>) -> Result<String, ApiError> {
     for (st, n) in &g.outbox {
         m.outbox.with_label_values(&[st.as_str()]).set(*n);
     }
+    // The store's totals only grow: the counters are moved up to them.
+    let synced = crate::worker::lock(&m.webhooks_sync);
+    for o in &hooks {
+        for (outcome, n) in [
+            ("delivered", o.delivered),
+            ("retry", o.retried),
+            ("gave_up", o.gave_up),
+        ] {
+            let c = m.webhooks.with_label_values(&[o.tenant.as_str(), outcome]);
+            c.inc_by(n.saturating_sub(c.get()));
+        }
+    }
+    drop(synced);
     if let Some(s) = &state.sftp {
         m.sftp_sessions.set(s.sessions() as i64);
     }

@@ -5,7 +5,7 @@
 //! applies it in ONE transaction that also records the row errors and the
 //! job's final state: a crash leaves the store before or after the whole
 //! file. The file is streamed twice rather than held, so memory stays flat
-//! whatever its size. The job's mail is queued in that same transaction
+//! whatever its size. The job's mail and webhooks are queued in that same transaction
 //! ([`finish_job`]); this module must never move, archive or send files.
 
 use std::path::Path;
@@ -148,8 +148,9 @@ pub fn refuse(
 /// ends here, so whatever must commit with its final state is added once.
 ///
 /// The job's mail (its report, as `notify` says, and the invitations of
-/// `invitations`: keys of users it created whose row asked for one) is
-/// queued here, so it commits with the job or not at all.
+/// `invitations`: keys of users it created whose row asked for one) and its
+/// webhook deliveries are queued here, so they commit with the job or not
+/// at all.
 pub(crate) fn finish_job(
     tx: &Tx<'_>,
     tenant: &Tenant,
@@ -160,6 +161,7 @@ pub(crate) fn finish_job(
 ) -> Result<(), ImportError> {
     jobs::finish(tx, id, state, report.status, &report.ledger_json())?;
     crate::mail::queue::job_finished(tx, tenant, id, report, invitations)?;
+    crate::webhook::queue::job_finished(tx, tenant, id, report)?;
     Ok(())
 }
 

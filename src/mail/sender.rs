@@ -59,9 +59,10 @@ pub fn backoff(mail: &MailConfig, attempts: i64) -> Duration {
         .min(mail.retry_max)
 }
 
-type Shared = Arc<Mutex<Store>>;
+/// The store a sender works on (the webhook sender shares these helpers).
+pub(crate) type Shared = Arc<Mutex<Store>>;
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     store: &Shared,
     f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, SenderError> {
@@ -75,7 +76,7 @@ async fn blocking<T: Send + 'static>(
     .map_err(SenderError::from)
 }
 
-async fn open(db: &Path) -> Result<Shared, SenderError> {
+pub(crate) async fn open(db: &Path) -> Result<Shared, SenderError> {
     let db = db.to_path_buf();
     let store = tokio::task::spawn_blocking(move || Store::open(&db))
         .await
@@ -148,7 +149,7 @@ async fn deliver_with(
 }
 
 /// The error and its causes on one line.
-fn error_text(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -10,7 +10,7 @@
 //! - a [`Tx`], the one write transaction a job (or a command) runs in,
 //!   taken with the write lock at once ([`Store::write`]), with a tentative
 //!   part that can be undone on its own ([`Tx::tentative`]);
-//! - the functions of [`jobs`], [`users`] and [`outbox`], which run on
+//! - the functions of [`jobs`], [`users`], [`outbox`] and [`webhooks`], which run on
 //!   either ([`Db`]).
 //!
 //! A PostgreSQL store would implement these and nothing outside would
@@ -23,6 +23,7 @@ pub mod intake;
 pub mod jobs;
 pub mod outbox;
 pub mod users;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("005_dn", include_str!("migrations/005_dn.sql")),
     ("006_intake", include_str!("migrations/006_intake.sql")),
     ("007_changes", include_str!("migrations/007_changes.sql")),
+    ("008_webhooks", include_str!("migrations/008_webhooks.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
