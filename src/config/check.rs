@@ -10,6 +10,10 @@ use std::time::Duration;
 #[derive(Default)]
 pub(super) struct Check {
     pub(super) problems: Vec<String>,
+    /// Also judge what only this process's environment can tell (an
+    /// unset secret variable): `check-config` asks for it; the other
+    /// commands, which need no secret, do not.
+    pub(super) env: bool,
 }
 
 impl Check {

@@ -381,7 +381,10 @@ fn toml_problem(e: &toml::de::Error) -> String {
 }
 
 fn validate(raw: RawConfig, source_name: &str, env: bool) -> Result<Config, Vec<String>> {
-    let mut c = Check::default();
+    let mut c = Check {
+        env,
+        ..Check::default()
+    };
 
     let data_dir = match raw.data_dir.as_deref().map(str::trim) {
         Some(d) if !d.is_empty() => PathBuf::from(d),

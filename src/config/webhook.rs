@@ -1,8 +1,10 @@
 //! `[[tenants.NAME.webhooks]]`: where a tenant's job events are POSTed,
 //! which events, and the secret they are signed with. The secret is read
-//! here, when the config is loaded (from `secret_env` or `secret_file`), so
-//! that a missing one is a config problem, not a delivery that fails days
-//! later; reloading the config (SIGHUP) reads it again. This module must
+//! here, when the config is loaded (from `secret_env` or `secret_file`);
+//! reloading the config (SIGHUP) reads it again. A missing one is a problem
+//! for `check-config`; the other commands, which sign nothing, go on
+//! without it, and `serve` then fails each delivery saying why (as it does
+//! a missing SMTP password). This module must
 //! never show a secret's value: not in a problem, not in `Debug`.
 
 use std::fmt;
@@ -67,7 +69,8 @@ impl fmt::Debug for WebhookSecret {
 pub struct Webhook {
     /// `http://` or `https://`, with a host.
     pub url: String,
-    pub secret: WebhookSecret,
+    /// None when it could not be read (only `check-config` refuses that).
+    pub secret: Option<WebhookSecret>,
     /// The events it wants; never empty.
     pub events: Vec<WebhookEvent>,
 }
@@ -109,7 +112,8 @@ pub(super) fn check_webhooks(c: &mut Check, tenant: &str, raw: Vec<RawWebhook>) 
                 None
             }
             (Some(var), None) => match std::env::var(&var) {
-                Ok(v) if !v.trim().is_empty() => Some(WebhookSecret::new(v.trim())),
+                Ok(v) if !v.trim().is_empty() => Some(Some(WebhookSecret::new(v.trim()))),
+                _ if !c.env => Some(None),
                 _ => {
                     c.problems.push(format!(
                         "{key}.secret_env = {var:?}: the environment variable {var} is not set (or empty, or not UTF-8) here; export it where userdrop runs (the service's environment)"
@@ -121,8 +125,9 @@ pub(super) fn check_webhooks(c: &mut Check, tenant: &str, raw: Vec<RawWebhook>) 
                 let path = PathBuf::from(&file);
                 match std::fs::read(&path) {
                     Ok(bytes) if !bytes.trim_ascii().is_empty() => {
-                        Some(WebhookSecret::new(bytes.trim_ascii()))
+                        Some(Some(WebhookSecret::new(bytes.trim_ascii())))
                     }
+                    _ if !c.env => Some(None),
                     Ok(_) => {
                         c.problems.push(format!(
                             "{key}.secret_file = {file:?} is empty; write the secret into it"
@@ -209,11 +214,32 @@ mod tests {
             vec![raw("https://app.example.com/h", Some(s), None)],
         );
         assert!(c.problems.is_empty(), "{:?}", c.problems);
-        assert_eq!(got[0].secret.expose(), b"whsec-very-secret");
+        assert_eq!(
+            got[0].secret.as_ref().unwrap().expose(),
+            b"whsec-very-secret"
+        );
         assert_eq!(got[0].events, WebhookEvent::ALL);
         assert!(!format!("{got:?}").contains("very-secret"));
 
+        // A command that signs nothing goes on without an unreadable one.
         let mut c = Check::default();
+        let got = check_webhooks(
+            &mut c,
+            "acme",
+            vec![raw(
+                "https://a.example/h",
+                Some("/nonexistent/secret"),
+                None,
+            )],
+        );
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert!(got[0].secret.is_none());
+
+        // check-config lists every problem, the unreadable secret too.
+        let mut c = Check {
+            env: true,
+            ..Check::default()
+        };
         let got = check_webhooks(
             &mut c,
             "acme",

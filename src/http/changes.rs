@@ -24,7 +24,8 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
     params(("tenant" = String, Path),
         ("after" = Option<i64>, Query, minimum = 0, description = "the `next` of the previous page (0: from the start)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000),
-        ("wait" = Option<String>, Query, description = "when nothing is new, wait up to this long for a change (e.g. 30s; at most 60s)")),
+        ("wait" = Option<String>, Query, pattern = r"^([0-9]{1,6}(ms|s|m)?)?$",
+            description = "when nothing is new, wait up to this long for a change: 30s, 500ms, 1m or seconds (longer waits are cut to 60s)")),
     responses((status = 200, description = "changes after the cursor, oldest first", body = FeedPage),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody),
@@ -73,15 +74,11 @@ pub async fn list(
     };
     let wait = match q.get("wait") {
         None => Duration::ZERO,
-        Some(v) => match humantime::parse_duration(v.trim()) {
-            Ok(d) if d <= MAX_WAIT => d,
-            _ if v.trim() == "0" => Duration::ZERO,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "wait={v:?} is not a duration of at most 60s: write it like 30s"
-                )))
-            }
-        },
+        Some(v) => wait_of(v).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "wait={v:?} is not a duration: write it like 30s (or 500ms, 1m); at most 60s is waited"
+            ))
+        })?,
     };
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -111,5 +108,41 @@ pub async fn list(
             _ = tokio::time::sleep_until(deadline) => {}
             _ = state.stopping.cancelled() => {}
         }
+    }
+}
+
+/// `30s`, `500ms`, `1m`, plain seconds or nothing (no wait), cut to
+/// [`MAX_WAIT`].
+fn wait_of(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return text.is_empty().then_some(Duration::ZERO);
+    }
+    let n: u64 = number.parse().ok()?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    };
+    Some(d.min(MAX_WAIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_read_and_cut_to_a_minute() {
+        assert_eq!(wait_of(""), Some(Duration::ZERO));
+        assert_eq!(wait_of("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(wait_of("5"), Some(Duration::from_secs(5)));
+        assert_eq!(wait_of("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(wait_of("999999m"), Some(MAX_WAIT));
+        assert_eq!(wait_of("s"), None);
+        assert_eq!(wait_of("3h"), None);
+        assert_eq!(wait_of("99999999999999999999"), None);
     }
 }

@@ -92,11 +92,20 @@ async fn attempt(
                 None,
             )
         })?;
+    let secret = hook.secret.as_ref().ok_or_else(|| {
+        (
+            format!(
+                "the secret of tenant {}'s webhook could not be read when the configuration was loaded (its secret_env variable unset, or its secret_file unreadable or empty): provide it to the service and reload; `userdrop check-config` shows the problem",
+                d.tenant
+            ),
+            None,
+        )
+    })?;
     let t = chrono::Utc::now().timestamp();
     let headers = [
         (
             "x-userdrop-signature",
-            sign::signature(hook.secret.expose(), t, &d.body),
+            sign::signature(secret.expose(), t, &d.body),
         ),
         ("x-userdrop-event", d.event.clone()),
         ("x-userdrop-delivery", d.id.to_string()),
