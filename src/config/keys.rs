@@ -11,7 +11,7 @@ use serde::de::{self, Deserialize, Visitor};
 use toml::{Table, Value};
 
 use super::raw::{
-    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawSftp, RawSmtp, RawTenant,
+    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawProvision, RawSftp, RawSmtp, RawTenant,
 };
 
 /// How many syntax errors one run lists at most (a broken multi-line string
@@ -103,6 +103,14 @@ fn tenant(path: &str, t: &mut Table, problems: &mut Vec<String>) {
                 known(&p, k, fields_of::<RawApiKey>(), problems);
             }
         }
+    }
+    if let Some(Value::Table(p)) = t.get_mut("provision") {
+        known(
+            &format!("{path}.provision"),
+            p,
+            fields_of::<RawProvision>(),
+            problems,
+        );
     }
     if let Some(Value::Table(i)) = t.get_mut("invitation") {
         known(

@@ -10,6 +10,7 @@ mod http;
 pub use http::{key_hash_text, new_api_token, parse_key_hash, ApiKey, HttpConfig};
 mod keys;
 mod mail;
+mod provision;
 pub mod raw;
 mod sftp;
 pub use sftp::MaxStartups;
@@ -263,6 +264,20 @@ pub struct Tenant {
     pub layout: Option<crate::ingest::layout::Layout>,
     pub outgoing: Outgoing,
     pub invitation: Option<Invitation>,
+    /// `[tenants.NAME.provision]`: the SCIM application its users are
+    /// pushed into (`crate::provision`).
+    pub provision: Option<Provision>,
+}
+
+/// Where and how a tenant's users are provisioned over SCIM 2.0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    /// The SCIM base URL, without a trailing slash (`…/scim/v2`).
+    pub scim_url: String,
+    /// The bearer token's source (never its value).
+    pub token: SecretSource,
+    /// PEM certificates to trust instead of the system's CA store.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Tenant {
@@ -457,6 +472,7 @@ fn validate(raw: RawConfig, source_name: &str, env: bool) -> Result<Config, Vec<
             &mut account_names,
             &mut key_hashes,
             &mail,
+            env,
         ) {
             tenants.insert(name, t);
         }

@@ -129,6 +129,18 @@ pub struct RawTenant {
     #[serde(default)]
     pub fields: BTreeMap<String, RawField>,
     pub invitation: Option<RawInvitation>,
+    pub provision: Option<RawProvision>,
+}
+
+/// `[tenants.NAME.provision]`: the SCIM 2.0 application the tenant's users
+/// are pushed into.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvision {
+    pub scim_url: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 /// `[tenants.NAME.invitation]`: the message a new user whose row says

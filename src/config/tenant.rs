@@ -27,6 +27,7 @@ pub(super) fn check_tenant(
     account_names: &mut HashSet<String>,
     key_hashes: &mut HashSet<[u8; 32]>,
     mail: &MailConfig,
+    env: bool,
 ) -> Option<Tenant> {
     // Problems are listed in the order of this function: keep it stable,
     // operators read them top to bottom.
@@ -55,6 +56,10 @@ pub(super) fn check_tenant(
     let api_keys = super::http::check_api_keys(c, &k, std::mem::take(&mut r.api_keys), key_hashes);
     let layout = check_layout(c, &k("layout"), r.layout.as_deref());
     let schema = check_fields(c, name, applying.key, r.fields);
+    let provision = r
+        .provision
+        .take()
+        .and_then(|p| super::provision::check_provision(c, &k("provision"), p, env));
 
     if c.problems.len() != before {
         return None;
@@ -87,6 +92,7 @@ pub(super) fn check_tenant(
             give_up_after: mail.give_up_after,
         },
         invitation,
+        provision,
     })
 }
 

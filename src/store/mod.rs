@@ -22,6 +22,7 @@ mod directory;
 pub mod intake;
 pub mod jobs;
 pub mod outbox;
+pub mod provision;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("005_dn", include_str!("migrations/005_dn.sql")),
     ("006_intake", include_str!("migrations/006_intake.sql")),
     ("007_changes", include_str!("migrations/007_changes.sql")),
+    // 008 is the webhooks' (another branch); the provisioner's is 009.
+    ("009_provision", include_str!("migrations/009_provision.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
