@@ -25,10 +25,12 @@ mod import;
 mod jobs;
 mod keys;
 mod mail;
+mod provision;
 mod users;
 
 pub use jobs::JobsAction;
 pub use mail::{MailAction, MailState};
+pub use provision::ProvisionAction;
 pub use users::UsersAction;
 
 #[derive(Debug, Parser)]
@@ -113,6 +115,12 @@ pub enum Command {
         /// Keep running and print changes as jobs make them.
         #[arg(long)]
         follow: bool,
+    },
+    /// SCIM provisioning into the application ([tenants.T.provision]):
+    /// `provision status`, `provision resync --tenant T`.
+    Provision {
+        #[command(subcommand)]
+        action: ProvisionAction,
     },
     /// Users of a tenant.
     Users {
@@ -303,6 +311,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Some(MailAction::Retry { id }) => mail::mail_retry(&c, id),
                 Some(MailAction::Flush) => mail::mail_flush(&c),
                 Some(MailAction::Show { id }) => mail::mail_show(&c, id),
+            }
+        }
+        Command::Provision { action } => {
+            let c = load(config_path)?;
+            match action {
+                ProvisionAction::Status {
+                    tenant,
+                    errors,
+                    json,
+                } => provision::status(&c, tenant.as_deref(), errors, json),
+                ProvisionAction::Resync { tenant } => provision::resync(&c, &tenant),
             }
         }
         Command::Template { tenant, layout } => {
