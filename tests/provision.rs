@@ -114,13 +114,9 @@ fn env_for(port: u16) -> (SftpEnv, std::path::PathBuf) {
         ),
     );
     let token = env.write("scim.token", format!("{TOKEN}\n"));
-    let config = serve_config(&env, "");
+    let config = serve_config(&env, "[http]\nlisten = \"127.0.0.1:0\"\n");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("TOKEN_FILE", token.to_str().unwrap()),
-    )
-    .unwrap();
+    std::fs::write(&config, text.replace("TOKEN_FILE", token.to_str().unwrap())).unwrap();
     (env, config)
 }
 
@@ -202,7 +198,11 @@ async fn the_application_gets_the_users_then_exactly_their_changes() {
     wait_provisioned(&env, &mut serve);
     let after = app.users();
     let names: Vec<&str> = after.keys().map(String::as_str).collect();
-    assert_eq!(names, ["u2", "u3", "u5", "u6", "u7", "w1"], "u4 deleted, u7 new");
+    assert_eq!(
+        names,
+        ["u2", "u3", "u5", "u6", "u7", "w1"],
+        "u4 deleted, u7 new"
+    );
     assert_eq!(after["u2"]["name"]["givenName"], "Bobby");
     assert_eq!(after["u3"]["name"]["givenName"], "Cyd");
     assert_eq!(after["w1"]["name"]["familyName"], "Uno");
@@ -217,6 +217,29 @@ async fn the_application_gets_the_users_then_exactly_their_changes() {
     let s = status_json(&config);
     assert_eq!(s["lag_changes"], 0);
     assert_eq!(s["errors"], 0);
+
+    // /metrics: no lag, and what was pushed and deleted.
+    let base = serve
+        .banner
+        .lines()
+        .find_map(|l| l.strip_prefix("userdrop: HTTP listening on "))
+        .expect("the HTTP API listens")
+        .trim()
+        .to_string();
+    let out = Command::new("curl")
+        .args(["-sS", "-f", &format!("{base}/metrics")])
+        .output()
+        .unwrap();
+    assert_ok(&out, "GET /metrics");
+    let text = stdout(&out);
+    assert!(
+        text.contains("userdrop_provision_lag_changes{tenant=\"acme\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("userdrop_provision_deliveries_total{outcome=\"deleted\",tenant=\"acme\"} 1"),
+        "{text}"
+    );
 }
 
 /// The application is down while a file is imported: the changes wait
@@ -276,7 +299,10 @@ async fn a_refused_user_is_reported_and_the_rest_arrive() {
     assert_eq!(s["last_errors"][0]["status"], 409);
     assert_eq!(s["lag_changes"], 0);
     let text = stdout(&provision_cli(&config, &["status"]));
-    assert!(text.contains("refused 1") && text.contains("key B2: 409"), "{text}");
+    assert!(
+        text.contains("refused 1") && text.contains("key B2: 409"),
+        "{text}"
+    );
 }
 
 /// `provision resync` fills an application that lost every user (a fresh

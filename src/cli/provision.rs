@@ -35,7 +35,12 @@ pub enum ProvisionAction {
     },
 }
 
-pub(super) fn status(c: &Config, tenant: Option<&str>, errors: i64, json: bool) -> Result<ExitCode> {
+pub(super) fn status(
+    c: &Config,
+    tenant: Option<&str>,
+    errors: i64,
+    json: bool,
+) -> Result<ExitCode> {
     let names: Vec<String> = match tenant {
         Some(t) => {
             if tenant_of(c, t)?.provision.is_none() {
@@ -65,7 +70,9 @@ pub(super) fn status(c: &Config, tenant: Option<&str>, errors: i64, json: bool) 
             .oldest_pending_at
             .as_deref()
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-            .map_or(0, |at| (now - at.with_timezone(&chrono::Utc)).num_seconds().max(0));
+            .map_or(0, |at| {
+                (now - at.with_timezone(&chrono::Utc)).num_seconds().max(0)
+            });
         if json {
             let mut v = serde_json::to_value(&s)?;
             v["lag_seconds"] = lag_seconds.into();

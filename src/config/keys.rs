@@ -11,7 +11,8 @@ use serde::de::{self, Deserialize, Visitor};
 use toml::{Table, Value};
 
 use super::raw::{
-    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawProvision, RawSftp, RawSmtp, RawTenant,
+    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawProvision, RawSftp,
+    RawSmtp, RawTenant,
 };
 
 /// How many syntax errors one run lists at most (a broken multi-line string

@@ -27,7 +27,9 @@ pub(super) fn check_provision(
         Some(u) => {
             let ok = (u.starts_with("https://") || u.starts_with("http://"))
                 && u.split_once("://").is_some_and(|(_, rest)| {
-                    !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)
+                    !rest.is_empty()
+                        && !rest.starts_with('/')
+                        && !rest.contains(char::is_whitespace)
                 });
             if !ok {
                 c.problems.push(format!(
@@ -60,8 +62,9 @@ pub(super) fn check_provision(
         }
     };
     if r.ca_file.is_some() && scim_url.starts_with("http://") {
-        c.problems
-            .push(format!("{key}.ca_file only applies to an https:// scim_url"));
+        c.problems.push(format!(
+            "{key}.ca_file only applies to an https:// scim_url"
+        ));
     }
     if c.problems.len() != before {
         return None;

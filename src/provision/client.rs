@@ -85,9 +85,8 @@ fn read_token(source: &SecretSource) -> Result<String, ClientError> {
                 "the environment variable {name} (token_env) is not set"
             ))
         })?,
-        SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
-            ClientError::Token(format!("token_file {}: {e}", path.display()))
-        })?,
+        SecretSource::File(path) => std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Token(format!("token_file {}: {e}", path.display())))?,
     };
     let token = token.trim().to_string();
     if token.is_empty() {
@@ -190,9 +189,7 @@ impl Client {
         // Statuses worth asking again: the application is busy or down, or
         // refuses everyone (a wrong token is fixed by an operator, not by
         // passing over every change).
-        if status.is_server_error()
-            || matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429)
-        {
+        if status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429) {
             return Err(ClientError::NotNow {
                 status: status.as_u16(),
                 message: detail(&body),
@@ -252,7 +249,10 @@ impl Client {
     pub async fn find(&self, user_name: &str) -> Result<Option<(String, String)>, ClientError> {
         let quoted = serde_json::to_string(user_name).unwrap_or_default();
         let filter = format!("userName eq {quoted}");
-        let req = self.http.get(&self.users).query(&[("filter", filter.as_str())]);
+        let req = self
+            .http
+            .get(&self.users)
+            .query(&[("filter", filter.as_str())]);
         let (status, _, text) = self.send(req, &self.users).await?;
         if !status.is_success() {
             return Err(ClientError::Garbled {

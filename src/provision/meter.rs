@@ -38,7 +38,11 @@ pub fn count(tenant: &str, outcome: &Outcome) {
 }
 
 pub fn count_retry(tenant: &str) {
-    with(|n| *n.deliveries.entry((tenant.to_string(), "retried")).or_default() += 1);
+    with(|n| {
+        *n.deliveries
+            .entry((tenant.to_string(), "retried"))
+            .or_default() += 1
+    });
 }
 
 /// A copy of the numbers now.

@@ -54,7 +54,12 @@ pub async fn run(
     wake: Arc<Notify>,
     cancel: CancellationToken,
 ) {
-    if !config.borrow().tenants.values().any(|t| t.provision.is_some()) {
+    if !config
+        .borrow()
+        .tenants
+        .values()
+        .any(|t| t.provision.is_some())
+    {
         // Nothing to do until a reload brings a [provision] table.
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -120,7 +125,12 @@ async fn wait_for_provision(config: &mut watch::Receiver<Arc<Config>>) {
         if config.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
-        if config.borrow().tenants.values().any(|t| t.provision.is_some()) {
+        if config
+            .borrow()
+            .tenants
+            .values()
+            .any(|t| t.provision.is_some())
+        {
             return;
         }
     }
@@ -195,7 +205,11 @@ impl Pass {
     /// deleted), and says what it holds. `visiting`: the managers pushed
     /// ahead on this walk (a chain never comes back, but a guard costs
     /// nothing).
-    fn make_match<'a>(&'a self, key: &'a str, visiting: &'a mut HashSet<String>) -> Boxed<'a, Outcome> {
+    fn make_match<'a>(
+        &'a self,
+        key: &'a str,
+        visiting: &'a mut HashSet<String>,
+    ) -> Boxed<'a, Outcome> {
         Box::pin(async move {
             let t = &self.tenant;
             let user = self.state.user(t, key).await?;
@@ -307,9 +321,7 @@ impl Pass {
             match f().await {
                 Ok(a) => return Ok(a),
                 Err(e) => {
-                    let pause = e
-                        .retry_after()
-                        .map_or(wait, |r| r.min(MAX_RETRY_AFTER));
+                    let pause = e.retry_after().map_or(wait, |r| r.min(MAX_RETRY_AFTER));
                     tracing::warn!(tenant = %self.tenant, error = %e,
                         retry_in = %humantime::format_duration(pause),
                         "the application did not take the change; trying again");

@@ -43,7 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("006_intake", include_str!("migrations/006_intake.sql")),
     ("007_changes", include_str!("migrations/007_changes.sql")),
     // 008 is the webhooks' (another branch); the provisioner's is 009.
-    ("009_provision", include_str!("migrations/009_provision.sql")),
+    (
+        "009_provision",
+        include_str!("migrations/009_provision.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

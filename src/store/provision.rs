@@ -278,7 +278,10 @@ mod tests {
         tx.commit().unwrap();
         assert_eq!(scim_id(&s, "a", "k1").unwrap().as_deref(), Some("id1"));
         assert_eq!(scim_id(&s, "a", "k2").unwrap(), None);
-        assert_eq!(key_of_user_id(&s, "a", "u2").unwrap().as_deref(), Some("k2"));
+        assert_eq!(
+            key_of_user_id(&s, "a", "u2").unwrap().as_deref(),
+            Some("k2")
+        );
         let st = standing(&s, "a", 5).unwrap();
         assert_eq!((st.cursor, st.lag_changes, st.errors), (2, 0, 1));
         assert_eq!(st.last_errors[0].key, "k2");
