@@ -146,7 +146,9 @@ fn provisioning_needs_a_url_and_one_token_source() {
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }
-    assert!(Config::parse(EMBEDDED_DEFAULT, "embedded").unwrap().tenants["demo"]
-        .provision
-        .is_none());
+    assert!(
+        Config::parse(EMBEDDED_DEFAULT, "embedded").unwrap().tenants["demo"]
+            .provision
+            .is_none()
+    );
 }

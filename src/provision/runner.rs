@@ -9,7 +9,7 @@
 //! to them. Woken after each job and on a timer. This module must never
 //! write a user, and never skip a change without recording why.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -25,6 +25,7 @@ use super::mapping;
 use super::meter;
 use super::state::{State, StateError};
 use crate::config::{Config, Provision};
+use crate::store::changes::Change;
 use crate::store::provision::Outcome;
 
 /// The longest the provisioner sleeps without looking at the ledger:
@@ -32,6 +33,9 @@ use crate::store::provision::Outcome;
 const POLL: Duration = Duration::from_secs(30);
 /// Changes read at a time.
 const BATCH: i64 = 200;
+/// Requests in flight at a time per tenant (each user's in order: a user
+/// is pushed by one request at a time).
+const PARALLEL: usize = 8;
 /// The first wait after a failed attempt, and the longest.
 const FIRST_WAIT: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -157,20 +161,67 @@ impl Pass {
             let Some(last) = batch.last().map(|c| c.seq) else {
                 return Ok(());
             };
+            let outcomes = self.push_batch(&batch).await?;
             let mut refused = 0;
-            for c in &batch {
-                let outcome = self.make_match(&c.key, &mut HashSet::new()).await?;
-                if let Outcome::Refused { status, message } = &outcome {
+            let mut settled = Vec::with_capacity(batch.len());
+            for (i, c) in batch.iter().enumerate() {
+                // A user's earlier changes in the batch were carried by the
+                // one push of the user as stored now: the outcome (and a
+                // refusal) goes with their last change.
+                let later = batch[i + 1..].iter().any(|o| o.key == c.key);
+                let outcome = if later {
+                    None
+                } else {
+                    outcomes.get(&c.key).cloned()
+                };
+                if let Some(Outcome::Refused { status, message }) = &outcome {
                     refused += 1;
                     tracing::warn!(tenant = %self.tenant, seq = c.seq, job = c.job, key = %c.key,
                         status, error = %message, "the application refused a user; going on with the next change");
                 }
-                meter::count(&self.tenant, &outcome);
-                self.state.settle(c, outcome).await?;
+                settled.push((c.clone(), outcome));
             }
+            self.state.settle_all(settled).await?;
             tracing::info!(tenant = %self.tenant, seq = last, changes = batch.len(), refused,
                 "provisioned");
         }
+    }
+
+    /// Brings the application up to every user a batch touches: each user
+    /// once (as stored now), several users at a time, over kept-alive
+    /// connections. Each outcome's id is recorded as soon as it is known,
+    /// so a crash before the batch is settled pushes again without
+    /// creating anyone twice.
+    async fn push_batch(&self, batch: &[Change]) -> Result<HashMap<String, Outcome>, Stop> {
+        let mut seen = HashSet::new();
+        let keys: VecDeque<String> = batch
+            .iter()
+            .filter(|c| seen.insert(c.key.clone()))
+            .map(|c| c.key.clone())
+            .collect();
+        let queue = std::sync::Mutex::new(keys);
+        let outcomes = std::sync::Mutex::new(HashMap::new());
+        let worker = || async {
+            loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let Some(key) = next else { return Ok(()) };
+                let outcome = self.make_match(&key, &mut HashSet::new()).await?;
+                meter::count(&self.tenant, &outcome);
+                self.state
+                    .record(&self.tenant, &key, outcome.clone(), false)
+                    .await?;
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, outcome);
+            }
+        };
+        let results: Vec<Result<(), Stop>> =
+            futures_util::future::join_all((0..PARALLEL).map(|_| worker())).await;
+        for r in results {
+            r?;
+        }
+        Ok(outcomes.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Pushes every user a resync marked.

@@ -95,7 +95,7 @@ impl State {
             if cursor < through {
                 let tx = s.write()?;
                 let n = provision::mark_resync(&tx, &tenant)?;
-                provision::settle_change(&tx, &tenant, through, 0, "", &Outcome::Gone)?;
+                provision::advance(&tx, &tenant, through)?;
                 tx.commit()?;
                 tracing::warn!(tenant, cursor, through, users = n,
                     "the change ledger's retention removed changes the application never got: every user is pushed again");
@@ -133,12 +133,21 @@ impl State {
         .await
     }
 
-    /// The application answered change `c`: one transaction.
-    pub async fn settle(&self, c: &Change, outcome: Outcome) -> Result<(), StateError> {
-        let c = c.clone();
+    /// The application answered a batch of changes: each one's outcome
+    /// (None: carried by a later change of the same user) and the cursor,
+    /// in one transaction.
+    pub async fn settle_all(
+        &self,
+        settled: Vec<(Change, Option<Outcome>)>,
+    ) -> Result<(), StateError> {
         self.run(move |s| {
             let tx = s.write()?;
-            provision::settle_change(&tx, &c.tenant, c.seq, c.job, &c.key, &outcome)?;
+            for (c, outcome) in &settled {
+                match outcome {
+                    Some(o) => provision::settle_change(&tx, &c.tenant, c.seq, c.job, &c.key, o)?,
+                    None => provision::advance(&tx, &c.tenant, c.seq)?,
+                }
+            }
             tx.commit()
         })
         .await

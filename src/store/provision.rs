@@ -136,6 +136,11 @@ pub fn settle_change(
 ) -> Result<(), StoreError> {
     record(db, tenant, key, outcome)?;
     refuse(db, tenant, seq, job, key, outcome)?;
+    advance(db, tenant, seq)
+}
+
+/// Moves the cursor to `seq` (never back).
+pub fn advance(db: &impl Db, tenant: &str, seq: i64) -> Result<(), StoreError> {
     db.sql()
         .prepare_cached(
             "INSERT INTO provision_cursor (tenant, seq, at) VALUES (?1, ?2, ?3)
