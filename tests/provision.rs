@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::util::clients::{assert_ok, require, sftp_key};
 use crate::util::daemon::{serve_config, Serve};
-use crate::util::{bin, repo, sql, stderr, stdout, SftpEnv, TENANT};
+use crate::util::{bin, heavy, repo, sql, stderr, stdout, users_csv, SftpEnv, TENANT};
 
 const TOKEN: &str = "scim-test-token";
 
@@ -75,24 +75,34 @@ impl App {
     }
 
     /// Every user the application holds, by userName (a userName held
-    /// twice fails the test).
+    /// twice fails the test), read 1000 at a time.
     fn users(&self) -> BTreeMap<String, serde_json::Value> {
-        let out = Command::new("curl")
-            .args(["-sS", "-f", "-H", &format!("Authorization: Bearer {TOKEN}")])
-            .arg(format!("{}/Users?count=1000", self.url()))
-            .output()
-            .expect("curl");
-        assert_ok(&out, "GET /v2/Users");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let mut by_name = BTreeMap::new();
-        for u in v["Resources"].as_array().cloned().unwrap_or_default() {
-            let name = u["userName"].as_str().unwrap().to_string();
-            assert!(
-                by_name.insert(name.clone(), u).is_none(),
-                "userName {name} is held twice"
-            );
+        let mut start = 1;
+        loop {
+            let out = Command::new("curl")
+                .args(["-sS", "-f", "-H", &format!("Authorization: Bearer {TOKEN}")])
+                .arg(format!(
+                    "{}/Users?count=1000&startIndex={start}",
+                    self.url()
+                ))
+                .output()
+                .expect("curl");
+            assert_ok(&out, "GET /v2/Users");
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let page = v["Resources"].as_array().cloned().unwrap_or_default();
+            for u in &page {
+                let name = u["userName"].as_str().unwrap().to_string();
+                assert!(
+                    by_name.insert(name.clone(), u.clone()).is_none(),
+                    "userName {name} is held twice"
+                );
+            }
+            start += page.len();
+            if page.is_empty() || start > v["totalResults"].as_u64().unwrap_or(0) as usize {
+                return by_name;
+            }
         }
-        by_name
     }
 }
 
@@ -337,4 +347,56 @@ async fn resync_fills_an_empty_application() {
     assert_eq!(users["u2"]["name"]["givenName"], "Bob");
     assert_eq!(manager_of(&users["u2"]), &users["w1"]["id"]);
     assert_eq!(status_json(&config)["resync_pending"], 0);
+}
+
+/// SIGKILL the daemon ten times while 5,000 users (managers in chains) are
+/// provisioned: afterwards the application holds exactly userdrop's users,
+/// each once, with their managers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_provisioning_loses_and_doubles_nothing() {
+    let _heavy = heavy();
+    let app = App::start(0);
+    let (env, config) = env_for(app.port);
+    let mut serve = Serve::start(&config);
+    upload(&env, &mut serve, "big.csv", &users_csv(5000, "k")).await;
+    let last = last_seq(&env);
+    let mut kills = 0;
+    while kills < 10 {
+        serve.wait_for_message(|m| m == "provisioned", "provisioned");
+        let at = serve.seen.last().unwrap()["fields"]["seq"]
+            .as_i64()
+            .unwrap();
+        if at == last {
+            break;
+        }
+        serve.signal("KILL");
+        serve.wait_exit_keeping_log();
+        kills += 1;
+        serve = Serve::start(&config);
+    }
+    assert!(kills >= 10, "only {kills} kills before the end");
+    // Then to the end, however many batches that takes.
+    loop {
+        serve.wait_for_message(|m| m == "provisioned", "provisioned");
+        if serve.seen.last().unwrap()["fields"]["seq"].as_i64() == Some(last) {
+            break;
+        }
+    }
+    let users = app.users();
+    let keys: Vec<String> = sql(&env.config.db_path())
+        .prepare("SELECT key FROM users WHERE tenant = ?1 ORDER BY key")
+        .unwrap()
+        .query_map([TENANT], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys.len(), 5000);
+    assert_eq!(users.keys().cloned().collect::<Vec<_>>(), keys);
+    // U0000123 reports to U0000013.
+    assert_eq!(
+        manager_of(&users["U0000123"]),
+        &users["U0000013"]["id"],
+        "the manager by the application's id"
+    );
+    assert_eq!(users["U0000017"]["active"], false);
 }
