@@ -140,13 +140,15 @@ fn last_seq(env: &SftpEnv) -> i64 {
         .unwrap()
 }
 
-async fn upload(env: &SftpEnv, serve: &mut Serve, name: &str, text: &str) {
+/// Uploads a file and waits for its job to be archived: the job's id.
+async fn upload(env: &SftpEnv, serve: &mut Serve, name: &str, text: &str) -> i64 {
     env.write(name, text);
     assert_ok(
         &sftp_key(env, serve.port, &format!("put {name}\n"), &[]).await,
         "sftp put",
     );
-    serve.wait_for("archived", &[("tenant", TENANT), ("file", name)]);
+    let line = serve.wait_for("archived", &[("tenant", TENANT), ("file", name)]);
+    line["fields"]["job"].as_i64().expect("the job's id")
 }
 
 /// Waits until the application was brought up to the ledger's last change.
@@ -296,7 +298,7 @@ async fn a_refused_user_is_reported_and_the_rest_arrive() {
         b2,b2@example.com,Bob,Two\n\
         B2,bee2@example.com,Bee,Two\n\
         c3,c3@example.com,Cy,Three\n";
-    upload(&env, &mut serve, "case.csv", file).await;
+    let job = upload(&env, &mut serve, "case.csv", file).await;
     wait_provisioned(&env, &mut serve);
     // b2 and B2 are pushed side by side: the application keeps whichever
     // came first and refuses the other.

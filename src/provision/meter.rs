@@ -1,5 +1,5 @@
-//! The provisioner's numbers for `/metrics`: per tenant, the changes not
-//! yet provisioned (set after each pass) and the deliveries by outcome.
+//! The provisioner's numbers for `/metrics`: per tenant, the deliveries by
+//! outcome (the lag is read from the store at scrape time).
 //! Kept in the process (the provisioner and the HTTP API run in the same
 //! `userdrop serve`). This module must never hold a key or a user.
 
@@ -10,7 +10,6 @@ use crate::store::provision::Outcome;
 
 #[derive(Debug, Default, Clone)]
 pub struct Numbers {
-    pub lag: BTreeMap<String, i64>,
     /// (tenant, outcome) → count; outcome: holds | gone | refused | retried.
     pub deliveries: BTreeMap<(String, &'static str), u64>,
 }
@@ -20,12 +19,6 @@ static NUMBERS: Mutex<Option<Numbers>> = Mutex::new(None);
 fn with(f: impl FnOnce(&mut Numbers)) {
     let mut g = NUMBERS.lock().unwrap_or_else(|p| p.into_inner());
     f(g.get_or_insert_with(Numbers::default));
-}
-
-pub fn set_lag(tenant: &str, lag: i64) {
-    with(|n| {
-        n.lag.insert(tenant.to_string(), lag);
-    });
 }
 
 pub fn count(tenant: &str, outcome: &Outcome) {

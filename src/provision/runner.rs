@@ -109,12 +109,15 @@ pub async fn run(
                         tracing::error!(tenant = %pass.tenant, "provisioning stopped, it starts again at the next wake-up: {e}")
                     }
                 }
-                if let Ok(lag) = pass.state.lag(&pass.tenant).await {
-                    meter::set_lag(&pass.tenant, lag);
-                }
             });
         }
-        futures_util::future::join_all(passes).await;
+        // A stop does not wait for a request in flight: what the
+        // application did with it is found out on the next start (a POST
+        // it took is answered 409 then, and adopted).
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = futures_util::future::join_all(passes) => {}
+        }
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = wake.notified() => {}

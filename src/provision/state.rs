@@ -152,11 +152,4 @@ impl State {
         })
         .await
     }
-
-    /// Changes after the cursor, for the lag gauge.
-    pub async fn lag(&self, tenant: &str) -> Result<i64, StateError> {
-        let tenant = tenant.to_string();
-        self.run(move |s| Ok(provision::standing(&*s, &tenant, 0)?.lag_changes))
-            .await
-    }
 }

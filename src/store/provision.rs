@@ -205,6 +205,30 @@ pub fn is_marked(db: &impl Db, tenant: &str, key: &str) -> Result<bool, StoreErr
         .is_some())
 }
 
+/// The refusals of one job's changes, in order.
+pub fn refusals_of_job(db: &impl Db, job: i64) -> Result<Vec<Refusal>, StoreError> {
+    let conn = db.sql();
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, job_id, key, status, message, at FROM provision_errors
+         WHERE job_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([job], refusal_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn refusal_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Refusal> {
+    Ok(Refusal {
+        seq: r.get(0)?,
+        job: r.get(1)?,
+        key: r.get(2)?,
+        status: r.get(3)?,
+        message: r.get(4)?,
+        at: r.get(5)?,
+    })
+}
+
 /// Where the tenant's provisioning stands, with its newest `errors` refusals.
 pub fn standing(db: &impl Db, tenant: &str, errors: i64) -> Result<Standing, StoreError> {
     let conn = db.sql();
@@ -224,16 +248,7 @@ pub fn standing(db: &impl Db, tenant: &str, errors: i64) -> Result<Standing, Sto
          WHERE tenant = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let last_errors = stmt
-        .query_map(params![tenant, errors], |r| {
-            Ok(Refusal {
-                seq: r.get(0)?,
-                job: r.get(1)?,
-                key: r.get(2)?,
-                status: r.get(3)?,
-                message: r.get(4)?,
-                at: r.get(5)?,
-            })
-        })?
+        .query_map(params![tenant, errors], refusal_from)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Standing {
         tenant: tenant.to_string(),
