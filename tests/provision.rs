@@ -317,9 +317,19 @@ async fn a_refused_user_is_reported_and_the_rest_arrive() {
     assert_eq!(s["lag_changes"], 0);
     let text = stdout(&provision_cli(&config, &["status"]));
     assert!(
-        text.contains("refused 1") && text.contains("key B2: 409"),
+        text.contains("refused 1") && text.contains(&format!("key {refused}: 409")),
         "{text}"
     );
+    // The job's JSON report names it too.
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["jobs", "show", &job.to_string(), "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["provision_refused"][0]["key"], refused, "{report:#}");
+    assert_eq!(report["provision_refused"][0]["status"], 409);
 }
 
 /// `provision resync` fills an application that lost every user (a fresh
