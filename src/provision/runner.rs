@@ -77,24 +77,32 @@ pub async fn run(
             return;
         }
     };
-    let mut clients: HashMap<String, (Provision, Client)> = HashMap::new();
+    // One task per tenant, so an application that is down holds up only
+    // its own tenant; this loop starts, restarts (a reload changed the
+    // table) and wakes them.
+    let mut tenants: HashMap<String, (Provision, Arc<Notify>, tokio::task::JoinHandle<()>)> =
+        HashMap::new();
     loop {
         let c = config.borrow_and_update().clone();
-        let mut passes = Vec::new();
+        tenants.retain(|name, (p, _, task)| {
+            let keep = c.tenant(name).and_then(|t| t.provision.as_ref()) == Some(&*p);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
         for (name, t) in &c.tenants {
             let Some(p) = &t.provision else { continue };
-            let client = match clients.get(name) {
-                Some((old, client)) if old == p => client.clone(),
-                _ => match Client::build(p) {
-                    Ok(client) => {
-                        clients.insert(name.clone(), (p.clone(), client.clone()));
-                        client
-                    }
-                    Err(e) => {
-                        tracing::error!(tenant = %name, "cannot provision: {e}");
-                        continue;
-                    }
-                },
+            if let Some((_, wake, _)) = tenants.get(name) {
+                wake.notify_one();
+                continue;
+            }
+            let client = match Client::build(p) {
+                Ok(client) => client,
+                Err(e) => {
+                    tracing::error!(tenant = %name, "cannot provision: {e}");
+                    continue;
+                }
             };
             let pass = Pass {
                 tenant: name.clone(),
@@ -102,27 +110,40 @@ pub async fn run(
                 state: state.clone(),
                 cancel: cancel.clone(),
             };
-            passes.push(async move {
-                match pass.run().await {
-                    Ok(()) | Err(Stop::Cancelled) => {}
-                    Err(Stop::State(e)) => {
-                        tracing::error!(tenant = %pass.tenant, "provisioning stopped, it starts again at the next wake-up: {e}")
-                    }
-                }
-            });
-        }
-        // A stop does not wait for a request in flight: what the
-        // application did with it is found out on the next start (a POST
-        // it took is answered 409 then, and adopted).
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = futures_util::future::join_all(passes) => {}
+            let tenant_wake = Arc::new(Notify::new());
+            let task = tokio::spawn(tenant_loop(pass, tenant_wake.clone()));
+            tenants.insert(name.clone(), (p.clone(), tenant_wake, task));
         }
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => break,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
-            r = config.changed() => if r.is_err() { return },
+            r = config.changed() => if r.is_err() { break },
+        }
+    }
+    // A stop does not wait for a request in flight: what the application
+    // did with it is found out on the next start (a POST it took is
+    // answered 409 then, and adopted).
+    for (_, (_, _, task)) in tenants {
+        task.abort();
+        let _ = task.await;
+    }
+}
+
+/// One tenant: a pass to the ledger's end, then a wait for a wake-up.
+async fn tenant_loop(pass: Pass, wake: Arc<Notify>) {
+    loop {
+        match pass.run().await {
+            Ok(()) => {}
+            Err(Stop::Cancelled) => return,
+            Err(Stop::State(e)) => {
+                tracing::error!(tenant = %pass.tenant, "provisioning stopped, it starts again at the next wake-up: {e}")
+            }
+        }
+        tokio::select! {
+            _ = pass.cancel.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
         }
     }
 }
