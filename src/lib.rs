@@ -51,6 +51,7 @@ pub mod ingest;
 pub mod intake;
 pub mod mail;
 pub mod pickup;
+pub mod provision;
 pub mod report;
 pub mod sftp;
 pub mod store;

@@ -13,6 +13,7 @@ mod hostile_files;
 mod http;
 mod layouts;
 mod mail;
+mod provision;
 mod scp_legacy;
 mod sftp;
 mod trips;

@@ -158,7 +158,14 @@ pub(super) fn jobs_show(
         let bytes = crate::report::ledger::failed_csv_of(&report, &errors);
         io::Write::write_all(&mut io::stdout().lock(), &bytes)?;
     } else if json {
-        out!("{}", serde_json::to_string_pretty(&report)?);
+        // The users the SCIM application refused (docs/provision.md), when
+        // there are any.
+        let refused = crate::store::provision::refusals_of_job(&store, id)?;
+        let mut v = serde_json::to_value(&report)?;
+        if !refused.is_empty() {
+            v["provision_refused"] = serde_json::to_value(&refused)?;
+        }
+        out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         out!(no_newline; "{}", report.human(usize::MAX));
         out!(

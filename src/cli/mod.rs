@@ -25,11 +25,13 @@ mod import;
 mod jobs;
 mod keys;
 mod mail;
+mod provision;
 mod users;
 mod webhooks;
 
 pub use jobs::JobsAction;
 pub use mail::{MailAction, MailState};
+pub use provision::ProvisionAction;
 pub use users::UsersAction;
 pub use webhooks::WebhooksAction;
 
@@ -115,6 +117,12 @@ pub enum Command {
         /// Keep running and print changes as jobs make them.
         #[arg(long)]
         follow: bool,
+    },
+    /// SCIM provisioning into the application ([tenants.T.provision]):
+    /// `provision status`, `provision resync --tenant T`.
+    Provision {
+        #[command(subcommand)]
+        action: ProvisionAction,
     },
     /// Users of a tenant.
     Users {
@@ -313,6 +321,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Webhooks { action } => webhooks::run(&load(config_path)?, action),
+        Command::Provision { action } => {
+            let c = load(config_path)?;
+            match action {
+                ProvisionAction::Status {
+                    tenant,
+                    errors,
+                    json,
+                } => provision::status(&c, tenant.as_deref(), errors, json),
+                ProvisionAction::Resync { tenant } => provision::resync(&c, &tenant),
+            }
+        }
         Command::Template { tenant, layout } => {
             config::template(config_path, tenant.as_deref(), layout.as_deref())
         }

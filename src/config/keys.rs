@@ -11,8 +11,8 @@ use serde::de::{self, Deserialize, Visitor};
 use toml::{Table, Value};
 
 use super::raw::{
-    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawSftp, RawSmtp,
-    RawTenant, RawWebhook,
+    RawAccount, RawApiKey, RawConfig, RawField, RawHttp, RawInvitation, RawProvision, RawSftp,
+    RawSmtp, RawTenant, RawWebhook,
 };
 
 /// How many syntax errors one run lists at most (a broken multi-line string
@@ -112,6 +112,14 @@ fn tenant(path: &str, t: &mut Table, problems: &mut Vec<String>) {
                 known(&p, h, fields_of::<RawWebhook>(), problems);
             }
         }
+    }
+    if let Some(Value::Table(p)) = t.get_mut("provision") {
+        known(
+            &format!("{path}.provision"),
+            p,
+            fields_of::<RawProvision>(),
+            problems,
+        );
     }
     if let Some(Value::Table(i)) = t.get_mut("invitation") {
         known(

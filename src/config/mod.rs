@@ -10,6 +10,7 @@ mod http;
 pub use http::{key_hash_text, new_api_token, parse_key_hash, ApiKey, HttpConfig};
 mod keys;
 mod mail;
+mod provision;
 pub mod raw;
 mod sftp;
 pub use sftp::MaxStartups;
@@ -267,6 +268,20 @@ pub struct Tenant {
     pub invitation: Option<Invitation>,
     /// Where the tenant's job events are POSTed (`[[tenants.NAME.webhooks]]`).
     pub webhooks: Vec<Webhook>,
+    /// `[tenants.NAME.provision]`: the SCIM application its users are
+    /// pushed into (`crate::provision`).
+    pub provision: Option<Provision>,
+}
+
+/// Where and how a tenant's users are provisioned over SCIM 2.0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    /// The SCIM base URL, without a trailing slash (`…/scim/v2`).
+    pub scim_url: String,
+    /// The bearer token's source (never its value).
+    pub token: SecretSource,
+    /// PEM certificates to trust instead of the system's CA store.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Tenant {
@@ -464,6 +479,7 @@ fn validate(raw: RawConfig, source_name: &str, env: bool) -> Result<Config, Vec<
             &mut account_names,
             &mut key_hashes,
             &mail,
+            env,
         ) {
             tenants.insert(name, t);
         }

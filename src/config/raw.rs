@@ -131,6 +131,7 @@ pub struct RawTenant {
     pub invitation: Option<RawInvitation>,
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
+    pub provision: Option<RawProvision>,
 }
 
 /// `[[tenants.NAME.webhooks]]`: a receiver of the tenant's job events.
@@ -141,6 +142,17 @@ pub struct RawWebhook {
     pub secret_env: Option<String>,
     pub secret_file: Option<String>,
     pub events: Option<Vec<String>>,
+}
+
+/// `[tenants.NAME.provision]`: the SCIM 2.0 application the tenant's users
+/// are pushed into.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvision {
+    pub scim_url: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 /// `[tenants.NAME.invitation]`: the message a new user whose row says

@@ -27,6 +27,7 @@ pub(super) fn check_tenant(
     account_names: &mut HashSet<String>,
     key_hashes: &mut HashSet<[u8; 32]>,
     mail: &MailConfig,
+    env: bool,
 ) -> Option<Tenant> {
     // Problems are listed in the order of this function: keep it stable,
     // operators read them top to bottom.
@@ -56,6 +57,10 @@ pub(super) fn check_tenant(
     let layout = check_layout(c, &k("layout"), r.layout.as_deref());
     let schema = check_fields(c, name, applying.key, r.fields);
     let webhooks = super::webhook::check_webhooks(c, name, std::mem::take(&mut r.webhooks));
+    let provision = r
+        .provision
+        .take()
+        .and_then(|p| super::provision::check_provision(c, &k("provision"), p, env));
 
     if c.problems.len() != before {
         return None;
@@ -89,6 +94,7 @@ pub(super) fn check_tenant(
         },
         invitation,
         webhooks,
+        provision,
     })
 }
 

@@ -102,3 +102,53 @@ fn tenant_defaults_follow_the_spec() {
     assert_eq!(c.sftp.ban_for, Duration::from_secs(900));
     assert!(matches!(c.mail.transport, Transport::File { .. }));
 }
+
+#[test]
+fn provisioning_needs_a_url_and_one_token_source() {
+    let ok = r#"
+        data_dir = "/tmp/x"
+        [tenants.acme]
+        failed_import_email = "it@acme.example"
+        [tenants.acme.provision]
+        scim_url = "https://app.example.com/scim/v2/"
+        token_file = "/etc/userdrop/acme.token"
+        ca_file = "/etc/userdrop/ca.pem"
+    "#;
+    let c = Config::parse(ok, "t.toml").unwrap();
+    let p = c.tenant("acme").unwrap().provision.as_ref().unwrap();
+    assert_eq!(p.scim_url, "https://app.example.com/scim/v2");
+    assert_eq!(
+        p.token,
+        SecretSource::File(PathBuf::from("/etc/userdrop/acme.token"))
+    );
+    let bad = r#"
+        data_dir = "/tmp/x"
+        [tenants.acme]
+        failed_import_email = "it@acme.example"
+        [tenants.acme.provision]
+        scim_url = "app.example.com"
+        token_env = "T"
+        token_file = "/t"
+        colour = "blue"
+        [tenants.beta]
+        failed_import_email = "it@beta.example"
+        [tenants.beta.provision]
+        ca_file = "/ca.pem"
+    "#;
+    let err = Config::parse(bad, "t.toml").unwrap_err();
+    let all = err.problems.join("\n");
+    for needle in [
+        "tenants.acme.provision.scim_url = \"app.example.com\" is not an http(s) URL",
+        "tenants.acme.provision: set token_env or token_file, not both",
+        "tenants.acme.provision.colour",
+        "tenants.beta.provision.scim_url is required",
+        "tenants.beta.provision: set token_env",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert!(
+        Config::parse(EMBEDDED_DEFAULT, "embedded").unwrap().tenants["demo"]
+            .provision
+            .is_none()
+    );
+}

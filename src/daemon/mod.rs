@@ -398,6 +398,14 @@ impl Daemon {
             wake_webhooks.clone(),
             cancel.clone(),
         ));
+        // The SCIM provisioner, woken like the mail sender: after each job.
+        let wake_provision = Arc::new(Notify::new());
+        let provisioner = tokio::spawn(crate::provision::run(
+            config.db_path(),
+            config_tx.subscribe(),
+            wake_provision.clone(),
+            cancel.clone(),
+        ));
         let (transport, to) = crate::mail::transport::describe(&config.mail);
         tracing::info!(transport, to = %to, "mail transport");
         let resumed = jobs.resume().await?;
@@ -486,6 +494,7 @@ impl Daemon {
                     report(&done, r);
                     wake_mail.notify_one();
                     wake_webhooks.notify_one();
+                    wake_provision.notify_one();
                 }
             }
             jobs.dispatch(&config);
@@ -502,6 +511,9 @@ impl Daemon {
         }
         if let Err(e) = webhooker.await {
             tracing::error!("webhook sender task: {e}");
+        }
+        if let Err(e) = provisioner.await {
+            tracing::error!("provisioner task: {e}");
         }
         if let Some(SftpTask { task, .. }) = sftp {
             match task.await {

@@ -39,6 +39,8 @@ pub struct Metrics {
     auth_failures: Gauge,
     bans_total: Gauge,
     banned_now: IntGauge,
+    provision_lag: IntGaugeVec,
+    provision_deliveries: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -142,6 +144,25 @@ impl Metrics {
             ),
             bans_total: fgauge("userdrop_bans_total", "Addresses banned since start"),
             banned_now: gauge("userdrop_banned_addresses", "Addresses banned now"),
+            provision_lag: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "userdrop_provision_lag_changes",
+                        "Changes not yet provisioned into the tenant's SCIM application",
+                    ),
+                    &["tenant"],
+                )
+                .expect("a valid metric");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            // Brought up to the provisioner's counts at scrape time.
+            provision_deliveries: counter(
+                &r,
+                "userdrop_provision_deliveries_total",
+                "SCIM requests settled since start, by tenant and outcome (pushed, deleted, refused, retried)",
+                &["tenant", "outcome"],
+            ),
             registry: r,
         }
     }
@@ -274,6 +295,37 @@ pub async fn render(state: &Arc<AppState>) -> Result<String, ApiError> {
         }
     }
     drop(synced);
+    let provisioned: Vec<String> = state
+        .config()
+        .tenants
+        .values()
+        .filter(|t| t.provision.is_some())
+        .map(|t| t.name.clone())
+        .collect();
+    if !provisioned.is_empty() {
+        let lags = state
+            .pool
+            .run(Use::Read, move |s| {
+                let mut lags = Vec::new();
+                for t in provisioned {
+                    let lag = crate::store::provision::standing(s, &t, 0)?.lag_changes;
+                    lags.push((t, lag));
+                }
+                Ok(lags)
+            })
+            .await?;
+        for (tenant, lag) in lags {
+            m.provision_lag
+                .with_label_values(&[tenant.as_str()])
+                .set(lag);
+        }
+    }
+    for ((tenant, outcome), n) in crate::provision::meter::read().deliveries {
+        let c = m
+            .provision_deliveries
+            .with_label_values(&[tenant.as_str(), outcome]);
+        c.inc_by(n.saturating_sub(c.get()));
+    }
     if let Some(s) = &state.sftp {
         m.sftp_sessions.set(s.sessions() as i64);
     }

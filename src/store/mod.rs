@@ -22,6 +22,7 @@ mod directory;
 pub mod intake;
 pub mod jobs;
 pub mod outbox;
+pub mod provision;
 pub mod users;
 pub mod webhooks;
 
@@ -43,6 +44,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("006_intake", include_str!("migrations/006_intake.sql")),
     ("007_changes", include_str!("migrations/007_changes.sql")),
     ("008_webhooks", include_str!("migrations/008_webhooks.sql")),
+    (
+        "009_provision",
+        include_str!("migrations/009_provision.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
