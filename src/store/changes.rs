@@ -30,9 +30,19 @@ pub struct Change {
     pub at: String,
 }
 
-/// The columns read, from `changes c`; a creation's time is its job's.
-const COLUMNS: &str = "c.seq, c.tenant, c.job_id, c.key, c.op, c.fields, c.before, c.after, \
-     COALESCE(c.at, (SELECT j.created_at FROM jobs j WHERE j.id = c.job_id), '')";
+/// When a change of `changes c` was made: a creation's time is its job's.
+macro_rules! at_of_change {
+    () => {
+        "COALESCE(c.at, (SELECT j.created_at FROM jobs j WHERE j.id = c.job_id), '')"
+    };
+}
+pub(super) const AT: &str = at_of_change!();
+
+/// The columns read, from `changes c`.
+const COLUMNS: &str = concat!(
+    "c.seq, c.tenant, c.job_id, c.key, c.op, c.fields, c.before, c.after, ",
+    at_of_change!()
+);
 
 fn change_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
     let fields: Option<String> = r.get(5)?;
@@ -116,7 +126,7 @@ pub fn pruned_through(db: &impl Db, tenant: &str) -> Result<i64, StoreError> {
 pub fn prune(db: &impl Db, before: &str) -> Result<usize, StoreError> {
     let conn = db.sql();
     // A creation's time is its job's.
-    let old = "COALESCE(c.at, (SELECT j.created_at FROM jobs j WHERE j.id = c.job_id), '') < ?1";
+    let old = format!("{AT} < ?1");
     conn.execute(
         &format!(
             "INSERT INTO changes_pruned (tenant, through)

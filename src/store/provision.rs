@@ -235,7 +235,10 @@ pub fn standing(db: &impl Db, tenant: &str, errors: i64) -> Result<Standing, Sto
     let cursor = cursor(db, tenant)?;
     let last_seq = super::changes::last_seq(db, tenant)?;
     let (lag_changes, oldest_pending_at): (i64, Option<String>) = conn
-        .prepare_cached("SELECT count(*), min(at) FROM changes WHERE tenant = ?1 AND seq > ?2")?
+        .prepare_cached(&format!(
+            "SELECT count(*), min({}) FROM changes c WHERE c.tenant = ?1 AND c.seq > ?2",
+            super::changes::AT
+        ))?
         .query_row(params![tenant, cursor], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let resync_pending = conn
         .prepare_cached("SELECT count(*) FROM provision_resync WHERE tenant = ?1")?
@@ -276,7 +279,9 @@ mod tests {
             .execute_batch(
                 "INSERT INTO users (tenant, key, user_id, email, created_job, updated_job, created_at, updated_at)
                    VALUES ('a', 'k1', 'u1', 'k1@x', 1, 1, 't1', 't1'),
-                          ('a', 'k2', 'u2', 'k2@x', 1, 1, 't1', 't1');",
+                          ('a', 'k2', 'u2', 'k2@x', 1, 1, 't1', 't1');
+                 INSERT INTO changes (tenant, job_id, key, op)
+                   VALUES ('a', 1, 'k1', 'created'), ('a', 1, 'k2', 'created');",
             )
             .unwrap();
         assert_eq!(cursor(&s, "a").unwrap(), 0);
