@@ -60,18 +60,7 @@ pub async fn list(
             }
         },
     };
-    let limit = match q.get("limit") {
-        None => 100,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=feed::MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "limit={v:?} is not a whole number from 1 to {}",
-                    feed::MAX_PAGE
-                )))
-            }
-        },
-    };
+    let limit = super::query::page_limit(&q, 100)?;
     let wait = match q.get("wait") {
         None => Duration::ZERO,
         Some(v) => wait_of(v).ok_or_else(|| {

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 
 use super::auth::{caller, Caller};
 use super::pool::Use;
+use super::query::{cursor, page_limit};
 use super::views::{
     view, BulkUser, CsvFile, DelimiterName, ErrorsPage, ImportType, JobList, JobView, QueuedBody,
     RowErrorView,
@@ -497,30 +498,6 @@ async fn job_of(state: &Arc<AppState>, tenant: &str, id: i64) -> Result<JobRow, 
             ledger::job_of(s, &tenant, id)?.ok_or_else(ApiError::not_found)
         })
         .await
-}
-
-fn page_limit(q: &HashMap<String, String>, default: i64) -> Result<i64, ApiError> {
-    match q.get("limit") {
-        None => Ok(default),
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=1000).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(format!(
-                "limit={v:?} is not a whole number from 1 to 1000"
-            ))),
-        },
-    }
-}
-
-fn cursor(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
-    q.get(name)
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "{name}={v:?} is not a number: pass the `next` value of the previous page"
-                ))
-            })
-        })
-        .transpose()
 }
 
 /// `GET /v1/tenants/{tenant}/imports`

@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod pool;
+mod query;
 mod serve;
 mod users;
 mod views;

@@ -19,9 +19,6 @@ use super::pool::Use;
 use super::{ApiError, AppState};
 use crate::store::users::{self, Select, User};
 
-/// The most users one page holds.
-const MAX_PAGE: i64 = 1000;
-
 #[derive(Serialize, ToSchema)]
 pub struct UsersPage {
     #[schema(value_type = Vec<Object>)]
@@ -68,17 +65,7 @@ pub async fn list(
             )));
         }
     }
-    let limit = match q.get("limit") {
-        None => 100,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "limit={v:?} is not a whole number from 1 to {MAX_PAGE}"
-                )))
-            }
-        },
-    };
+    let limit = super::query::page_limit(&q, 100)?;
     let (key, email, cursor) = (
         q.get("key").cloned(),
         q.get("email").cloned(),
