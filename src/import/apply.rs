@@ -380,6 +380,7 @@ impl Applier<'_, '_> {
 /// placeholder. Returns false when there is no ring.
 fn park_a_ring(
     tx: &Tx<'_>,
+    writer: &mut Writer<'_>,
     tenant: &Tenant,
     v: &Validator<'_>,
     deferred: &[Deferred],
@@ -406,7 +407,7 @@ fn park_a_ring(
         for _ in 0..waits.len() {
             match waits.get(at) {
                 Some(next) if next == start => {
-                    users::park_email(tx, &tenant.name, start)?;
+                    writer.park_email(start)?;
                     return Ok(true);
                 }
                 Some(next) => at = next,
@@ -608,7 +609,8 @@ impl Applier<'_, '_> {
                     break;
                 }
             }
-            if deferred.is_empty() || !park_a_ring(tx, self.tenant, v, &deferred)? {
+            if deferred.is_empty() || !park_a_ring(tx, &mut self.writer, self.tenant, v, &deferred)?
+            {
                 break;
             }
         }

@@ -1,12 +1,16 @@
-//! The change ledger, read side: what migration 007's triggers recorded of
-//! every change to a user, in the order it happened (`seq`), for `jobs show
-//! --changes`, the change feed, `userdrop changes` and the provisioner; and
-//! retention, which removes old changes and remembers how far it went so a
-//! consumer that fell behind it is told to start again rather than silently
-//! skip changes. This module must never write a change itself: the triggers
-//! do, in the transaction that changes the user.
+//! The change ledger: every change to a user, in the order it happened
+//! (`seq`). The write side is called by [`super::users`], the one module
+//! that changes users, in the statement's own transaction: a creation
+//! right after its insert, an update with the values before and after
+//! (read back by the update itself), a deletion with the whole user. The
+//! read side serves `jobs show --changes`, the change feed, `userdrop
+//! changes` and the provisioner; retention removes old changes and
+//! remembers how far it went, so a consumer that fell behind it is told to
+//! start again rather than silently skip changes. This module must never
+//! change a user, nor record a change its caller did not make.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Db, StoreError};
 
@@ -65,6 +69,193 @@ fn change_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
 /// key): [`super::users::Writer`] runs it right after each insert.
 pub(super) const RECORD_CREATED: &str =
     "INSERT INTO changes (tenant, job_id, key, op) VALUES (?1, ?2, ?3, 'created')";
+
+/// The columns of a user that the ledger follows, in the order a change
+/// lists them. `dn` is not among them: it is the reference a file's
+/// `Manager` DN is resolved through, not a field of the user, so setting it
+/// is not a change to anyone (a deletion's before-image still keeps it).
+pub(super) const TRACKED: [&str; 14] = [
+    "user_id",
+    "email",
+    "first_name",
+    "last_name",
+    "enabled",
+    "roles",
+    "reports_to",
+    "task_notification",
+    "notify_if_new_user",
+    "mobile_number",
+    "country",
+    "state",
+    "last_active_date",
+    "attributes",
+];
+
+/// [`TRACKED`] as a column list, for a SELECT or a RETURNING clause.
+pub(super) const TRACKED_COLUMNS: &str = "user_id, email, first_name, last_name, enabled, roles, \
+     reports_to, task_notification, notify_if_new_user, mobile_number, country, state, \
+     last_active_date, attributes";
+
+/// What a deletion keeps of the user: every tracked column, then `dn`.
+pub(super) const DELETED_COLUMNS: &str = "user_id, email, first_name, last_name, enabled, roles, \
+     reports_to, task_notification, notify_if_new_user, mobile_number, country, state, \
+     last_active_date, attributes, dn";
+
+/// A user's tracked values, as read by a statement selecting or returning
+/// [`TRACKED_COLUMNS`] (or [`DELETED_COLUMNS`]) from column `from` on.
+pub(super) type Image = Vec<Value>;
+
+pub(super) fn image(r: &rusqlite::Row<'_>, from: usize, n: usize) -> rusqlite::Result<Image> {
+    (from..from + n).map(|i| r.get::<_, Value>(i)).collect()
+}
+
+/// The statement that records every change but a creation.
+const RECORD: &str = "INSERT INTO changes (tenant, job_id, key, op, fields, before, after, at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// Who made a change, and when.
+pub(super) struct By<'a> {
+    pub tenant: &'a str,
+    pub job: i64,
+    pub at: &'a str,
+}
+
+/// Records the update of `key` from `before` to `after` (both
+/// [`TRACKED`]): the fields that differ with their values on each side;
+/// `enabled` going 1 → 0 is a deactivation and 0 → 1 a reactivation.
+/// Nothing is recorded when nothing differs. Returns whether it recorded.
+pub(super) fn record_update(
+    conn: &Connection,
+    by: &By<'_>,
+    key: &str,
+    before: &[Value],
+    after: &[Value],
+) -> Result<bool, StoreError> {
+    let changed: Vec<usize> = (0..TRACKED.len())
+        .filter(|&i| before[i] != after[i])
+        .collect();
+    if changed.is_empty() {
+        return Ok(false);
+    }
+    let op = match (&before[4], &after[4]) {
+        (Value::Integer(1), Value::Integer(0)) => "deactivated",
+        (Value::Integer(0), Value::Integer(1)) => "reactivated",
+        _ => "updated",
+    };
+    let names = json_array(changed.iter().map(|&i| TRACKED[i]));
+    let side = |img: &[Value]| json_object(changed.iter().map(|&i| (TRACKED[i], &img[i])));
+    conn.prepare_cached(RECORD)?.execute(params![
+        by.tenant,
+        by.job,
+        key,
+        op,
+        names,
+        side(before),
+        side(after),
+        by.at
+    ])?;
+    Ok(true)
+}
+
+/// Records the deletion of `key`, keeping the whole user as it was
+/// (`before`: [`DELETED_COLUMNS`]).
+pub(super) fn record_deletion(
+    conn: &Connection,
+    by: &By<'_>,
+    key: &str,
+    before: &[Value],
+) -> Result<(), StoreError> {
+    let names = TRACKED.iter().copied().chain(["dn"]);
+    let whole = json_object(names.zip(before));
+    conn.prepare_cached(RECORD)?.execute(params![
+        by.tenant,
+        by.job,
+        key,
+        "deleted",
+        Value::Null,
+        whole,
+        Value::Null,
+        by.at
+    ])?;
+    Ok(())
+}
+
+/// Records that a sync deactivated `key` (enabled 1 → 0).
+pub(super) fn record_deactivation(
+    conn: &Connection,
+    by: &By<'_>,
+    key: &str,
+) -> Result<(), StoreError> {
+    record_one(
+        conn,
+        by,
+        key,
+        "deactivated",
+        "enabled",
+        Value::Integer(1),
+        Value::Integer(0),
+    )
+}
+
+/// Records that `key` lost their manager `manager` (who was removed).
+pub(super) fn record_manager_cleared(
+    conn: &Connection,
+    by: &By<'_>,
+    key: &str,
+    manager: &str,
+) -> Result<(), StoreError> {
+    let was = Value::Text(manager.to_string());
+    record_one(conn, by, key, "updated", "reports_to", was, Value::Null)
+}
+
+fn record_one(
+    conn: &Connection,
+    by: &By<'_>,
+    key: &str,
+    op: &str,
+    field: &str,
+    before: Value,
+    after: Value,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(RECORD)?.execute(params![
+        by.tenant,
+        by.job,
+        key,
+        op,
+        json_array([field].into_iter()),
+        json_object([(field, &before)].into_iter()),
+        json_object([(field, &after)].into_iter()),
+        by.at
+    ])?;
+    Ok(())
+}
+
+fn json_array<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let items: Vec<String> = names.map(json_text).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// A JSON object in the order given (a map would sort the keys), with each
+/// value as SQLite's `json_object` writes it: text as a string, numbers as
+/// numbers, NULL as null.
+fn json_object<'a>(pairs: impl Iterator<Item = (&'a str, &'a Value)>) -> String {
+    let items: Vec<String> = pairs
+        .map(|(name, v)| {
+            let v = match v {
+                Value::Null | Value::Blob(_) => "null".to_string(),
+                Value::Integer(i) => i.to_string(),
+                Value::Real(f) => serde_json::Value::from(*f).to_string(),
+                Value::Text(t) => json_text(t),
+            };
+            format!("{}:{v}", json_text(name))
+        })
+        .collect();
+    format!("{{{}}}", items.join(","))
+}
+
+fn json_text(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
 
 /// A tenant's changes after `after`, oldest first, at most `limit`.
 pub fn after(
@@ -163,40 +354,56 @@ mod tests {
         s.sql().execute_batch(sql).unwrap();
     }
 
+    fn image_of(s: &Store, key: &str) -> Image {
+        s.sql()
+            .query_row(
+                &format!("SELECT {TRACKED_COLUMNS} FROM users WHERE key = ?1"),
+                [key],
+                |r| image(r, 0, TRACKED.len()),
+            )
+            .unwrap()
+    }
+
     #[test]
-    fn the_triggers_record_what_changed_and_nothing_else() {
+    fn a_change_names_what_changed_and_nothing_else() {
         let (_d, s) = store();
         exec(
             &s,
             "INSERT INTO users (tenant, key, email, created_job, updated_job, created_at, updated_at)
-               VALUES ('a', 'k1', 'K1@x', 1, 1, 't1', 't1');
-             UPDATE users SET email = 'k1@x', first_name = 'Ann', updated_job = 2, updated_at = 't2' WHERE key = 'k1';
-             UPDATE users SET row_hash = 5, updated_job = 9 WHERE key = 'k1';
-             UPDATE users SET enabled = 0, updated_job = 3, updated_at = 't3' WHERE key = 'k1';
-             UPDATE users SET enabled = 1, updated_job = 4, updated_at = 't4' WHERE key = 'k1';
-             UPDATE users SET updated_job = 5 WHERE key = 'k1';
-             DELETE FROM users WHERE key = 'k1';",
+               VALUES ('a', 'k1', 'K1@x', 1, 1, 't1', 't1'), ('b', 'k2', 'k2@x', 1, 1, 't1', 't1');
+             INSERT INTO changes (tenant, job_id, key, op) VALUES ('a', 1, 'k1', 'created');",
         );
-        // The creation is recorded by the import, not by a trigger.
-        assert_eq!(after(&s, "a", 0, 100).unwrap()[0].op, "updated");
-        exec(&s, "DELETE FROM changes");
-        exec(
-            &s,
-            "INSERT INTO users (tenant, key, email, created_job, updated_job, created_at, updated_at)
-               VALUES ('a', 'k1', 'K1@x', 1, 1, 't1', 't1'), ('b', 'k2', 'k2@x', 1, 1, 't1', 't1');",
-        );
-        exec(
-            &s,
-            "INSERT INTO changes (tenant, job_id, key, op) VALUES ('a', 1, 'k1', 'created')",
-        );
-        exec(
-            &s,
-            "UPDATE users SET email = 'k1@x', first_name = 'Ann', updated_job = 2, updated_at = 't2' WHERE key = 'k1';
-             UPDATE users SET row_hash = 5, updated_job = 9 WHERE key = 'k1';
-             UPDATE users SET enabled = 0, updated_job = 3, updated_at = 't3' WHERE key = 'k1';
-             UPDATE users SET enabled = 1, updated_job = 4, updated_at = 't4' WHERE key = 'k1';
-             UPDATE users SET updated_job = 5 WHERE key = 'k1';
-             DELETE FROM users WHERE key = 'k1';",
+        let conn = s.sql();
+        let by = |job| By {
+            tenant: "a",
+            job,
+            at: "t",
+        };
+        let update = |job, sql: &str| {
+            let before = image_of(&s, "k1");
+            exec(&s, sql);
+            record_update(conn, &by(job), "k1", &before, &image_of(&s, "k1")).unwrap()
+        };
+        assert!(update(
+            2,
+            "UPDATE users SET email = 'k1@x', first_name = 'Ann' WHERE key = 'k1'"
+        ));
+        // Columns the ledger does not follow are no change.
+        assert!(!update(
+            9,
+            "UPDATE users SET row_hash = 5, dn = 'cn=x' WHERE key = 'k1'"
+        ));
+        let id: i64 = conn
+            .query_row("SELECT id FROM users WHERE key = 'k1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(crate::store::users::deactivate(&s, &[id], 3).unwrap(), 1);
+        // Deactivating someone already inactive records nothing.
+        assert_eq!(crate::store::users::deactivate(&s, &[id], 8).unwrap(), 0);
+        assert!(update(4, "UPDATE users SET enabled = 1 WHERE key = 'k1'"));
+        let mut gone = Vec::new();
+        assert_eq!(
+            crate::store::users::delete_ids(&s, &[id], 5, &mut gone).unwrap(),
+            1
         );
         let all = after(&s, "a", 0, 100).unwrap();
         let ops: Vec<(&str, i64)> = all.iter().map(|c| (c.op.as_str(), c.job)).collect();
@@ -219,12 +426,41 @@ mod tests {
             all[1].after.as_deref(),
             Some(r#"{"email":"k1@x","first_name":"Ann"}"#)
         );
+        assert_eq!(all[2].fields, ["enabled"]);
+        assert_eq!(all[2].before.as_deref(), Some(r#"{"enabled":1}"#));
+        assert_eq!(all[2].after.as_deref(), Some(r#"{"enabled":0}"#));
         let gone: serde_json::Value =
             serde_json::from_str(all[4].before.as_deref().unwrap()).unwrap();
         assert_eq!(gone["first_name"], "Ann");
+        assert_eq!(gone["dn"], "cn=x");
+        assert_eq!(gone["roles"], "[]");
         assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
         assert_eq!(last_seq(&s, "a").unwrap(), all[4].seq);
         assert_eq!(last_seq(&s, "b").unwrap(), 0);
+    }
+
+    #[test]
+    fn the_ledger_has_no_triggers_left() {
+        // The ledger is written by the functions that change users, not by
+        // triggers: a statement on the table itself records nothing.
+        let (_d, s) = store();
+        exec(
+            &s,
+            "INSERT INTO users (tenant, key, email, created_job, updated_job, created_at, updated_at)
+               VALUES ('a', 'k1', 'k1@x', 1, 1, 't1', 't1');
+             UPDATE users SET first_name = 'Ann' WHERE key = 'k1';
+             DELETE FROM users WHERE key = 'k1';",
+        );
+        assert!(after(&s, "a", 0, 100).unwrap().is_empty());
+        let triggers: i64 = s
+            .sql()
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(triggers, 0);
     }
 
     #[test]

@@ -48,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "009_provision",
         include_str!("migrations/009_provision.sql"),
     ),
+    (
+        "010_ledger_by_writer",
+        include_str!("migrations/010_ledger_by_writer.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

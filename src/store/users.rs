@@ -2,13 +2,17 @@
 //! scan of who exists), the writes it applies (one prepared upsert built for
 //! the columns the file has, deletes, sync deactivation), and the export.
 //! Only columns present in the file are ever written, so a file without a
-//! `country` column never blanks anyone's country. This module must never
-//! open a transaction itself: the caller's job transaction holds them all.
+//! `country` column never blanks anyone's country. Every change it makes to
+//! a user is recorded in the change ledger ([`changes`]) by the same
+//! function, in the same transaction. This module must never open a
+//! transaction itself (the caller's job transaction holds them all), nor
+//! change a user without recording it.
 
-use rusqlite::{params, Statement};
+use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension, Statement};
 
 pub use super::directory::{all_users, for_each_user, users_matching, Select, User};
-use super::{Db, StoreError};
+use super::{changes, Db, StoreError};
 use crate::ingest::schema::{FieldKind, Schema};
 use crate::ingest::validate::{Cell, ValidRow};
 
@@ -128,20 +132,24 @@ pub struct Writer<'c> {
     insert: Statement<'c>,
     /// Changes a user only when a value differs, so a row whose fingerprint
     /// differs (other columns, a deactivated user) but whose values match is
-    /// reported unchanged and not rewritten.
+    /// reported unchanged and not rewritten. Returns the values after, for
+    /// the change ledger.
     update: Statement<'c>,
-    /// Names the job in the row before `delete` removes it: the change
-    /// ledger's trigger records the deletion under it.
-    stamp: Statement<'c>,
+    /// A stored user's values before `update`, for the change ledger.
+    before: Statement<'c>,
+    /// Returns the whole user removed, for the change ledger.
     delete: Statement<'c>,
+    park: Statement<'c>,
     /// Records the fingerprint of a row that matched the stored values, so
     /// the next identical file takes the fast path.
     remember: Statement<'c>,
     add_role: Statement<'c>,
     ctx: Ctx,
-    /// Records each creation in the change ledger (its triggers record
-    /// updates and deletions; a trigger per insert was too slow).
+    /// Records each creation in the change ledger, right after its insert
+    /// (updates and deletions are recorded through [`changes`], with their
+    /// values).
     record_created: Statement<'c>,
+    conn: &'c rusqlite::Connection,
 }
 
 /// What every bound row shares.
@@ -156,6 +164,14 @@ struct Ctx {
 }
 
 impl Ctx {
+    fn by(&self) -> changes::By<'_> {
+        changes::By {
+            tenant: &self.tenant,
+            job: self.job,
+            at: &self.now,
+        }
+    }
+
     fn bind(
         &self,
         s: &mut Statement<'_>,
@@ -293,9 +309,9 @@ pub fn encode(
 }
 
 /// Sorts a constraint failure into the refusal a customer can act on.
-fn refused(result: rusqlite::Result<usize>) -> Result<Result<usize, Refused>, StoreError> {
+fn refused<T>(result: rusqlite::Result<T>) -> Result<Result<T, Refused>, StoreError> {
     match result {
-        Ok(n) => Ok(Ok(n)),
+        Ok(v) => Ok(Ok(v)),
         Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
@@ -377,15 +393,25 @@ impl<'c> Writer<'c> {
         // `?6 IS NOT NULL AND ?8 IS NOT NULL` only makes both parameters exist
         // in every variant of the statement, so both statements bind alike.
         let update = format!(
-            "UPDATE users SET {sets} WHERE tenant = ?1 AND key = ?2 AND ({condition}) AND ?6 IS NOT NULL AND ?8 IS NOT NULL"
+            "UPDATE users SET {sets} WHERE tenant = ?1 AND key = ?2 AND ({condition}) AND ?6 IS NOT NULL AND ?8 IS NOT NULL
+             RETURNING {}",
+            changes::TRACKED_COLUMNS
         );
         Ok(Writer {
             insert: conn.prepare(&insert)?,
             update: conn.prepare(&update)?,
-            stamp: conn
-                .prepare("UPDATE users SET updated_job = ?3 WHERE tenant = ?1 AND key = ?2")?,
-            delete: conn
-                .prepare("DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING user_id")?,
+            before: conn.prepare(&format!(
+                "SELECT {} FROM users WHERE tenant = ?1 AND key = ?2",
+                changes::TRACKED_COLUMNS
+            ))?,
+            delete: conn.prepare(&format!(
+                "DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING {}",
+                changes::DELETED_COLUMNS
+            ))?,
+            park: conn.prepare(&format!(
+                "UPDATE users SET email = char(1) || 'parked:' || id WHERE tenant = ?1 AND key = ?2 RETURNING {}",
+                changes::TRACKED_COLUMNS
+            ))?,
             remember: conn
                 .prepare("UPDATE users SET row_hash = ?3 WHERE tenant = ?1 AND key = ?2")?,
             add_role: conn.prepare(
@@ -399,7 +425,8 @@ impl<'c> Writer<'c> {
                 now: super::now_text(),
                 today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
             },
-            record_created: conn.prepare(super::changes::RECORD_CREATED)?,
+            record_created: conn.prepare(changes::RECORD_CREATED)?,
+            conn,
         })
     }
 
@@ -413,33 +440,43 @@ impl<'c> Writer<'c> {
         stored: bool,
     ) -> Result<Result<Written, Refused>, StoreError> {
         let ctx = &self.ctx;
-        if stored {
-            let result = ctx
-                .bind(&mut self.update, text, values, e)
-                .and_then(|_| self.update.raw_execute());
-            match refused(result)? {
-                Err(r) => return Ok(Err(r)),
-                Ok(1) => return Ok(Ok(Written::Updated)),
-                Ok(_) => {
-                    // Either the values already match, or (with odds of
-                    // 2^-128) the hash matched a different key.
-                    let key = &text[e.key.0 as usize..e.key.1 as usize];
-                    if self
-                        .remember
-                        .execute(params![ctx.tenant, key, e.fingerprint])?
-                        == 1
-                    {
-                        return Ok(Ok(Written::Unchanged));
-                    }
+        let key = &text[e.key.0 as usize..e.key.1 as usize];
+        // None when, with odds of 2^-128, the hash matched a different key.
+        let before = match stored {
+            true => self
+                .before
+                .query_row(params![ctx.tenant, key], |r| {
+                    changes::image(r, 0, changes::TRACKED.len())
+                })
+                .optional()?,
+            false => None,
+        };
+        if let Some(before) = before {
+            let result = ctx.bind(&mut self.update, text, values, e).and_then(|()| {
+                let mut rows = self.update.raw_query();
+                rows.next()?
+                    .map(|r| changes::image(r, 0, changes::TRACKED.len()))
+                    .transpose()
+            });
+            return Ok(match refused(result)? {
+                Err(r) => Err(r),
+                Ok(Some(after)) => {
+                    changes::record_update(self.conn, &ctx.by(), key, &before, &after)?;
+                    Ok(Written::Updated)
                 }
-            }
+                Ok(None) => {
+                    // The values already match.
+                    self.remember
+                        .execute(params![ctx.tenant, key, e.fingerprint])?;
+                    Ok(Written::Unchanged)
+                }
+            });
         }
         let result = ctx
             .bind(&mut self.insert, text, values, e)
             .and_then(|_| self.insert.raw_execute());
         let written = refused(result)?.map(|_| Written::Added);
         if written.is_ok() {
-            let key = &text[e.key.0 as usize..e.key.1 as usize];
             self.record_created
                 .execute(params![ctx.tenant, ctx.job, key])?;
         }
@@ -449,18 +486,44 @@ impl<'c> Writer<'c> {
     /// Removes a user; false when there was none. The user_id of a removed
     /// user goes to `gone` (their reports are cleared at the job's end).
     pub fn delete(&mut self, key: &str, gone: &mut Vec<String>) -> Result<bool, StoreError> {
-        self.stamp
-            .execute(params![self.ctx.tenant, key, self.ctx.job])?;
-        let mut rows = self.delete.query(params![self.ctx.tenant, key])?;
-        match rows.next()? {
-            Some(r) => {
-                if let Some(uid) = r.get::<_, Option<String>>(0)? {
-                    gone.push(uid);
-                }
-                Ok(true)
-            }
-            None => Ok(false),
+        let ctx = &self.ctx;
+        let removed = self
+            .delete
+            .query_row(params![ctx.tenant, key], |r| {
+                changes::image(r, 0, changes::TRACKED.len() + 1)
+            })
+            .optional()?;
+        let Some(before) = removed else {
+            return Ok(false);
+        };
+        changes::record_deletion(self.conn, &ctx.by(), key, &before)?;
+        if let Value::Text(uid) = &before[0] {
+            gone.push(uid.clone());
         }
+        Ok(true)
+    }
+
+    /// Gives a user a placeholder address no real one can equal (it holds
+    /// a control character), freeing theirs within the transaction: the
+    /// import parks one address of a ring of users who swap addresses, and
+    /// the parked user's own row then writes its new address over it.
+    /// Recorded as a change like any other, so the ledger's before and
+    /// after values chain.
+    pub fn park_email(&mut self, key: &str) -> Result<(), StoreError> {
+        let ctx = &self.ctx;
+        let n = changes::TRACKED.len();
+        let before = self
+            .before
+            .query_row(params![ctx.tenant, key], |r| changes::image(r, 0, n))
+            .optional()?;
+        let after = self
+            .park
+            .query_row(params![ctx.tenant, key], |r| changes::image(r, 0, n))
+            .optional()?;
+        if let (Some(before), Some(after)) = (before, after) {
+            changes::record_update(self.conn, &ctx.by(), key, &before, &after)?;
+        }
+        Ok(())
     }
 
     /// Records a role in the tenant's catalogue; true when it is new.
@@ -495,19 +558,6 @@ pub fn holder_of_email(
     })
 }
 
-/// Gives a user a placeholder address no real one can equal (it holds a
-/// control character), freeing theirs within the transaction: the import
-/// parks one address of a ring of users who swap addresses, and the parked
-/// user's own row then writes its new address over it.
-pub fn park_email(db: &impl Db, tenant: &str, key: &str) -> Result<(), StoreError> {
-    let conn = db.sql();
-    conn.execute(
-        "UPDATE users SET email = char(1) || 'parked:' || id WHERE tenant = ?1 AND key = ?2",
-        params![tenant, key],
-    )?;
-    Ok(())
-}
-
 /// Users of the tenant whose key `named` does not know: the ones a sync
 /// would deactivate (only enabled ones) or delete.
 pub fn absent_users(
@@ -535,12 +585,26 @@ pub fn absent_users(
 pub fn deactivate(db: &impl Db, ids: &[i64], job: i64) -> Result<usize, StoreError> {
     let conn = db.sql();
     let mut stmt = conn.prepare_cached(
-        "UPDATE users SET enabled = 0, row_hash = NULL, updated_job = ?2, updated_at = ?3 WHERE id = ?1 AND enabled != 0",
+        "UPDATE users SET enabled = 0, row_hash = NULL, updated_job = ?2, updated_at = ?3
+         WHERE id = ?1 AND enabled != 0 RETURNING tenant, key, enabled",
     )?;
     let now = super::now_text();
     let mut n = 0;
     for id in ids {
-        n += stmt.execute(params![id, job, now])?;
+        let done = stmt
+            .query_row(params![id, job, now], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?;
+        if let Some((tenant, key)) = done {
+            n += 1;
+            let by = changes::By {
+                tenant: &tenant,
+                job,
+                at: &now,
+            };
+            changes::record_deactivation(conn, &by, &key)?;
+        }
     }
     Ok(n)
 }
@@ -554,17 +618,32 @@ pub fn delete_ids(
     gone: &mut Vec<String>,
 ) -> Result<usize, StoreError> {
     let conn = db.sql();
-    // The change ledger's trigger records a deletion under the row's job.
-    let mut stamp = conn.prepare_cached("UPDATE users SET updated_job = ?2 WHERE id = ?1")?;
-    let mut stmt = conn.prepare_cached("DELETE FROM users WHERE id = ?1 RETURNING user_id")?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "DELETE FROM users WHERE id = ?1 RETURNING tenant, key, {}",
+        changes::DELETED_COLUMNS
+    ))?;
+    let now = super::now_text();
     let mut n = 0;
     for id in ids {
-        stamp.execute(params![id, job])?;
-        let mut rows = stmt.query([id])?;
-        if let Some(r) = rows.next()? {
+        let removed = stmt
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    changes::image(r, 2, changes::TRACKED.len() + 1)?,
+                ))
+            })
+            .optional()?;
+        if let Some((tenant, key, before)) = removed {
             n += 1;
-            if let Some(uid) = r.get::<_, Option<String>>(0)? {
-                gone.push(uid);
+            let by = changes::By {
+                tenant: &tenant,
+                job,
+                at: &now,
+            };
+            changes::record_deletion(conn, &by, &key, &before)?;
+            if let Value::Text(uid) = &before[0] {
+                gone.push(uid.clone());
             }
         }
     }
@@ -670,8 +749,14 @@ pub fn clear_managers(
         "UPDATE users SET reports_to = NULL, row_hash = NULL, updated_job = ?2, updated_at = ?3 WHERE id = ?1",
     )?;
     let now = super::now_text();
-    for (id, _, _) in &lost {
+    let by = changes::By {
+        tenant,
+        job,
+        at: &now,
+    };
+    for (id, key, manager) in &lost {
         clear.execute(params![id, job, now])?;
+        changes::record_manager_cleared(conn, &by, key, manager)?;
     }
     let mut out: Vec<LostManager> = lost
         .into_iter()
