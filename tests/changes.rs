@@ -220,3 +220,36 @@ async fn a_cursor_behind_retention_gets_410() {
     assert_eq!(code, 200, "{v:#}");
     assert_eq!(v["changes"].as_array().unwrap().len(), 2);
 }
+
+/// Three users who swap addresses in a ring are applied by parking one
+/// address on a placeholder for a moment: the ledger records each user's
+/// real address before and after, never the placeholder, and exactly one
+/// change each.
+#[test]
+fn a_ring_of_swapped_emails_records_each_real_address_once() {
+    let env = crate::util::Env::new("");
+    let first = env.import_json(
+        "first.csv",
+        "user_id,email\nU1,a@x.example\nU2,b@x.example\nU3,c@x.example\n",
+    );
+    assert_eq!(first["counts"]["added"], 3, "{first:#}");
+    let second = env.import_json(
+        "second.csv",
+        "user_id,email\nU1,b@x.example\nU2,c@x.example\nU3,a@x.example\n",
+    );
+    assert_eq!(second["counts"]["updated"], 3, "{second:#}");
+    let job = second["job"].as_i64().unwrap().to_string();
+    let out = env.run(&["jobs", "show", &job, "--changes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.remove(0), "key,op,field,before,after");
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "U1,updated,email,a@x.example,b@x.example",
+            "U2,updated,email,b@x.example,c@x.example",
+            "U3,updated,email,c@x.example,a@x.example",
+        ]
+    );
+}

@@ -614,6 +614,7 @@ impl Applier<'_, '_> {
                 break;
             }
         }
+        self.writer.settle_parked()?;
         let tenant = &self.tenant.name;
         for d in deferred {
             let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();

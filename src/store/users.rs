@@ -140,6 +140,10 @@ pub struct Writer<'c> {
     /// Returns the whole user removed, for the change ledger.
     delete: Statement<'c>,
     park: Statement<'c>,
+    /// The values of users whose email [`Writer::park_email`] replaced by a
+    /// placeholder, by key, from before the park: what their change says
+    /// they were.
+    parked: std::collections::HashMap<String, changes::Image>,
     /// Records the fingerprint of a row that matched the stored values, so
     /// the next identical file takes the fast path.
     remember: Statement<'c>,
@@ -408,10 +412,10 @@ impl<'c> Writer<'c> {
                 "DELETE FROM users WHERE tenant = ?1 AND key = ?2 RETURNING {}",
                 changes::DELETED_COLUMNS
             ))?,
-            park: conn.prepare(&format!(
-                "UPDATE users SET email = char(1) || 'parked:' || id WHERE tenant = ?1 AND key = ?2 RETURNING {}",
-                changes::TRACKED_COLUMNS
-            ))?,
+            park: conn.prepare(
+                "UPDATE users SET email = char(1) || 'parked:' || id WHERE tenant = ?1 AND key = ?2",
+            )?,
+            parked: Default::default(),
             remember: conn
                 .prepare("UPDATE users SET row_hash = ?3 WHERE tenant = ?1 AND key = ?2")?,
             add_role: conn.prepare(
@@ -461,6 +465,8 @@ impl<'c> Writer<'c> {
             return Ok(match refused(result)? {
                 Err(r) => Err(r),
                 Ok(Some(after)) => {
+                    // A parked user was, for the ledger, as before the park.
+                    let before = self.parked.remove(key).unwrap_or(before);
                     changes::record_update(self.conn, &ctx.by(), key, &before, &after)?;
                     Ok(Written::Updated)
                 }
@@ -506,9 +512,10 @@ impl<'c> Writer<'c> {
     /// Gives a user a placeholder address no real one can equal (it holds
     /// a control character), freeing theirs within the transaction: the
     /// import parks one address of a ring of users who swap addresses, and
-    /// the parked user's own row then writes its new address over it.
-    /// Recorded as a change like any other, so the ledger's before and
-    /// after values chain.
+    /// the parked user's own row then writes its new address over it. The
+    /// placeholder is no change of anyone's: that row's change records the
+    /// address from before the park ([`Writer::settle_parked`] records the
+    /// park of a user whose row never came).
     pub fn park_email(&mut self, key: &str) -> Result<(), StoreError> {
         let ctx = &self.ctx;
         let n = changes::TRACKED.len();
@@ -516,12 +523,26 @@ impl<'c> Writer<'c> {
             .before
             .query_row(params![ctx.tenant, key], |r| changes::image(r, 0, n))
             .optional()?;
-        let after = self
-            .park
-            .query_row(params![ctx.tenant, key], |r| changes::image(r, 0, n))
-            .optional()?;
-        if let (Some(before), Some(after)) = (before, after) {
-            changes::record_update(self.conn, &ctx.by(), key, &before, &after)?;
+        self.park.execute(params![ctx.tenant, key])?;
+        if let Some(before) = before {
+            self.parked.entry(key.to_string()).or_insert(before);
+        }
+        Ok(())
+    }
+
+    /// Records, as an update, the park of every user whose own row did not
+    /// write over the placeholder: the ledger never lags the users.
+    pub fn settle_parked(&mut self) -> Result<(), StoreError> {
+        let n = changes::TRACKED.len();
+        for (key, before) in std::mem::take(&mut self.parked) {
+            let ctx = &self.ctx;
+            let now = self
+                .before
+                .query_row(params![ctx.tenant, key], |r| changes::image(r, 0, n))
+                .optional()?;
+            if let Some(now) = now {
+                changes::record_update(self.conn, &ctx.by(), &key, &before, &now)?;
+            }
         }
         Ok(())
     }
