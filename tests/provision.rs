@@ -3,7 +3,11 @@
 //! port and says which). Files go in over SFTP to the real `userdrop
 //! serve`; what the application holds is read back from the application
 //! itself (GET /v2/Users), never from userdrop's tables. Each test waits
-//! for the provisioner's `provisioned` (or `resynced`) log line.
+//! for the provisioner's `provisioned` (or `resynced`) log line. The retry
+//! paths scim2-server never takes (5xx, 429 with Retry-After, an
+//! application that is down) go through tests/peers/scim_flaky.py, a
+//! reverse proxy in front of it that answers some requests itself and
+//! prints every request it saw.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
