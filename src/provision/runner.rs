@@ -114,7 +114,6 @@ pub async fn run(
                 client,
                 state: state.clone(),
                 cancel: cancel.clone(),
-                ahead: Default::default(),
             };
             let tenant_wake = Arc::new(Notify::new());
             let task = tokio::spawn(tenant_loop(pass, tenant_wake.clone()));
@@ -176,12 +175,6 @@ struct Pass {
     client: Client,
     state: State,
     cancel: CancellationToken,
-    /// The managers pushed ahead of their turn during this batch.
-    ahead: std::sync::Mutex<HashSet<String>>,
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, Stop>> + Send + 'a>>;
@@ -225,54 +218,31 @@ impl Pass {
 
     /// Brings the application up to every user a batch touches: each user
     /// once (as stored now), several users at a time, over kept-alive
-    /// connections. The users and their ids are read in one trip to the
-    /// store. Each outcome's id is recorded before its worker goes on (so
-    /// a crash before the batch is settled pushes again without creating
-    /// anyone twice), the ids that arrive together in one transaction.
+    /// connections. Each outcome's id is recorded as soon as it is known,
+    /// so a crash before the batch is settled pushes again without
+    /// creating anyone twice.
     async fn push_batch(&self, batch: &[Change]) -> Result<HashMap<String, Outcome>, Stop> {
         let mut seen = HashSet::new();
-        let keys: Vec<String> = batch
+        let keys: VecDeque<String> = batch
             .iter()
             .filter(|c| seen.insert(c.key.clone()))
             .map(|c| c.key.clone())
             .collect();
-        let known: VecDeque<_> = self.state.users_and_ids(&self.tenant, keys).await?.into();
-        lock(&self.ahead).clear();
-        let queue = std::sync::Mutex::new(known);
+        let queue = std::sync::Mutex::new(keys);
         let outcomes = std::sync::Mutex::new(HashMap::new());
-        // Group commit: the outcomes waiting to be recorded, and the one
-        // worker at a time that records all of them.
-        let pending = std::sync::Mutex::new(Vec::new());
-        let recording = tokio::sync::Mutex::new(());
         let worker = || async {
             loop {
-                let next = lock(&queue).pop_front();
-                let Some((key, user, id)) = next else {
-                    return Ok(());
-                };
-                // A manager pushed ahead by another worker has an id the
-                // read above did not see.
-                let id = if lock(&self.ahead).contains(&key) {
-                    self.state.scim_id(&self.tenant, &key).await?
-                } else {
-                    id
-                };
-                let outcome = self
-                    .match_known(&key, user, id, &mut HashSet::new())
-                    .await?;
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let Some(key) = next else { return Ok(()) };
+                let outcome = self.make_match(&key, &mut HashSet::new()).await?;
                 meter::count(&self.tenant, &outcome);
-                lock(&pending).push((key.clone(), outcome.clone()));
-                {
-                    // Once this worker has the turn, its outcome is
-                    // recorded: by itself now, or by the worker that had
-                    // the turn before (it took every pending outcome).
-                    let _turn = recording.lock().await;
-                    let ready = std::mem::take(&mut *lock(&pending));
-                    if !ready.is_empty() {
-                        self.state.record_all(&self.tenant, ready).await?;
-                    }
-                }
-                lock(&outcomes).insert(key, outcome);
+                self.state
+                    .record(&self.tenant, &key, outcome.clone(), false)
+                    .await?;
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, outcome);
             }
         };
         let results: Vec<Result<(), Stop>> =
@@ -321,44 +291,33 @@ impl Pass {
         visiting: &'a mut HashSet<String>,
     ) -> Boxed<'a, Outcome> {
         Box::pin(async move {
-            let user = self.state.user(&self.tenant, key).await?;
-            let id = self.state.scim_id(&self.tenant, key).await?;
-            self.match_known(key, user, id, visiting).await
-        })
-    }
-
-    /// [`Pass::make_match`] with the user as stored now and their id in the
-    /// application already read.
-    async fn match_known(
-        &self,
-        key: &str,
-        user: Option<crate::store::users::User>,
-        id: Option<String>,
-        visiting: &mut HashSet<String>,
-    ) -> Result<Outcome, Stop> {
-        let Some(user) = user else {
-            return Ok(match id {
-                None => Outcome::Gone,
-                Some(id) => match self.ask(|| self.client.delete(&id)).await? {
-                    Answer::Refused { status, message } => Outcome::Refused { status, message },
-                    _ => Outcome::Gone,
-                },
-            });
-        };
-        visiting.insert(key.to_string());
-        let manager = self.manager_of(&user, visiting).await?;
-        let body = mapping::user_json(&user, manager.as_deref());
-        if let Some(id) = id {
-            match self.ask(|| self.client.replace(&id, &body)).await? {
-                Answer::Holds(id) => return Ok(Outcome::Holds(id)),
-                Answer::Refused { status, message } => {
-                    return Ok(Outcome::Refused { status, message })
+            let t = &self.tenant;
+            let user = self.state.user(t, key).await?;
+            let id = self.state.scim_id(t, key).await?;
+            let Some(user) = user else {
+                return Ok(match id {
+                    None => Outcome::Gone,
+                    Some(id) => match self.ask(|| self.client.delete(&id)).await? {
+                        Answer::Refused { status, message } => Outcome::Refused { status, message },
+                        _ => Outcome::Gone,
+                    },
+                });
+            };
+            visiting.insert(key.to_string());
+            let manager = self.manager_of(&user, visiting).await?;
+            let body = mapping::user_json(&user, manager.as_deref());
+            if let Some(id) = id {
+                match self.ask(|| self.client.replace(&id, &body)).await? {
+                    Answer::Holds(id) => return Ok(Outcome::Holds(id)),
+                    Answer::Refused { status, message } => {
+                        return Ok(Outcome::Refused { status, message })
+                    }
+                    // Gone from the application: created again below.
+                    Answer::Gone | Answer::Conflict => {}
                 }
-                // Gone from the application: created again below.
-                Answer::Gone | Answer::Conflict => {}
             }
-        }
-        self.create(key, &body).await
+            self.create(key, &body).await
+        })
     }
 
     /// POST; on 409, adopt the application's user of this very userName
@@ -420,7 +379,6 @@ impl Pass {
                 return Ok(Some(id));
             }
         }
-        lock(&self.ahead).insert(mkey.clone());
         let outcome = self.make_match(&mkey, visiting).await?;
         let id = match &outcome {
             Outcome::Holds(id) => Some(id.clone()),

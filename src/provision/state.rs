@@ -111,48 +111,6 @@ impl State {
             .await
     }
 
-    /// Each of `keys` as stored now (None: deleted) with the application's
-    /// id of it, read at once: one trip to the store for a whole batch.
-    pub async fn users_and_ids(
-        &self,
-        tenant: &str,
-        keys: Vec<String>,
-    ) -> Result<Vec<(String, Option<User>, Option<String>)>, StateError> {
-        let tenant = tenant.to_string();
-        self.run(move |s| {
-            let mut out = Vec::with_capacity(keys.len());
-            for key in keys {
-                let mut found = None;
-                users::users_matching(&*s, &tenant, &Select::Key(&key), 1, |u| {
-                    found = Some(u);
-                    Ok(())
-                })?;
-                let id = provision::scim_id(&*s, &tenant, &key)?;
-                out.push((key, found, id));
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    /// Records several outcomes in one transaction, without moving the
-    /// cursor (the ids the application gave while a batch is pushed).
-    pub async fn record_all(
-        &self,
-        tenant: &str,
-        outcomes: Vec<(String, Outcome)>,
-    ) -> Result<(), StateError> {
-        let tenant = tenant.to_string();
-        self.run(move |s| {
-            let tx = s.write()?;
-            for (key, outcome) in &outcomes {
-                provision::record(&tx, &tenant, key, outcome)?;
-            }
-            tx.commit()
-        })
-        .await
-    }
-
     /// Records an outcome without moving the cursor (a manager pushed
     /// ahead of their own change, or of their resync turn).
     pub async fn record(
