@@ -132,7 +132,8 @@ CPU = {}
 
 def overflows():
     """The kernel's count of connections dropped by a full listen backlog
-    (each one costs its client a 1 s SYN retransmission); None without nstat."""
+    (each one costs its client a 1 s SYN retransmission); None without nstat.
+    It counts the whole machine's listeners, not only this run's."""
     if not shutil.which("nstat"):
         return None
     out = subprocess.run(["nstat", "-az", "TcpExtListenOverflows"], capture_output=True,
