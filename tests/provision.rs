@@ -3,7 +3,11 @@
 //! port and says which). Files go in over SFTP to the real `userdrop
 //! serve`; what the application holds is read back from the application
 //! itself (GET /v2/Users), never from userdrop's tables. Each test waits
-//! for the provisioner's `provisioned` (or `resynced`) log line.
+//! for the provisioner's `provisioned` (or `resynced`) log line. The retry
+//! paths scim2-server never takes (5xx, 429 with Retry-After, an
+//! application that is down) go through tests/peers/scim_flaky.py, a
+//! reverse proxy in front of it that answers some requests itself and
+//! prints every request it saw.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -112,6 +116,162 @@ impl Drop for App {
         let _ = self.child.wait();
     }
 }
+
+/// One request the proxy answered: `REQ n ms method path userName status`.
+#[derive(Debug, Clone)]
+struct Req {
+    n: u64,
+    ms: u64,
+    method: String,
+    path: String,
+    user: String,
+    /// 0: closed without an answer (no backend).
+    status: u16,
+}
+
+/// tests/peers/scim_flaky.py: a reverse proxy in front of the application
+/// that answers some requests itself with an error (or closes the
+/// connection while it has no backend), and reports every request. Its
+/// port stays the same while the application behind it changes.
+struct Flaky {
+    child: Child,
+    port: u16,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<Req>,
+}
+
+impl Flaky {
+    /// In front of `backend` (None: down until [`Flaky::backend`]), with
+    /// scim_flaky.py's fault options.
+    fn start(backend: Option<u16>, args: &[&str]) -> Flaky {
+        require("python3", "python3");
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo().join("tests/peers/scim_flaky.py")).args(args);
+        if let Some(p) = backend {
+            cmd.args(["--backend", &p.to_string()]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start python3 tests/peers/scim_flaky.py");
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut f = Flaky {
+            child,
+            port: 0,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        };
+        let line = f.next_line("PORT");
+        f.port = line.strip_prefix("PORT ").unwrap().parse().unwrap();
+        f
+    }
+
+    /// The next line starting with `prefix` (REQ lines on the way are kept).
+    fn next_line(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self.one_line(prefix);
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// The next line the proxy prints; a REQ line is kept in `seen`.
+    fn one_line(&mut self, what: &str) -> String {
+        let line = self
+            .lines
+            .recv_timeout(crate::util::daemon::JOB_TIMEOUT)
+            .unwrap_or_else(|_| {
+                panic!(
+                    "scim_flaky.py said nothing while waiting for {what} (exited: {:?}); seen: {:#?}",
+                    self.child.try_wait(),
+                    self.seen
+                )
+            });
+        if let Some(req) = line.strip_prefix("REQ ") {
+            let f: Vec<&str> = req.split(' ').collect();
+            self.seen.push(Req {
+                n: f[0].parse().unwrap(),
+                ms: f[1].parse().unwrap(),
+                method: f[2].to_string(),
+                path: f[3].to_string(),
+                user: f[4].to_string(),
+                status: f[5].parse().unwrap(),
+            });
+        }
+        line
+    }
+
+    /// Points the proxy at the application on `port`.
+    fn backend(&mut self, port: u16) {
+        use std::io::Write as _;
+        writeln!(self.stdin, "BACKEND {port}").unwrap();
+        self.stdin.flush().unwrap();
+        self.next_line(&format!("BACKEND {port}"));
+    }
+
+    /// Waits until the requests seen satisfy `done`.
+    fn wait_until(&mut self, what: &str, done: impl Fn(&[Req]) -> bool) {
+        while !done(&self.seen) {
+            self.one_line(what);
+        }
+    }
+
+    /// Every request before a marker request of the test's own: what the
+    /// daemon sent is reported by then (it had its answers already).
+    fn requests(&mut self) -> Vec<Req> {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-H",
+                &format!("Authorization: Bearer {TOKEN}"),
+            ])
+            .arg(format!("http://127.0.0.1:{}/v2/marker", self.port))
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "curl through scim_flaky.py: {out:?}");
+        self.wait_until("the marker request", |seen| {
+            seen.iter().any(|r| r.path == "/v2/marker")
+        });
+        let mut seen: Vec<Req> = self
+            .seen
+            .iter()
+            .filter(|r| r.path != "/v2/marker")
+            .cloned()
+            .collect();
+        seen.sort_by_key(|r| r.n);
+        seen
+    }
+}
+
+impl Drop for Flaky {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Four users, no managers: each is one POST.
+const FOUR: &str = "userId,email,firstName,lastName\n\
+a1,a1@example.com,Ann,One\n\
+a2,a2@example.com,Bob,Two\n\
+a3,a3@example.com,Cy,Three\n\
+a4,a4@example.com,Di,Four\n";
 
 /// An SFTP env whose tenant acme (sync mode) provisions into `port`.
 fn env_for(port: u16) -> (SftpEnv, std::path::PathBuf) {
@@ -254,13 +414,14 @@ async fn the_application_gets_the_users_then_exactly_their_changes() {
     );
 }
 
-/// The application is down while a file is imported: the changes wait
-/// (the cursor stays); once it is back on the same port they arrive, each
-/// user once, managers first.
+/// The application is down while a file is imported (the proxy in front
+/// of it, on a port that stays the same, closes every connection without an
+/// answer): the changes wait (the cursor stays); once the application is
+/// behind the proxy they arrive, each user once, managers first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_wait_for_the_application_and_arrive_once() {
-    let port = App::start(0).port; // started and stopped: a free port
-    let (env, config) = env_for(port);
+    let mut proxy = Flaky::start(None, &[]);
+    let (env, config) = env_for(proxy.port);
     let mut serve = Serve::start(&config);
     upload(&env, &mut serve, "first.csv", FIRST).await;
     serve.wait_for(
@@ -271,7 +432,8 @@ async fn changes_wait_for_the_application_and_arrive_once() {
     assert_eq!(s["cursor"], 0, "{s}");
     assert_eq!(s["lag_changes"], 6, "{s}");
 
-    let app = App::start(port);
+    let app = App::start(0);
+    proxy.backend(app.port);
     wait_provisioned(&env, &mut serve);
     let users = app.users();
     assert_eq!(users.len(), 6);
@@ -284,6 +446,144 @@ async fn changes_wait_for_the_application_and_arrive_once() {
     }
     assert_eq!(manager_of(&users["u2"]), &boss["id"]);
     assert_eq!(status_json(&config)["lag_changes"], 0);
+    // Nothing reached the application while it was down.
+    let reqs = proxy.requests();
+    assert!(reqs.iter().any(|r| r.status == 0), "{reqs:#?}");
+}
+
+/// The application answers 503 (no Retry-After) to the first three
+/// requests: those changes are asked again after the doubling wait, and
+/// every user arrives exactly once (one POST answered 201 each, none
+/// answered 409: no user created twice), each user's refused attempts
+/// before its accepted one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_application_is_asked_again_and_gets_each_user_once() {
+    let app = App::start(0);
+    let mut proxy = Flaky::start(Some(app.port), &["--fail", "3", "--status", "503"]);
+    let (env, config) = env_for(proxy.port);
+    let mut serve = Serve::start(&config);
+    upload(&env, &mut serve, "four.csv", FOUR).await;
+    let line = serve.wait_for(
+        "the application did not take the change; trying again",
+        &[("tenant", TENANT)],
+    );
+    let error = line["fields"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("503"), "{line}");
+    wait_provisioned(&env, &mut serve);
+
+    let users = app.users();
+    let names: Vec<&str> = users.keys().map(String::as_str).collect();
+    assert_eq!(names, ["a1", "a2", "a3", "a4"]);
+    assert_eq!(users["a3"]["name"]["givenName"], "Cy");
+    let reqs = proxy.requests();
+    let statuses: Vec<u16> = reqs.iter().map(|r| r.status).collect();
+    assert_eq!(&statuses[..3], [503, 503, 503], "{reqs:#?}");
+    assert_eq!(reqs.len(), 7, "3 refused + 4 taken: {reqs:#?}");
+    for k in ["a1", "a2", "a3", "a4"] {
+        let mine: Vec<&Req> = reqs.iter().filter(|r| r.user == k).collect();
+        assert!(
+            mine.iter()
+                .all(|r| r.method == "POST" && r.path == "/v2/Users"),
+            "{mine:#?}"
+        );
+        // Its 503s, then one 201: nothing after it, nothing before it taken.
+        let taken: Vec<u16> = mine.iter().map(|r| r.status).collect();
+        assert_eq!(taken.last(), Some(&201), "{k}: {mine:#?}");
+        assert!(
+            taken[..taken.len() - 1].iter().all(|s| *s == 503),
+            "{k}: {mine:#?}"
+        );
+    }
+    let s = status_json(&config);
+    assert_eq!(s["lag_changes"], 0, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+}
+
+/// The application answers 429 with `Retry-After: 2` to every request for
+/// one user until the test lets it through: the other users arrive, the
+/// cursor waits for that user's change (nothing is passed over), each
+/// attempt comes no sooner than the Retry-After says (the provisioner's
+/// own first waits are 0.5 s and 1 s), and once the application takes it
+/// the user arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_and_the_change_waits_for_it() {
+    let app = App::start(0);
+    let mut proxy = Flaky::start(
+        Some(app.port),
+        &[
+            "--fail",
+            "1000000",
+            "--status",
+            "429",
+            "--retry-after",
+            "2",
+            "--fail-user",
+            "a3",
+        ],
+    );
+    let (env, config) = env_for(proxy.port);
+    let mut serve = Serve::start(&config);
+    upload(&env, &mut serve, "four.csv", FOUR).await;
+    // Three attempts at a3, and the others taken.
+    proxy.wait_until("three attempts at a3 and the others taken", |seen| {
+        seen.iter().filter(|r| r.user == "a3").count() >= 3
+            && ["a1", "a2", "a4"]
+                .iter()
+                .all(|k| seen.iter().any(|r| r.user == *k && r.status == 201))
+    });
+    let line = serve.wait_for(
+        "the application did not take the change; trying again",
+        &[("tenant", TENANT), ("retry_in", "2s")],
+    );
+    assert!(
+        line["fields"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("429"),
+        "{line}"
+    );
+    // The change waits: the batch (and the cursor) is not settled while a3
+    // is refused.
+    let s = status_json(&config);
+    assert_eq!(s["cursor"], 0, "{s}");
+    assert_eq!(s["lag_changes"], 4, "{s}");
+    let held: Vec<String> = app.users().into_keys().collect();
+    assert_eq!(held, ["a1", "a2", "a4"]);
+
+    // Let it through.
+    {
+        use std::io::Write as _;
+        writeln!(proxy.stdin, "HEAL").unwrap();
+        proxy.stdin.flush().unwrap();
+        proxy.next_line("HEAL");
+    }
+    wait_provisioned(&env, &mut serve);
+    let users = app.users();
+    let names: Vec<&str> = users.keys().map(String::as_str).collect();
+    assert_eq!(names, ["a1", "a2", "a3", "a4"]);
+    let reqs = proxy.requests();
+    let a3: Vec<&Req> = reqs.iter().filter(|r| r.user == "a3").collect();
+    let (refused, taken) = a3.split_at(a3.len() - 1);
+    assert!(refused.len() >= 3, "{a3:#?}");
+    assert!(refused.iter().all(|r| r.status == 429), "{a3:#?}");
+    assert_eq!(taken[0].status, 201, "{a3:#?}");
+    for pair in a3.windows(2) {
+        assert!(
+            pair[1].ms >= pair[0].ms + 2000,
+            "an attempt came sooner than Retry-After: 2 allows: {a3:#?}"
+        );
+    }
+    for k in ["a1", "a2", "a4"] {
+        let mine: Vec<u16> = reqs
+            .iter()
+            .filter(|r| r.user == *k)
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(mine, [201], "{k}: {reqs:#?}");
+    }
+    let s = status_json(&config);
+    assert_eq!(s["lag_changes"], 0, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
 }
 
 /// A user the application refuses (a userName it does not tell apart
@@ -330,6 +630,21 @@ async fn a_refused_user_is_reported_and_the_rest_arrive() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["provision_refused"][0]["key"], refused, "{report:#}");
     assert_eq!(report["provision_refused"][0]["status"], 409);
+    // And so does the human report.
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["jobs", "show", &job.to_string()])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("the SCIM application refused 1 user:")
+            && text.contains(&format!(
+                "    key {refused}: 409 the application holds another user"
+            )),
+        "{text}"
+    );
 }
 
 /// `provision resync` fills an application that lost every user (a fresh

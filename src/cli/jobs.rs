@@ -174,6 +174,26 @@ pub(super) fn jobs_show(
             job.source,
             job.created_at
         );
+        // The users the SCIM application refused (docs/provision.md):
+        // known only once the provisioner has pushed the job's changes.
+        let refused = crate::store::provision::refusals_of_job(&store, id)?;
+        if !refused.is_empty() {
+            out!(
+                "  the SCIM application refused {} user{}:",
+                refused.len(),
+                if refused.len() == 1 { "" } else { "s" }
+            );
+            for r in &refused {
+                out!(
+                    "    key {}: {} {} (seq {}, {})",
+                    r.key,
+                    r.status,
+                    r.message,
+                    r.seq,
+                    r.at
+                );
+            }
+        }
     }
     Ok(exit_for(report.status))
 }

@@ -34,8 +34,13 @@ const POLL: Duration = Duration::from_secs(30);
 /// Changes read at a time.
 const BATCH: i64 = 200;
 /// Requests in flight at a time per tenant (each user's in order: a user
-/// is pushed by one request at a time).
-const PARALLEL: usize = 8;
+/// is pushed by one request at a time). Four: an application that closes
+/// every connection (HTTP/1.0, as scim2-server does) takes a new one per
+/// request, and a small server's listen backlog (5 in Python's
+/// socketserver) drops the SYNs beyond it, each dropped connection then
+/// waiting a whole second for its retransmission (bench/README.md, "SCIM
+/// provisioning"). A server of one thread gains nothing from more.
+const PARALLEL: usize = 4;
 /// The first wait after a failed attempt, and the longest.
 const FIRST_WAIT: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_secs(30);
