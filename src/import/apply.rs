@@ -461,6 +461,7 @@ pub(super) fn apply(
     let file_problem = applier.pass(path, &p, &v)?;
     tracing::debug!("pass 2 read");
     applier.retry_deferred(&tx, &v)?;
+    applier.writer.finish()?;
     let mut counts = std::mem::take(&mut applier.counts);
     let mut invitations = std::mem::take(&mut applier.invitations);
     let mut failures = std::mem::take(&mut applier.failures);
@@ -614,7 +615,6 @@ impl Applier<'_, '_> {
                 break;
             }
         }
-        self.writer.settle_parked()?;
         let tenant = &self.tenant.name;
         for d in deferred {
             let cells: Vec<&str> = d.cells.iter().map(String::as_str).collect();

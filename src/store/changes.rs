@@ -70,6 +70,18 @@ fn change_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
 pub(super) const RECORD_CREATED: &str =
     "INSERT INTO changes (tenant, job_id, key, op) VALUES (?1, ?2, ?3, 'created')";
 
+/// The statement that records `n` creations at once: `?1` tenant, `?2`
+/// job, then the keys.
+pub(super) fn record_created_many(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("(?1, ?2, ?{}, 'created')", i + 3))
+        .collect();
+    format!(
+        "INSERT INTO changes (tenant, job_id, key, op) VALUES {}",
+        rows.join(", ")
+    )
+}
+
 /// The columns of a user that the ledger follows, in the order a change
 /// lists them. `dn` is not among them: it is the reference a file's
 /// `Manager` DN is resolved through, not a field of the user, so setting it

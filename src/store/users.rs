@@ -159,7 +159,30 @@ pub struct Writer<'c> {
     /// (updates and deletions are recorded through [`changes`], with their
     /// values).
     record_created: Statement<'c>,
+    /// Records [`CREATED_AT_ONCE`] creations in one statement: a million
+    /// single-row inserts cost the statement's own overhead a million
+    /// times.
+    record_created_many: Statement<'c>,
+    /// Keys created and not yet recorded, NUL-terminated, in the order
+    /// they were created; recorded before any other change, so the ledger
+    /// keeps the order things happened in.
+    created: String,
+    created_n: usize,
     conn: &'c rusqlite::Connection,
+}
+
+/// How many creations [`Writer`] records in one statement.
+const CREATED_AT_ONCE: usize = 64;
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        // A job that keeps its writes calls `finish`; one that fails is
+        // rolled back whole, recorded creations or not.
+        debug_assert!(
+            std::thread::panicking() || self.created_n == 0 || !self.conn.is_autocommit(),
+            "a Writer dropped with creations not recorded: call finish"
+        );
+    }
 }
 
 /// What every bound row shares.
@@ -406,8 +429,12 @@ impl<'c> Writer<'c> {
             "UPDATE users SET {sets} WHERE tenant = ?1 AND key = ?2 AND ({condition}) AND ?6 IS NOT NULL AND ?8 IS NOT NULL"
         );
         let mut record_created = conn.prepare(changes::RECORD_CREATED)?;
-        record_created.raw_bind_parameter(1, tenant)?;
-        record_created.raw_bind_parameter(2, job)?;
+        let mut record_created_many =
+            conn.prepare(&changes::record_created_many(CREATED_AT_ONCE))?;
+        for s in [&mut record_created, &mut record_created_many] {
+            s.raw_bind_parameter(1, tenant)?;
+            s.raw_bind_parameter(2, job)?;
+        }
         Ok(Writer {
             insert: conn.prepare(&insert)?,
             update: conn.prepare(&update)?,
@@ -438,6 +465,9 @@ impl<'c> Writer<'c> {
                 today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
             },
             record_created,
+            record_created_many,
+            created: String::new(),
+            created_n: 0,
             conn,
         })
     }
@@ -475,6 +505,8 @@ impl<'c> Writer<'c> {
                     })?;
                     // A parked user was, for the ledger, as before the park.
                     let before = self.parked.remove(key).unwrap_or(before);
+                    self.record_creations()?;
+                    let ctx = &self.ctx;
                     changes::record_update(self.conn, &ctx.by(), key, &before, &after)?;
                     Ok(Written::Updated)
                 }
@@ -491,9 +523,12 @@ impl<'c> Writer<'c> {
             .and_then(|_| self.insert.raw_execute());
         let written = refused(result)?.map(|_| Written::Added);
         if written.is_ok() {
-            // ?1 tenant and ?2 job were bound once, by `prepare`.
-            self.record_created.raw_bind_parameter(3, key)?;
-            self.record_created.raw_execute()?;
+            self.created.push_str(key);
+            self.created.push('\0');
+            self.created_n += 1;
+            if self.created_n == CREATED_AT_ONCE {
+                self.record_creations()?;
+            }
         }
         Ok(written)
     }
@@ -512,6 +547,8 @@ impl<'c> Writer<'c> {
             return Ok(false);
         };
         self.delete.execute(params![ctx.tenant, key])?;
+        self.record_creations()?;
+        let ctx = &self.ctx;
         changes::record_deletion(self.conn, &ctx.by(), key, &before)?;
         if let Value::Text(uid) = &before[0] {
             gone.push(uid.clone());
@@ -524,7 +561,7 @@ impl<'c> Writer<'c> {
     /// import parks one address of a ring of users who swap addresses, and
     /// the parked user's own row then writes its new address over it. The
     /// placeholder is no change of anyone's: that row's change records the
-    /// address from before the park ([`Writer::settle_parked`] records the
+    /// address from before the park ([`Writer::finish`] records the
     /// park of a user whose row never came).
     pub fn park_email(&mut self, key: &str) -> Result<(), StoreError> {
         let ctx = &self.ctx;
@@ -540,9 +577,32 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    /// Records, as an update, the park of every user whose own row did not
-    /// write over the placeholder: the ledger never lags the users.
-    pub fn settle_parked(&mut self) -> Result<(), StoreError> {
+    /// Records the creations not recorded yet (?1 tenant and ?2 job were
+    /// bound once, by `prepare`).
+    fn record_creations(&mut self) -> Result<(), StoreError> {
+        let keys = self.created.split_terminator('\0');
+        if self.created_n == CREATED_AT_ONCE {
+            for (i, key) in keys.enumerate() {
+                self.record_created_many.raw_bind_parameter(i + 3, key)?;
+            }
+            self.record_created_many.raw_execute()?;
+        } else {
+            for key in keys {
+                self.record_created.raw_bind_parameter(3, key)?;
+                self.record_created.raw_execute()?;
+            }
+        }
+        self.created.clear();
+        self.created_n = 0;
+        Ok(())
+    }
+
+    /// Ends the writer's part of the job: records the creations still
+    /// pending and, as an update, the park of every user whose own row did
+    /// not write over the placeholder, so the ledger never lags the users.
+    /// A job that keeps its writes must call it.
+    pub fn finish(&mut self) -> Result<(), StoreError> {
+        self.record_creations()?;
         let n = changes::TRACKED.len();
         for (key, before) in std::mem::take(&mut self.parked) {
             let ctx = &self.ctx;
