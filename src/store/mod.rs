@@ -17,6 +17,7 @@
 //! change. This module must never know about files, CSV or SFTP: it stores
 //! what it is told, in the transactions the caller chooses.
 
+pub mod browse;
 pub mod changes;
 mod directory;
 pub mod intake;
@@ -48,6 +49,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "009_provision",
         include_str!("migrations/009_provision.sql"),
     ),
+    // 010 is another change's; this one is numbered past it on purpose.
+    ("011_ui", include_str!("migrations/011_ui.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
