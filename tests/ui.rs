@@ -545,3 +545,62 @@ fn load_twice_or_reload_makes_one_job() {
     );
     assert_eq!(count(&api, "SELECT count(*) FROM users"), 2);
 }
+
+/// A sync that would remove more users than the tenant allows is held: its
+/// job page says what it would do, and Approve (the library's approve)
+/// applies it.
+#[test]
+fn a_held_sync_shows_what_it_would_do_and_approve_applies_it() {
+    let api = Api::start("", "", "max_missing_percent = 20");
+    let mut rows = HEADER.to_string();
+    for i in 1..=5 {
+        rows.push_str(&format!("S{i},s{i}@acme.example,Sam,No{i},true,staff,\n"));
+    }
+    let before = api.env.write("before.csv", rows);
+    let out = cli(
+        &api,
+        &["import", "--tenant", TENANT, before.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = api.env.write(
+        "only-one.csv",
+        format!("{HEADER}S1,s1@acme.example,Sam,No1,true,staff,\n"),
+    );
+    let mut b = Browser::start(&api);
+    b.sign_in(TENANT, ACME_USER, ACME_PASS);
+    let p = b.validate(&file, "sync");
+    assert!(text(&p).contains("would touch 4 of 5 users"), "{p:#}");
+    b.click("#load");
+    let p = b.cmd(json!({"cmd": "wait", "css": "#job-link"}));
+    assert!(b.texts("#message")[0].contains("on hold"), "{p:#}");
+    b.click("#job-link");
+    let held = b.texts("#held");
+    assert!(
+        held[0].contains("deactivate 4 of the tenant's 5 users"),
+        "{held:?}"
+    );
+    let id = count(&api, "SELECT max(id) FROM jobs WHERE source = 'web'");
+    assert_eq!(
+        count(
+            &api,
+            &format!("SELECT count(*) FROM jobs WHERE id = {id} AND status = 'held'")
+        ),
+        1
+    );
+    assert_eq!(
+        count(&api, "SELECT count(*) FROM users WHERE enabled = 1"),
+        5,
+        "held: nothing applied"
+    );
+    let p = b.click("#approve");
+    assert_eq!(b.texts("#state"), ["applied"], "{p:#}");
+    assert_eq!(
+        count(&api, &format!("SELECT count(*) FROM jobs WHERE id = {id} AND approved_at IS NOT NULL AND status = 'ok'")),
+        1
+    );
+    assert_eq!(
+        count(&api, "SELECT count(*) FROM users WHERE enabled = 1"),
+        1,
+        "approved: applied"
+    );
+}
