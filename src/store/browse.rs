@@ -117,9 +117,15 @@ pub fn page(
     for s in &streams {
         merged.extend(read(db, tenant, s, cursor.as_ref(), backwards, limit + 1)?);
     }
-    merged.sort_by(|a, b| (&a.0, &a.1.key).cmp(&(&b.0, &b.1.key)));
-    if backwards {
-        merged.reverse();
+    // One stream comes in its index's order already (nearest the cursor
+    // first), which for an email is SQLite's case-blind one: leave it. Two
+    // (a name search) are merged on their lowercased terms, compared as
+    // SQLite compares them (bytes).
+    if streams.len() > 1 {
+        merged.sort_by(|a, b| (&a.0, &a.1.key).cmp(&(&b.0, &b.1.key)));
+        if backwards {
+            merged.reverse();
+        }
     }
     let more = merged.len() as i64 > limit;
     merged.truncate(limit.max(0) as usize);
@@ -343,7 +349,13 @@ mod tests {
         assert_eq!(keys(&before), ["2"]);
         assert!(before.more);
         let e = page(&s, "t", Find::Email("AL"), Cursor::Start, 10).unwrap();
+        // Any case, in the email's case-blind order: al@ before alan@.
         assert_eq!(keys(&e), ["4", "2"]);
+        let e = page(&s, "t", Find::Email("al"), Cursor::After("4"), 10).unwrap();
+        assert_eq!(keys(&e), ["2"]);
+        let e = page(&s, "t", Find::Email("al"), Cursor::Before("2"), 10).unwrap();
+        assert_eq!(keys(&e), ["4"]);
+        assert!(!e.more);
         let k = page(&s, "t", Find::Key("3"), Cursor::Start, 10).unwrap();
         assert_eq!(keys(&k), ["3"]);
         let none = page(&s, "t", Find::Name("%"), Cursor::Start, 10).unwrap();
