@@ -23,6 +23,7 @@ fi
 TOOLS="$REPO/bench/tools"
 CARGO_TARGET_DIR="$TOOLS/target" cargo build --release --quiet --manifest-path "$TOOLS/Cargo.toml" >&2
 GEN="$TOOLS/target/release/gen-users"
+BIN="$(realpath -- "$BIN")"
 
 WORK="$(mktemp -d)"
 PID=""
