@@ -31,7 +31,7 @@ def fail_start(message):
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.common.exceptions import NoAlertPresentException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -114,8 +114,25 @@ def wait(d):
 def navigated(d, action):
     """Runs `action` (a click that loads a page) and waits for the new page."""
     old = d.find_element(By.TAG_NAME, "html")
-    action()
-    wait(d).until(EC.staleness_of(old))
+    try:
+        action()
+    except WebDriverException as e:
+        # On a busy machine the page can be gone before chromedriver has
+        # finished with the click it dispatched: the click was delivered,
+        # and the wait below sees the new page.
+        if "does not belong to the document" not in str(e) and "stale element" not in str(e):
+            raise
+
+    def gone(_):
+        # Stale, or (chromedriver's other word for it) no longer in the
+        # document: the old page is gone.
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    wait(d).until(gone)
     wait(d).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
