@@ -22,6 +22,16 @@ use crate::store::Store;
 /// The job source of an upload through the HTTP API.
 pub const SOURCE_HTTP: &str = "http";
 
+/// The job source of a file loaded on the tenant admin's web page.
+pub const SOURCE_WEB: &str = "web";
+
+/// Whether a job of this source came in whole through a door of its own
+/// (never through the tenant root): a file of the same name in the root is
+/// another upload.
+pub fn arrived_whole(source: &str) -> bool {
+    source == SOURCE_HTTP || source == SOURCE_WEB
+}
+
 /// The prefix of a spool file still being received: never a job's file,
 /// removed at start-up ([`remove_partial`]).
 const PARTIAL_PREFIX: &str = ".incoming-";
@@ -198,6 +208,11 @@ impl Spooling {
     }
 
     pub async fn write(&mut self, frame: bytes::Bytes) -> std::io::Result<()> {
+        // An empty frame (a multipart body's empty file sends one) would be
+        // a write of nothing, which the vectored write takes for a full disk.
+        if frame.is_empty() {
+            return Ok(());
+        }
         self.len += frame.len() as u64;
         self.gathered += frame.len();
         self.frames.push(frame);

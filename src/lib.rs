@@ -33,7 +33,8 @@
 //! - [`intake`]: a file that arrives whole through a door other than an
 //!   inbox (HTTP) becomes a job: spooled, fsynced, committed, then queued.
 //! - [`http`]: the HTTP API (axum): uploads, job status, users, health,
-//!   metrics, OpenAPI; it calls the library the CLI calls.
+//!   metrics, OpenAPI, and the tenant admin's web page (`http::ui`); it
+//!   calls the library the CLI calls.
 //! - [`worker`]: one job's state machine: claim, apply, archive.
 //! - [`archive`]: `.bak/` and `results/` in the tenant root, and retention.
 //! - [`daemon`]: `userdrop serve`, wiring all of the above; signals, reload.

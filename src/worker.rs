@@ -213,9 +213,10 @@ fn decide(
     job: &jobs::JobRow,
 ) -> Result<bool, WorkerError> {
     let path = PathBuf::from(&job.path);
-    // A file that came in whole through the HTTP API was never in the
-    // tenant root: a file of the same name there is another upload.
-    let from_root = job.source != crate::intake::SOURCE_HTTP;
+    // A file that came in whole through the HTTP API or the web page was
+    // never in the tenant root: a file of the same name there is another
+    // upload.
+    let from_root = !crate::intake::arrived_whole(&job.source);
     let present = path.is_file() || (from_root && reclaim(config, job, &path)?);
     if !present {
         tracing::warn!(job = job.id, tenant = %job.tenant, file = %job.file,

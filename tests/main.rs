@@ -20,5 +20,6 @@ mod trips;
 mod trips_graph;
 mod trips_ops;
 mod trips_words;
+mod ui;
 mod util;
 mod webhooks;

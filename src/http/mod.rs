@@ -1,6 +1,6 @@
 //! The HTTP door (docs/http.md): the import API, job status, users, health,
-//! metrics and the OpenAPI document, served by `userdrop serve` on
-//! `[http] listen`. Handlers parse, authenticate and call the library the
+//! metrics and the OpenAPI document, and the tenant admin's web page
+//! (`ui`, docs/ui.md), served by `userdrop serve` on `[http] listen`. Handlers parse, authenticate and call the library the
 //! CLI calls ([`crate::intake`], [`crate::worker::approve`],
 //! [`crate::report`], [`crate::store`]); an upload becomes a job exactly as
 //! an SFTP upload does and the daemon's worker runs it. This module must
@@ -17,6 +17,7 @@ mod ops;
 mod pool;
 mod query;
 mod serve;
+pub mod ui;
 mod users;
 mod views;
 
@@ -62,6 +63,8 @@ pub struct AppState {
     running: Arc<Mutex<HashSet<i64>>>,
     metrics: Metrics,
     data_dir: PathBuf,
+    /// The web page's sessions and validated files.
+    ui: ui::UiState,
 }
 
 /// Everything the daemon hands the HTTP door.
@@ -91,6 +94,7 @@ impl AppState {
             stopping: w.stopping,
             running: w.running,
             metrics: Metrics::new(),
+            ui: ui::UiState::new(),
         })
     }
 
@@ -134,6 +138,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ));
     Router::new()
         .merge(api)
+        .merge(ui::routes(state.clone()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

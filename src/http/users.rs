@@ -95,7 +95,7 @@ pub async fn list(
 }
 
 /// Every user as `users export` writes them, streamed as the store is read.
-fn export_stream(state: &Arc<AppState>, tenant: crate::config::Tenant) -> Response {
+pub(super) fn export_stream(state: &Arc<AppState>, tenant: crate::config::Tenant) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
     let pool = state.pool.clone();
     let file = format!("{}-users.csv", tenant.name);

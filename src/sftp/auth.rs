@@ -36,6 +36,13 @@ impl Shared {
     }
 }
 
+/// Whether `password` matches an account's PHC `hash` (argon2id), checked
+/// exactly as an SFTP login checks it: for the other doors that sign the
+/// same accounts in (the web page). Blocking: argon2 is slow on purpose.
+pub fn password_matches(hash: &str, password: &str) -> bool {
+    verify_password(hash, password, &AtomicU64::new(0))
+}
+
 /// Whether `password` matches the PHC `hash`; `runs` counts argon2 runs.
 pub(super) fn verify_password(hash: &str, password: &str, runs: &AtomicU64) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {

@@ -50,9 +50,10 @@ use std::path::{Path, PathBuf};
 
 use crate::writers::{Closed, FileId, Writer};
 
+pub use auth::password_matches;
 pub use server::SftpServer;
 pub use sessions::{Reloader, ServerStats};
-pub use ssh_config::MAX_AUTH_ATTEMPTS;
+pub use ssh_config::{AUTH_REJECTION_TIME, MAX_AUTH_ATTEMPTS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadEvent {

@@ -16,7 +16,7 @@ use crate::config::Config;
 
 /// Time every rejected authentication takes (russh pads to it), so that
 /// failures all look alike whatever the reason.
-pub(super) const AUTH_REJECTION_TIME: Duration = Duration::from_millis(500);
+pub const AUTH_REJECTION_TIME: Duration = Duration::from_millis(500);
 /// Authentication attempts one connection may make (each failed one pays
 /// `AUTH_REJECTION_TIME`); the next one is disconnected.
 pub const MAX_AUTH_ATTEMPTS: usize = 6;

@@ -17,6 +17,7 @@
 //! change. This module must never know about files, CSV or SFTP: it stores
 //! what it is told, in the transactions the caller chooses.
 
+pub mod browse;
 pub mod changes;
 mod directory;
 pub mod intake;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_ledger_by_writer",
         include_str!("migrations/010_ledger_by_writer.sql"),
     ),
+    ("011_ui", include_str!("migrations/011_ui.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
