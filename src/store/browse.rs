@@ -1,10 +1,12 @@
 //! A tenant's users as a person browses them (the web page's users table):
 //! a page at a time, in key order or found by the prefix of their key,
-//! email or name, paged by keyset in both directions. Every page is one
-//! range read of an index ((tenant, key), (tenant, email), and the name
-//! indexes of migration 011), so the millionth user costs what the first
-//! does; nothing here counts or skips rows (no OFFSET). This module must
-//! never write.
+//! email or name, paged by keyset in both directions. A page of the list,
+//! of a key search or of an email search is one range read of an index
+//! ((tenant, key), (tenant, email)), so the millionth user costs what the
+//! first does; nothing here counts or skips rows (no OFFSET). A name
+//! search has no index of its own and reads the tenant's users: two name
+//! indexes, written by every import, made a million-row import 1.85 times
+//! slower, and imports come first. This module must never write.
 
 use rusqlite::params;
 
@@ -255,10 +257,7 @@ fn read(
             first_name: r.get(2)?,
             last_name: r.get(3)?,
             enabled: r.get::<_, i64>(4)? != 0,
-            roles: serde_json::from_str(&roles).map_err(|source| StoreError::Json {
-                column: "roles",
-                source,
-            })?,
+            roles: super::directory::roles_of(&roles)?,
             reports_to: r.get(6)?,
             created_at: r.get(7)?,
             updated_at: r.get(8)?,

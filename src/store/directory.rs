@@ -81,10 +81,7 @@ pub fn users_matching(
             first_name: r.get(3)?,
             last_name: r.get(4)?,
             enabled: r.get::<_, i64>(5)? != 0,
-            roles: serde_json::from_str(&roles).map_err(|source| StoreError::Json {
-                column: "roles",
-                source,
-            })?,
+            roles: roles_of(&roles)?,
             reports_to: r.get(7)?,
             task_notification: r.get(8)?,
             notify_if_new_user: r.get::<_, i64>(9)? != 0,
@@ -99,6 +96,14 @@ pub fn users_matching(
         })?;
     }
     Ok(())
+}
+
+/// A user's roles as stored (a JSON array of names).
+pub(super) fn roles_of(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Json {
+        column: "roles",
+        source,
+    })
 }
 
 pub fn all_users(db: &impl Db, tenant: &str) -> Result<Vec<User>, StoreError> {

@@ -53,7 +53,6 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_ledger_by_writer",
         include_str!("migrations/010_ledger_by_writer.sql"),
     ),
-    ("011_ui", include_str!("migrations/011_ui.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
