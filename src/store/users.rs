@@ -163,27 +163,17 @@ pub struct Writer<'c> {
     /// single-row inserts cost the statement's own overhead a million
     /// times.
     record_created_many: Statement<'c>,
-    /// Keys created and not yet recorded, NUL-terminated, in the order
-    /// they were created; recorded before any other change, so the ledger
-    /// keeps the order things happened in.
+    /// Keys created and not yet recorded, one after another, in the order
+    /// they were created (each ends at its offset in `created_ends`: a key
+    /// may hold any character); recorded before any other change, so the
+    /// ledger keeps the order things happened in.
     created: String,
-    created_n: usize,
+    created_ends: Vec<usize>,
     conn: &'c rusqlite::Connection,
 }
 
 /// How many creations [`Writer`] records in one statement.
 const CREATED_AT_ONCE: usize = 64;
-
-impl Drop for Writer<'_> {
-    fn drop(&mut self) {
-        // A job that keeps its writes calls `finish`; one that fails is
-        // rolled back whole, recorded creations or not.
-        debug_assert!(
-            std::thread::panicking() || self.created_n == 0 || !self.conn.is_autocommit(),
-            "a Writer dropped with creations not recorded: call finish"
-        );
-    }
-}
 
 /// What every bound row shares.
 struct Ctx {
@@ -467,7 +457,7 @@ impl<'c> Writer<'c> {
             record_created,
             record_created_many,
             created: String::new(),
-            created_n: 0,
+            created_ends: Vec::with_capacity(CREATED_AT_ONCE),
             conn,
         })
     }
@@ -524,9 +514,8 @@ impl<'c> Writer<'c> {
         let written = refused(result)?.map(|_| Written::Added);
         if written.is_ok() {
             self.created.push_str(key);
-            self.created.push('\0');
-            self.created_n += 1;
-            if self.created_n == CREATED_AT_ONCE {
+            self.created_ends.push(self.created.len());
+            if self.created_ends.len() == CREATED_AT_ONCE {
                 self.record_creations()?;
             }
         }
@@ -580,8 +569,11 @@ impl<'c> Writer<'c> {
     /// Records the creations not recorded yet (?1 tenant and ?2 job were
     /// bound once, by `prepare`).
     fn record_creations(&mut self) -> Result<(), StoreError> {
-        let keys = self.created.split_terminator('\0');
-        if self.created_n == CREATED_AT_ONCE {
+        let starts = std::iter::once(0).chain(self.created_ends.iter().copied());
+        let keys = starts
+            .zip(&self.created_ends)
+            .map(|(a, &b)| &self.created[a..b]);
+        if self.created_ends.len() == CREATED_AT_ONCE {
             for (i, key) in keys.enumerate() {
                 self.record_created_many.raw_bind_parameter(i + 3, key)?;
             }
@@ -593,7 +585,7 @@ impl<'c> Writer<'c> {
             }
         }
         self.created.clear();
-        self.created_n = 0;
+        self.created_ends.clear();
         Ok(())
     }
 
