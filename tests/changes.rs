@@ -175,7 +175,8 @@ async fn the_feed_gives_every_change_of_every_job_in_order() {
 
 /// Changes older than `changes_retention_days` are removed at start-up;
 /// a cursor from before them gets 410 with what to do, one after them
-/// reads on.
+/// reads on. The first file's six creations are one row of the ledger (a
+/// run): they go together, and the mark is the last of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_behind_retention_gets_410() {
     let mut api = Api::start("", "", "");
@@ -186,39 +187,49 @@ async fn a_cursor_behind_retention_gets_410() {
     );
     api.serve
         .wait_for("archived", &[("tenant", TENANT), ("file", "first.csv")]);
+    // Two renames: two changes after the six creations.
+    api.env.write(
+        "renames.csv",
+        FIRST.replace("Ann", "Anne").replace("Bob", "Bobby"),
+    );
+    assert_ok(
+        &sftp_key(&api.env, api.serve.port, "put renames.csv\n", &[]).await,
+        "sftp put",
+    );
+    api.serve
+        .wait_for("archived", &[("tenant", TENANT), ("file", "renames.csv")]);
+    let all = read_feed(&api, 0, 100);
+    assert_eq!(all.len(), 8, "{all:#?}");
+    let sixth = all[5]["seq"].as_i64().unwrap();
+    let first_job = all[0]["job"].clone();
     api.serve.signal("TERM");
     assert!(api.serve.wait_exit_keeping_log().success());
 
-    // Four of the six changes are made old.
+    // The first job's changes are made old.
     let db = sql(&api.env.config.db_path());
-    db.execute(
-        "UPDATE changes SET at = '2001-01-01T00:00:00Z' WHERE seq IN (SELECT seq FROM changes ORDER BY seq LIMIT 4)",
-        [],
-    )
-    .unwrap();
-    let fourth: i64 = db
-        .query_row(
-            "SELECT seq FROM changes ORDER BY seq LIMIT 1 OFFSET 3",
-            [],
-            |r| r.get(0),
+    let aged = db
+        .execute(
+            "UPDATE changes SET at = '2001-01-01T00:00:00Z' WHERE job_id = ?1",
+            [first_job.as_i64().unwrap()],
         )
         .unwrap();
+    assert_eq!(aged, 1, "six creations in one row");
     api.start_again();
     api.serve
-        .wait_for("pruned the change ledger", &[("removed", "4")]);
+        .wait_for("pruned the change ledger", &[("removed", "6")]);
 
     let (code, v) = api.json(&["-H", &api.acme()], "/v1/tenants/acme/changes?after=0");
     assert_eq!(code, 410, "{v:#}");
     assert_eq!(v["error"]["code"], "behind_retention");
     let message = v["error"]["message"].as_str().unwrap();
     assert!(message.contains("/users"), "{message}");
-    assert!(message.contains(&format!("after={fourth}")), "{message}");
+    assert!(message.contains(&format!("after={sixth}")), "{message}");
     let (code, v) = api.json(
         &["-H", &api.acme()],
-        &format!("/v1/tenants/acme/changes?after={fourth}"),
+        &format!("/v1/tenants/acme/changes?after={sixth}"),
     );
     assert_eq!(code, 200, "{v:#}");
-    assert_eq!(v["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(ops(v["changes"].as_array().unwrap()), ops(&all[6..]));
 }
 
 /// Three users who swap addresses in a ring are applied by parking one
@@ -252,4 +263,72 @@ fn a_ring_of_swapped_emails_records_each_real_address_once() {
             "U3,updated,email,c@x.example,a@x.example",
         ]
     );
+}
+
+/// A fresh import records its creations as runs (one row of the ledger
+/// for up to 128 keys); every reader still sees one change per user, with
+/// seqs that follow on: `userdrop changes --after` from inside a run, at
+/// its edges or past it gives exactly the changes after that seq, and the
+/// change after the runs takes the next seq.
+#[test]
+fn a_run_of_creations_reads_as_one_change_per_user() {
+    let env = crate::util::Env::new("");
+    let mut file = String::from("user_id,email\n");
+    for i in 0..300 {
+        file.push_str(&format!("U{i:03},u{i}@x.example\n"));
+    }
+    let first = env.import_json("first.csv", &file);
+    assert_eq!(first["counts"]["added"], 300, "{first:#}");
+    let rows: i64 = sql(&env.config.db_path())
+        .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 3, "128 + 128 + 44 creations");
+    let second = env.import_json("second.csv", "user_id,email\nU150,new@x.example\n");
+    assert_eq!(second["counts"]["updated"], 1, "{second:#}");
+
+    let read = |after: i64| -> Vec<(i64, String, String)> {
+        let out = env.run(&["changes", "--tenant", TENANT, "--after", &after.to_string()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["seq"].as_i64().unwrap(),
+                    v["key"].as_str().unwrap().to_string(),
+                    v["op"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let all = read(0);
+    assert_eq!(all.len(), 301);
+    let base = all[0].0;
+    for (i, (seq, key, op)) in all.iter().enumerate() {
+        assert_eq!(*seq, base + i as i64);
+        if i < 300 {
+            assert_eq!(
+                (key.as_str(), op.as_str()),
+                (format!("U{i:03}").as_str(), "created")
+            );
+        }
+    }
+    assert_eq!(
+        (all[300].1.as_str(), all[300].2.as_str()),
+        ("U150", "updated")
+    );
+    for cut in [1, 127, 128, 129, 200, 255, 256, 257, 299, 300, 301] {
+        let after = base - 1 + cut;
+        assert_eq!(read(after), all[cut as usize..], "after {after}");
+    }
+
+    // `jobs show --changes` of the first job: its 300 creations in order.
+    let job = first["job"].as_i64().unwrap().to_string();
+    let out = env.run(&["jobs", "show", &job, "--changes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), 300);
+    assert!(lines[0].starts_with("U000,created"), "{}", lines[0]);
+    assert!(lines[299].starts_with("U299,created"), "{}", lines[299]);
 }

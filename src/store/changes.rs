@@ -42,15 +42,19 @@ macro_rules! at_of_change {
 }
 pub(super) const AT: &str = at_of_change!();
 
-/// The columns read, from `changes c`.
+/// The columns read, from `changes c`: a change's, then a run's keys.
 const COLUMNS: &str = concat!(
     "c.seq, c.tenant, c.job_id, c.key, c.op, c.fields, c.before, c.after, ",
-    at_of_change!()
+    at_of_change!(),
+    ", c.keys"
 );
 
-fn change_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
+/// Hands `each` the changes one row of the ledger stands for: itself, or
+/// for a run of creations one creation per key, with the seqs that end at
+/// the row's.
+fn changes_of(r: &rusqlite::Row<'_>, mut each: impl FnMut(Change)) -> Result<(), StoreError> {
     let fields: Option<String> = r.get(5)?;
-    Ok(Change {
+    let change = Change {
         seq: r.get(0)?,
         tenant: r.get(1)?,
         job: r.get(2)?,
@@ -62,24 +66,44 @@ fn change_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
         before: r.get(6)?,
         after: r.get(7)?,
         at: r.get(8)?,
-    })
+    };
+    let Some(keys) = r.get::<_, Option<String>>(9)? else {
+        each(change);
+        return Ok(());
+    };
+    let keys: Vec<String> = serde_json::from_str(&keys).map_err(|source| StoreError::Json {
+        column: "changes.keys",
+        source,
+    })?;
+    let first = change.seq + 1 - keys.len() as i64;
+    for (seq, key) in (first..).zip(keys) {
+        each(Change {
+            seq,
+            key,
+            ..change.clone()
+        });
+    }
+    Ok(())
 }
 
-/// The statement that records a creation (`?1` tenant, `?2` job, `?3`
-/// key): [`super::users::Writer`] runs it right after each insert.
+/// How many changes the row `changes c` stands for.
+pub(super) const SIZE: &str = "CASE WHEN c.keys IS NULL THEN 1 ELSE json_array_length(c.keys) END";
+
+/// The statement that records a single creation (`?1` tenant, `?2` job,
+/// `?3` key).
 pub(super) const RECORD_CREATED: &str =
     "INSERT INTO changes (tenant, job_id, key, op) VALUES (?1, ?2, ?3, 'created')";
 
-/// The statement that records `n` creations at once: `?1` tenant, `?2`
-/// job, then the keys.
-pub(super) fn record_created_many(n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|i| format!("(?1, ?2, ?{}, 'created')", i + 3))
-        .collect();
-    format!(
-        "INSERT INTO changes (tenant, job_id, key, op) VALUES {}",
-        rows.join(", ")
-    )
+/// The statement that records a run of creations as one row (`?1` tenant,
+/// `?2` job, `?3` how many, `?4` the first key, `?5` [`keys_of_run`]): its
+/// seq is the last of the `?3` it stands for.
+pub(super) const RECORD_CREATED_RUN: &str =
+    "INSERT INTO changes (seq, tenant, job_id, key, op, keys)
+     VALUES ((SELECT coalesce(max(seq), 0) FROM changes) + ?3, ?1, ?2, ?4, 'created', ?5)";
+
+/// The `keys` of a run of creations: a JSON array, in the order created.
+pub(super) fn keys_of_run<'a>(keys: impl Iterator<Item = &'a str>) -> String {
+    json_array(keys)
 }
 
 /// The columns of a user that the ledger follows, in the order a change
@@ -280,10 +304,18 @@ pub fn after(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM changes c WHERE c.seq > ?2 AND c.tenant = ?1 ORDER BY c.seq LIMIT ?3"
     ))?;
-    let rows = stmt
-        .query_map(params![tenant, after, limit], change_from)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    // Each row is one change or more, so `limit` rows hold enough.
+    let mut rows = stmt.query(params![tenant, after, limit])?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut list = Vec::new();
+    while let Some(r) = rows.next()? {
+        changes_of(r, |c| {
+            if c.seq > after && list.len() < limit {
+                list.push(c)
+            }
+        })?;
+    }
+    Ok(list)
 }
 
 /// A job's changes in order, one at a time.
@@ -299,7 +331,7 @@ pub fn of_job(
     ))?;
     let mut rows = stmt.query(params![tenant, job])?;
     while let Some(r) = rows.next()? {
-        each(change_from(r)?);
+        changes_of(r, &mut each)?;
     }
     Ok(())
 }
@@ -339,15 +371,21 @@ pub fn prune(db: &impl Db, before: &str) -> Result<usize, StoreError> {
         ),
         [before],
     )?;
-    Ok(conn.execute(
-        // The newest change stays whatever its age: the next seq is one past
-        // the highest kept, so it must never fall back.
+    // The newest row stays whatever its age: the next seq is one past the
+    // highest kept, so it must never fall back.
+    let removable = format!("{old} AND c.seq < (SELECT max(seq) FROM changes)");
+    let removed: i64 = conn.query_row(
+        &format!("SELECT coalesce(sum({SIZE}), 0) FROM changes c WHERE {removable}"),
+        [before],
+        |r| r.get(0),
+    )?;
+    conn.execute(
         &format!(
-            "DELETE FROM changes WHERE seq IN (SELECT c.seq FROM changes c WHERE {old})
-             AND seq < (SELECT max(seq) FROM changes)"
+            "DELETE FROM changes WHERE seq IN (SELECT c.seq FROM changes c WHERE {removable})"
         ),
         [before],
-    )?)
+    )?;
+    Ok(usize::try_from(removed).unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -473,6 +511,62 @@ mod tests {
             )
             .unwrap();
         assert_eq!(triggers, 0);
+    }
+
+    #[test]
+    fn a_run_of_creations_stands_for_one_change_per_key() {
+        let (_d, s) = store();
+        exec(
+            &s,
+            "INSERT INTO changes (tenant, job_id, key, op, at) VALUES ('a', 1, 'k0', 'created', 't1')",
+        );
+        let keys = keys_of_run(["k1", "k\"2", "k3"].into_iter());
+        s.sql()
+            .execute(RECORD_CREATED_RUN, params!["a", 2, 3, "k1", keys])
+            .unwrap();
+        exec(
+            &s,
+            "UPDATE changes SET at = 't2' WHERE job_id = 2;
+             INSERT INTO changes (tenant, job_id, key, op, at) VALUES ('b', 3, 'x', 'created', 't3');",
+        );
+        let seen = |after_: i64, limit| -> Vec<(i64, String)> {
+            after(&s, "a", after_, limit)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.seq, c.key))
+                .collect()
+        };
+        let all = seen(0, 10);
+        let want: Vec<(i64, String)> = [(1, "k0"), (2, "k1"), (3, "k\"2"), (4, "k3")]
+            .map(|(n, k)| (n, k.to_string()))
+            .into();
+        assert_eq!(all, want);
+        assert_eq!(seen(2, 10), want[2..]);
+        assert_eq!(seen(0, 2), want[..2]);
+        assert_eq!(seen(3, 1), want[3..]);
+        assert_eq!(seen(4, 10), []);
+        let mut of_two = Vec::new();
+        of_job(&s, "a", 2, |c| of_two.push((c.seq, c.key, c.op))).unwrap();
+        assert_eq!(of_two.len(), 3);
+        assert!(of_two.iter().all(|c| c.2 == "created"));
+        assert_eq!(last_seq(&s, "a").unwrap(), 4);
+        assert_eq!(
+            last_seq(&s, "b").unwrap(),
+            5,
+            "the next row follows the run"
+        );
+        // The provisioner's lag counts the run's keys past its cursor.
+        let lag = || {
+            super::super::provision::standing(&s, "a", 0)
+                .unwrap()
+                .lag_changes
+        };
+        assert_eq!(lag(), 4);
+        super::super::provision::advance(&s, "a", 2).unwrap();
+        assert_eq!(lag(), 2);
+        // Retention removes the run whole and says how many changes went.
+        assert_eq!(prune(&s, "t3").unwrap(), 4);
+        assert_eq!(pruned_through(&s, "a").unwrap(), 4);
     }
 
     #[test]

@@ -53,6 +53,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_ledger_by_writer",
         include_str!("migrations/010_ledger_by_writer.sql"),
     ),
+    (
+        "011_created_runs",
+        include_str!("migrations/011_created_runs.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -236,7 +236,10 @@ pub fn standing(db: &impl Db, tenant: &str, errors: i64) -> Result<Standing, Sto
     let last_seq = super::changes::last_seq(db, tenant)?;
     let (lag_changes, oldest_pending_at): (i64, Option<String>) = conn
         .prepare_cached(&format!(
-            "SELECT count(*), min({}) FROM changes c WHERE c.tenant = ?1 AND c.seq > ?2",
+            // A run of creations counts its keys past the cursor.
+            "SELECT coalesce(sum(min({}, c.seq - ?2)), 0), min({})
+             FROM changes c WHERE c.tenant = ?1 AND c.seq > ?2",
+            super::changes::SIZE,
             super::changes::AT
         ))?
         .query_row(params![tenant, cursor], |r| Ok((r.get(0)?, r.get(1)?)))?;

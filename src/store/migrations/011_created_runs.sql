@@ -1,0 +1,12 @@
+-- A run of creations is one row of the ledger. A fresh import of a million
+-- users wrote a million small rows of the same shape ("this job created this
+-- key") in its own transaction, and they cost it a third of its time. Now
+-- the user writer records the keys it created one after another as a JSON
+-- array in `keys`; such a row stands for as many changes as it has keys,
+-- with the seqs that end at its own: `seq - n + 1` for the first key up to
+-- `seq` for the last, so the next row's seq (one past the highest) is still
+-- past every change ever given. `key` holds the run's first key. A single
+-- creation, and every other change, is still a row of its own (`keys`
+-- NULL). The readers (`store::changes`) hand out one change per key: the
+-- feed, `jobs show --changes` and the provisioner never see a run.
+ALTER TABLE changes ADD COLUMN keys TEXT;
