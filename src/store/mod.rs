@@ -57,6 +57,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "011_created_runs",
         include_str!("migrations/011_created_runs.sql"),
     ),
+    (
+        "012_user_id_index",
+        include_str!("migrations/012_user_id_index.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

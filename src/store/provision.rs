@@ -79,7 +79,10 @@ pub fn key_of_user_id(
 ) -> Result<Option<String>, StoreError> {
     let conn = db.sql();
     Ok(conn
-        .prepare_cached("SELECT key FROM users WHERE tenant = ?1 AND user_id = ?2")?
+        .prepare_cached(&format!(
+            "SELECT key FROM users WHERE id IN ({}) LIMIT 1",
+            super::users::with_user_id("?1", "?2")
+        ))?
         .query_row([tenant, user_id], |r| r.get(0))
         .optional()?)
 }
@@ -319,5 +322,51 @@ mod tests {
         settle_resync(&s, "a", "k1", &Outcome::Gone).unwrap();
         assert_eq!(resync_batch(&s, "a", 10).unwrap(), ["k2"]);
         assert_eq!(scim_id(&s, "a", "k1").unwrap(), None);
+    }
+
+    #[test]
+    fn a_manager_is_found_by_user_id_whether_or_not_it_is_their_key() {
+        // Tenant `a` is keyed by user_id (key = user_id), tenant `e` by
+        // email; only `e`'s users are in the index by user_id.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        s.sql()
+            .execute_batch(
+                "INSERT INTO users (tenant, key, user_id, email, created_job, updated_job, created_at, updated_at)
+                   VALUES ('a', 'm1', 'm1', 'm1@x', 1, 1, 't', 't'),
+                          ('e', 'm1@x', 'm1', 'm1@x', 1, 1, 't', 't'),
+                          ('e', 'm2', NULL, 'm2', 1, 1, 't', 't');",
+            )
+            .unwrap();
+        assert_eq!(
+            key_of_user_id(&s, "a", "m1").unwrap().as_deref(),
+            Some("m1")
+        );
+        assert_eq!(
+            key_of_user_id(&s, "e", "m1").unwrap().as_deref(),
+            Some("m1@x")
+        );
+        assert_eq!(key_of_user_id(&s, "e", "m2").unwrap(), None, "no user_id");
+        assert_eq!(key_of_user_id(&s, "a", "m9").unwrap(), None);
+        let indexed: i64 = s
+            .sql()
+            .query_row(
+                "SELECT count(*) FROM users INDEXED BY users_tenant_user_id
+                 WHERE tenant IN ('a', 'e') AND user_id IS NOT NULL AND user_id <> key",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 1);
+        let dn = ("cn=M1".to_string(), "m1".to_string());
+        crate::store::users::set_dns(&s, "e", std::iter::once((&dn.0, &dn.1))).unwrap();
+        crate::store::users::set_dns(&s, "a", std::iter::once((&dn.0, &dn.1))).unwrap();
+        let dns: i64 = s
+            .sql()
+            .query_row("SELECT count(*) FROM users WHERE dn = 'cn=M1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(dns, 2);
     }
 }

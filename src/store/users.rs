@@ -869,6 +869,19 @@ pub fn dns(db: &impl Db, tenant: &str) -> Result<Vec<(String, String)>, StoreErr
     Ok(rows)
 }
 
+/// The ids of the users of tenant `tenant` whose user_id is `user_id`
+/// (both SQL parameters), as `SELECT id`: by key where the key is
+/// the user_id (a tenant keyed by user_id), else by the index that holds
+/// only the users whose key is something else (migration 012).
+pub(super) fn with_user_id(tenant: &str, user_id: &str) -> String {
+    format!(
+        "SELECT id FROM users WHERE tenant = {tenant} AND key = {user_id} AND user_id = {user_id}
+         UNION ALL
+         SELECT id FROM users WHERE tenant = {tenant} AND user_id = {user_id}
+           AND user_id IS NOT NULL AND user_id <> key"
+    )
+}
+
 /// Records each user's distinguished name (`dn` → user_id, as a file
 /// described them); a name another user held before is taken from them.
 pub fn set_dns<'a>(
@@ -879,7 +892,10 @@ pub fn set_dns<'a>(
     let conn = db.sql();
     let mut free =
         conn.prepare("UPDATE users SET dn = NULL WHERE tenant = ?1 AND dn = ?2 AND user_id <> ?3")?;
-    let mut set = conn.prepare("UPDATE users SET dn = ?2 WHERE tenant = ?1 AND user_id = ?3")?;
+    let mut set = conn.prepare(&format!(
+        "UPDATE users SET dn = ?2 WHERE id IN ({})",
+        with_user_id("?1", "?3")
+    ))?;
     for (dn, user_id) in dns {
         free.execute(params![tenant, dn, user_id])?;
         set.execute(params![tenant, dn, user_id])?;
