@@ -7,7 +7,7 @@
 //! other module; [`config`] sits on them, [`store`] on `ingest`; then
 //! [`report`], [`mail`], [`webhook`], [`import`]; [`sftp`] and [`pickup`] (which never
 //! import each other, only `ingest`, `config` and `writers` below them);
-//! [`feed`] on `store`; [`archive`], [`intake`], [`worker`]; [`http`] (on the worker, sftp's
+//! [`feed`] and [`name_index`] on `store`; [`archive`], [`intake`], [`worker`]; [`http`] (on the worker, sftp's
 //! bans and the store); [`daemon`]; [`cli`] on top.
 //! - [`template`]: the invitation templates (`{first_name}` …), parsed once
 //!   with the config, filled by the mail.
@@ -36,6 +36,8 @@
 //!   metrics, OpenAPI, and the tenant admin's web page (`http::ui`); it
 //!   calls the library the CLI calls.
 //! - [`worker`]: one job's state machine: claim, apply, archive.
+//! - [`name_index`]: keeps the web page's name index up with the change
+//!   ledger in `serve` (the import never writes it).
 //! - [`archive`]: `.bak/` and `results/` in the tenant root, and retention.
 //! - [`daemon`]: `userdrop serve`, wiring all of the above; signals, reload.
 //! - [`cli`]: the `userdrop` commands, the only place with `anyhow`.
@@ -51,6 +53,7 @@ pub mod import;
 pub mod ingest;
 pub mod intake;
 pub mod mail;
+pub mod name_index;
 pub mod pickup;
 pub mod provision;
 pub mod report;

@@ -332,3 +332,79 @@ fn a_run_of_creations_reads_as_one_change_per_user() {
     assert!(lines[0].starts_with("U000,created"), "{}", lines[0]);
     assert!(lines[299].starts_with("U299,created"), "{}", lines[299]);
 }
+
+/// The web page's name index follows the ledger in `userdrop serve`: after
+/// an upload, a sync that renames, deletes and deactivates, and a `userdrop
+/// import` run beside the daemon, a search by the start of a name finds
+/// exactly the users who have that name now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_name_search_follows_uploads_renames_deletions_and_cli_imports() {
+    use userdrop::store::browse::{page, Cursor, Find};
+    let mut api = Api::start("", "", "mode = \"sync\"\nmax_missing_percent = 50\n");
+    let db = api.env.config.db_path();
+    let find = |prefix: &str| -> Vec<String> {
+        let s = userdrop::store::Store::open_read_only(&db).unwrap();
+        page(&s, TENANT, Find::Name(prefix), Cursor::Start, 50)
+            .unwrap()
+            .users
+            .into_iter()
+            .map(|u| u.key)
+            .collect()
+    };
+    let last_seq = || -> String {
+        sql(&db)
+            .query_row("SELECT max(seq) FROM changes", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .to_string()
+    };
+    for (name, text) in [("first.csv", FIRST), ("second.csv", SECOND)] {
+        api.env.write(name, text);
+        assert_ok(
+            &sftp_key(&api.env, api.serve.port, &format!("put {name}\n"), &[]).await,
+            "sftp put",
+        );
+        api.serve
+            .wait_for("archived", &[("tenant", TENANT), ("file", name)]);
+        let through = last_seq();
+        api.serve.wait_for(
+            "indexed names",
+            &[("tenant", TENANT), ("through", &through)],
+        );
+        if name == "first.csv" {
+            assert_eq!(find("ann"), ["u1"]);
+            assert_eq!(find("FOUR"), ["u4"]);
+            assert_eq!(find("bob"), ["u2"]);
+        }
+    }
+    // u1 Ann → Anne, u2 Bob → Bobby, u3 Cy → Cyd, u4 deleted, u5 and u6
+    // deactivated (still users), u7 Gus new.
+    assert_eq!(find("anne"), ["u1"]);
+    assert_eq!(find("bobb"), ["u2"]);
+    assert_eq!(find("four"), Vec::<String>::new());
+    assert_eq!(find("fiv"), ["u5"]);
+    assert_eq!(find("gus"), ["u7"]);
+    // A CLI import beside the daemon (the sync's whole list, u7 renamed):
+    // found once the follower's poll ran.
+    let third = api.env.write(
+        "third.csv",
+        "userId,email,firstName,lastName\n\
+         u1,u1@example.com,Anne,One\nu2,u2@example.com,Bobby,Two\nu3,u3@example.com,Cyd,Three\n\
+         u5,u5@example.com,Ed,Five\nu6,u6@example.com,Flo,Six\nu7,u7@example.com,Zed,Seven\n",
+    );
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(api.env.path("userdrop.toml"))
+        .args(["import", "--tenant", TENANT])
+        .arg(&third)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let through = last_seq();
+    api.serve.wait_for(
+        "indexed names",
+        &[("tenant", TENANT), ("through", &through)],
+    );
+    assert_eq!(find("zed"), ["u7"]);
+    assert_eq!(find("gus"), Vec::<String>::new());
+    assert_eq!(find("seven"), ["u7"]);
+}

@@ -262,7 +262,7 @@ fn sign_in_refuses_a_wrong_password_and_the_ban_applies_here() {
 /// a failed-rows CSV byte-identical to `jobs show ID --failed-csv`.
 #[test]
 fn validate_shows_the_bad_rows_then_load_applies_the_file() {
-    let api = Api::start("", "", "");
+    let mut api = Api::start("", "", "");
     let before = api.env.write(
         "before.csv",
         format!("{HEADER}U001,ada@acme.example,Ada,Lovelace,true,staff,\n"),
@@ -349,7 +349,11 @@ fn validate_shows_the_bad_rows_then_load_applies_the_file() {
     assert_eq!(rows[1][1], "Alan Turing");
     assert_eq!(rows[1][2], "alan@acme.example");
     b.screenshot("ui-users.png");
-    // Search by the start of a name, any case.
+    // Search by the start of a name, any case, once the name index has
+    // followed the job.
+    let last = count(&api, "SELECT max(seq) FROM changes").to_string();
+    api.serve
+        .wait_for("indexed names", &[("tenant", TENANT), ("through", &last)]);
     b.get("/ui/users?q=gra&by=name");
     let rows = b.table("#users");
     assert_eq!(rows.len(), 1);

@@ -406,6 +406,14 @@ impl Daemon {
             wake_provision.clone(),
             cancel.clone(),
         ));
+        // The name index follows the ledger, woken after each job too.
+        let wake_names = Arc::new(Notify::new());
+        let name_index = tokio::spawn(crate::name_index::run(
+            config.db_path(),
+            config_tx.subscribe(),
+            wake_names.clone(),
+            cancel.clone(),
+        ));
         let (transport, to) = crate::mail::transport::describe(&config.mail);
         tracing::info!(transport, to = %to, "mail transport");
         let resumed = jobs.resume().await?;
@@ -495,6 +503,7 @@ impl Daemon {
                     wake_mail.notify_one();
                     wake_webhooks.notify_one();
                     wake_provision.notify_one();
+                    wake_names.notify_one();
                 }
             }
             jobs.dispatch(&config);
@@ -514,6 +523,9 @@ impl Daemon {
         }
         if let Err(e) = provisioner.await {
             tracing::error!("provisioner task: {e}");
+        }
+        if let Err(e) = name_index.await {
+            tracing::error!("name index task: {e}");
         }
         if let Some(SftpTask { task, .. }) = sftp {
             match task.await {

@@ -22,6 +22,7 @@ pub mod changes;
 mod directory;
 pub mod intake;
 pub mod jobs;
+pub mod names;
 pub mod outbox;
 pub mod provision;
 pub mod users;
@@ -60,6 +61,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "012_user_id_index",
         include_str!("migrations/012_user_id_index.sql"),
+    ),
+    (
+        "013_user_names",
+        include_str!("migrations/013_user_names.sql"),
     ),
 ];
 
