@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use crate::util::api::{new_key, Api};
 use crate::util::clients::{assert_ok, require, sftp_key};
 use crate::util::daemon::{job, names_in, users_of, Serve};
-use crate::util::{bin, sql, stderr, stdout, users_csv, BETA, TENANT};
+use crate::util::{bin, sql, stderr, stdout, users_csv, ACME_PASS, ACME_USER, BETA, TENANT};
 
 const MIXED: &str = "userId,email,firstName,lastName\nh1,h1@example.com,Ann,One\nh2,not-an-address,Bob,Two\nh3,h3@example.com,Cy,Three\n";
 
@@ -827,6 +827,61 @@ fn tls_cert_and_key_serve_https() {
         !stdout(&plain).contains("\"ok\""),
         "plain HTTP is not answered on the TLS port"
     );
+
+    // The web page under TLS: its cookies are Secure (with HttpOnly and
+    // SameSite=Strict), and the session they carry works.
+    let cacert = cert.display().to_string();
+    let curl = |args: &[&str], path: &str| -> (String, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "-m", "10", "--cacert", &cacert, "-D", "-"])
+            .args(args)
+            .arg(api.url(path))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        (head.to_string(), body.to_string())
+    };
+    let cookie_of = |head: &str, name: &str| -> String {
+        let line = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:") && l.contains(name))
+            .unwrap_or_else(|| panic!("no {name} cookie in:\n{head}"));
+        for attr in ["; Secure", "; HttpOnly", "; SameSite=Strict", "; Path=/ui"] {
+            assert!(line.contains(attr), "{attr} missing: {line}");
+        }
+        let value = line.split_once(':').unwrap().1.trim();
+        value.split(';').next().unwrap().to_string()
+    };
+    let (head, body) = curl(&[], "/ui/");
+    let signin = cookie_of(&head, "userdrop_signin=");
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the sign-in form")
+        .to_string();
+    let (head, _) = curl(
+        &[
+            "-H",
+            &format!("Cookie: {signin}"),
+            "--data-urlencode",
+            &format!("tenant={TENANT}"),
+            "--data-urlencode",
+            &format!("user={ACME_USER}"),
+            "--data-urlencode",
+            &format!("password={ACME_PASS}"),
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+        ],
+        "/ui/signin",
+    );
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    let session = cookie_of(&head, "userdrop_session=");
+    let (head, body) = curl(&["-H", &format!("Cookie: {session}")], "/ui/users");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.contains("No users yet"), "{body}");
 }
 
 /// SIGHUP reloads the keys with the tenants: a key added to the config

@@ -29,12 +29,18 @@ struct Browser {
 
 impl Browser {
     fn start(api: &Api) -> Browser {
+        Browser::start_with(api, &[])
+    }
+
+    /// `args`: `nojs` turns the page's scripts off.
+    fn start_with(api: &Api, args: &[&str]) -> Browser {
         let turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
         let downloads = api.env.path("downloads");
         let mut child = Command::new("python3")
             .arg(repo().join("tests/peers/browser.py"))
             .arg(&api.base)
             .arg(&downloads)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -606,5 +612,78 @@ fn a_held_sync_shows_what_it_would_do_and_approve_applies_it() {
         count(&api, "SELECT count(*) FROM users WHERE enabled = 1"),
         1,
         "approved: applied"
+    );
+}
+
+/// The page works without JavaScript: sign in, Validate shows the failed
+/// row, Load applies the file and says what it did. With JavaScript, a
+/// large file shows "Validating…" while the server checks it, then the
+/// same outcome page.
+#[test]
+fn works_without_javascript_and_shows_validating_for_a_large_file() {
+    let api = Api::start("", "", "");
+    {
+        let mut b = Browser::start_with(&api, &["nojs"]);
+        b.sign_in(TENANT, ACME_USER, ACME_PASS);
+        assert_eq!(b.count("html.js"), 0, "the page's scripts are off");
+        let file = api.env.write(
+            "nojs.csv",
+            format!(
+                "{HEADER}N1,n1@acme.example,Nora,Jones,true,staff,\n\
+                 N2,not-an-email,Ned,Jones,true,staff,\n"
+            ),
+        );
+        b.validate(&file, "upsert");
+        assert_eq!(b.texts("#count-added"), ["1"]);
+        assert_eq!(b.texts("#count-failed"), ["1"]);
+        let errors = b.table("#errors");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0][1], "N2");
+        assert_eq!(
+            count(&api, "SELECT count(*) FROM users"),
+            0,
+            "validated only"
+        );
+        let p = b.click("#load");
+        let p = if b.count("#message") == 0 {
+            b.cmd(json!({"cmd": "wait", "css": "#message"}))
+        } else {
+            p
+        };
+        let message = b.texts("#message");
+        assert!(
+            message[0].starts_with("Users Loaded successfully. 1 Added, 0 Updated, 0 Deleted"),
+            "{message:?} {p:#}"
+        );
+        assert_eq!(
+            count(&api, "SELECT count(*) FROM users WHERE key = 'N1'"),
+            1
+        );
+        assert_eq!(b.count("html.js"), 0);
+    }
+    // With scripts, a file large enough that checking it takes a moment.
+    let rows = 100_000;
+    let mut text = String::with_capacity(rows * 64 + HEADER.len());
+    text.push_str(HEADER);
+    for i in 0..rows {
+        text.push_str(&format!(
+            "L{i:06},l{i}@acme.example,Lee,Large{i},true,staff,\n"
+        ));
+    }
+    let big = api.env.write("large.csv", text);
+    let mut b = Browser::start(&api);
+    b.sign_in(TENANT, ACME_USER, ACME_PASS);
+    assert_eq!(b.count("html.js"), 1, "the page's scripts run");
+    b.get("/ui/upload");
+    b.cmd(json!({"cmd": "file", "css": "#file", "path": big}));
+    b.cmd(json!({"cmd": "select", "css": "#mode", "value": "upsert"}));
+    b.cmd(json!({"cmd": "press", "css": "#validate"}));
+    b.cmd(json!({"cmd": "wait_text", "css": "#progress span", "text": "Validating…"}));
+    b.cmd(json!({"cmd": "wait", "css": "#message"}));
+    assert_eq!(b.texts("#count-added"), ["100,000"]);
+    assert_eq!(b.texts("#count-failed"), ["0"]);
+    assert_eq!(
+        count(&api, "SELECT count(*) FROM users WHERE key LIKE 'L%'"),
+        0
     );
 }

@@ -45,7 +45,7 @@ for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver"))
         fail_start(f"{path} is missing: install the Debian package {package} (apt-get install {package}; scripts/test does)")
 
 
-def start(download_dir):
+def start(download_dir, javascript=True):
     o = webdriver.ChromeOptions()
     o.binary_location = CHROMIUM
     for a in (
@@ -68,6 +68,9 @@ def start(download_dir):
             "safebrowsing.enabled": False,
             "credentials_enable_service": False,
             "profile.password_manager_enabled": False,
+            # 2 = blocked: the page's own scripts do not run (a user who
+            # turned JavaScript off); the driver's still do.
+            "profile.managed_default_content_settings.javascript": 1 if javascript else 2,
         },
     )
     d = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=o)
@@ -81,8 +84,9 @@ def start(download_dir):
 
 def main():
     base, download_dir = sys.argv[1], sys.argv[2]
+    javascript = sys.argv[3:4] != ["nojs"]
     os.makedirs(download_dir, exist_ok=True)
-    d = start(download_dir)
+    d = start(download_dir, javascript)
     print(json.dumps({"ok": "ready"}), flush=True)
     try:
         for line in sys.stdin:
@@ -183,6 +187,20 @@ def run(d, base, download_dir, cmd):
         navigated(d, e.click)
         if cmd.get("until"):
             wait(d).until(EC.presence_of_element_located((By.CSS_SELECTOR, cmd["until"])))
+        return page(d)
+    if c == "press":
+        # A click that does not wait for a new page (a script handles it).
+        d.find_element(By.CSS_SELECTOR, cmd["css"]).click()
+        return None
+    if c == "wait_text":
+        # Until an element of `css` shows `text`, looked at every 10 ms: a
+        # state that lasts a moment (a progress message) is seen.
+        def shown(d):
+            try:
+                return any(e.text == cmd["text"] for e in d.find_elements(By.CSS_SELECTOR, cmd["css"]))
+            except WebDriverException:
+                return False
+        WebDriverWait(d, WAIT, poll_frequency=0.01).until(shown)
         return page(d)
     if c == "dblclick":
         e = d.find_element(By.CSS_SELECTOR, cmd["css"])

@@ -4,6 +4,8 @@
 // cannot be sent twice by a double click (the server makes one job anyway).
 (function () {
   "use strict";
+  // The stylesheet (and the tests) can tell that scripts run.
+  document.documentElement.classList.add("js");
   function ready() {
     var form = document.getElementById("upload-form");
     var box = document.getElementById("progress");
