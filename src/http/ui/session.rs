@@ -87,7 +87,10 @@ impl Sessions {
 
     /// A new session for an account whose password was just checked.
     pub fn create(&self, tenant: &str, user: &str, credential: String) -> Session {
-        let now = Instant::now();
+        self.create_at(tenant, user, credential, Instant::now())
+    }
+
+    fn create_at(&self, tenant: &str, user: &str, credential: String, now: Instant) -> Session {
         let mut map = self.lock();
         map.retain(|_, e| now.duration_since(e.last_seen) < IDLE);
         if map.len() >= MAX_SESSIONS {
@@ -118,12 +121,24 @@ impl Sessions {
 
     /// The live session `id`, its idle clock restarted.
     fn touch(&self, id: &str, config: &Config) -> Option<Session> {
-        let now = Instant::now();
+        self.touch_at(id, Instant::now(), |s| {
+            credential_of(config, &s.tenant, &s.user)
+        })
+    }
+
+    /// [`Sessions::touch`] at `now`, with the account's password hash as
+    /// the config holds it now (`credential`).
+    fn touch_at(
+        &self,
+        id: &str,
+        now: Instant,
+        credential: impl Fn(&Session) -> Option<String>,
+    ) -> Option<Session> {
         let mut map = self.lock();
         let e = map.get_mut(id)?;
         let s = &e.session;
-        let still = now.duration_since(e.last_seen) < IDLE
-            && credential_of(config, &s.tenant, &s.user).as_deref() == Some(&s.credential);
+        let still = now.saturating_duration_since(e.last_seen) < IDLE
+            && credential(s).as_deref() == Some(&s.credential);
         if !still {
             map.remove(id);
             return None;
@@ -196,6 +211,39 @@ pub fn check_csrf(session: &Session, given: Option<&str>) -> Result<(), UiError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_ends_after_its_idle_time_or_with_its_password() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let hash = |_: &Session| Some("h1".to_string());
+        let s = sessions.create_at("acme", "a", "h1".into(), t0);
+        let minute = Duration::from_secs(60);
+        // Each request restarts the idle clock.
+        let t1 = t0 + IDLE - minute;
+        assert!(sessions.touch_at(&s.id, t1, hash).is_some());
+        let t2 = t1 + IDLE - minute;
+        assert!(sessions.touch_at(&s.id, t2, hash).is_some());
+        assert!(
+            sessions.touch_at(&s.id, t2 + IDLE, hash).is_none(),
+            "idle too long"
+        );
+        assert!(
+            sessions.touch_at(&s.id, t2, hash).is_none(),
+            "and forgotten"
+        );
+        // A password changed in the config (a reload) ends it at once.
+        let s = sessions.create_at("acme", "a", "h1".into(), t0);
+        assert!(sessions
+            .touch_at(&s.id, t0, |_| Some("h2".to_string()))
+            .is_none());
+        let s = sessions.create_at("acme", "a", "h1".into(), t0);
+        assert!(
+            sessions.touch_at(&s.id, t0, |_| None).is_none(),
+            "account gone"
+        );
+        sessions.remove(&s.id);
+    }
 
     #[test]
     fn cookies_are_read_by_name() {
