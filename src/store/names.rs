@@ -251,4 +251,33 @@ mod tests {
         tx.commit().unwrap();
         assert_eq!(entries(&s, "t"), now);
     }
+
+    #[test]
+    fn the_migration_indexes_the_users_already_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        import(
+            &db,
+            "1.csv",
+            "user_id,email,first_name,last_name\nu1,u1@x.example,Ada,Lovelace\nu2,u2@x.example,,Hopper\n",
+        );
+        // The store as it was before migration 013.
+        Store::open(&db)
+            .unwrap()
+            .sql()
+            .execute_batch(
+                "DROP TABLE user_names; DROP TABLE user_names_cursor; PRAGMA user_version = 12;",
+            )
+            .unwrap();
+        let s = Store::open(&db).unwrap();
+        assert_eq!(
+            entries(&s, "t"),
+            pairs(&[("ada", "u1"), ("hopper", "u2"), ("lovelace", "u1")])
+        );
+        assert_eq!(
+            cursor(&s, "t").unwrap(),
+            changes::last_seq(&s, "t").unwrap()
+        );
+        assert!(!behind(&s, "t").unwrap());
+    }
 }
