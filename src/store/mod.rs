@@ -66,6 +66,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "013_user_names",
         include_str!("migrations/013_user_names.sql"),
     ),
+    (
+        "014_changes_by_tenant",
+        include_str!("migrations/014_changes_by_tenant.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -266,7 +266,8 @@ mod tests {
             .unwrap()
             .sql()
             .execute_batch(
-                "DROP TABLE user_names; DROP TABLE user_names_cursor; PRAGMA user_version = 12;",
+                "DROP TABLE user_names; DROP TABLE user_names_cursor; DROP INDEX changes_tenant;
+                 PRAGMA user_version = 12;",
             )
             .unwrap();
         let s = Store::open(&db).unwrap();

@@ -241,9 +241,10 @@ pub fn standing(db: &impl Db, tenant: &str, errors: i64) -> Result<Standing, Sto
         .prepare_cached(&format!(
             // A run of creations counts its keys past the cursor.
             "SELECT coalesce(sum(min({}, c.seq - ?2)), 0), min({})
-             FROM changes c WHERE c.tenant = ?1 AND c.seq > ?2",
+             FROM {} WHERE c.tenant = ?1 AND c.seq > ?2",
             super::changes::SIZE,
-            super::changes::AT
+            super::changes::AT,
+            super::changes::BY_TENANT
         ))?
         .query_row(params![tenant, cursor], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let resync_pending = conn

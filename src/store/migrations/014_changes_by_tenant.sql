@@ -1,0 +1,11 @@
+-- The change ledger by tenant. Every reader asks for one tenant's changes
+-- after a seq (the feed, `userdrop changes`, the provisioner, the name
+-- index, `last_seq` for the lag metric on every scrape), and without this
+-- index each read walked every other tenant's changes past the cursor: a
+-- small tenant behind a big tenant's million creations rescanned them on
+-- every poll. Migration 007 left it out because a million rows of
+-- creations made it cost a tenth of a fresh import; since 011 those are
+-- one row per 128 creations, and the index costs nothing measurable. Its
+-- entries are in (tenant, seq) order: seq is the rowid, which every index
+-- entry ends with.
+CREATE INDEX changes_tenant ON changes (tenant);
