@@ -68,11 +68,16 @@ impl RawBatch {
 /// rules need. The reader copies records into batches; two workers judge
 /// alternate batches (rows are independent here), so the pass takes about
 /// half the wall time of one thread.
+///
+/// `fingerprints`: whether to fingerprint the valid rows, which only a
+/// tenant with stored users needs (to find the rows identical to them); a
+/// tenant's first file skips that hashing of every cell.
 pub(super) fn judge_all<R: std::io::Read>(
     reader: &mut RecordReader<R>,
     map: &HeaderMap,
     schema: &crate::ingest::schema::Schema,
     v: &Validator<'_>,
+    fingerprints: bool,
 ) -> Result<Facts, FileError> {
     let mut facts = Facts::default();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(u32, Facts)>();
@@ -101,7 +106,7 @@ pub(super) fn judge_all<R: std::io::Read>(
             let done = done_tx.clone();
             scope.spawn(move || {
                 for batch in rx {
-                    let part = judge_batch(&batch, map, schema, v);
+                    let part = judge_batch(&batch, map, schema, v, fingerprints);
                     if done.send((batch.first, part)).is_err() {
                         return;
                     }
@@ -161,6 +166,7 @@ fn judge_batch(
     map: &HeaderMap,
     schema: &crate::ingest::schema::Schema,
     v: &Validator<'_>,
+    fingerprints: bool,
 ) -> Facts {
     let col = |k: FieldKind| map.column(schema, k);
     let (uid_col, email_col) = (col(FieldKind::UserId), col(FieldKind::Email));
@@ -173,7 +179,8 @@ fn judge_batch(
         let mut fingerprint = 0;
         match v.check(&rec) {
             Ok(row) if row.delete => flags |= plan::DELETE,
-            Ok(row) => fingerprint = row.fingerprint(),
+            Ok(row) if fingerprints => fingerprint = row.fingerprint(),
+            Ok(_) => {}
             Err(_) => flags |= plan::LOCAL,
         }
         facts.flags.push(flags);

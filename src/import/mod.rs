@@ -254,13 +254,13 @@ fn prepare(
         &tenant.date_format,
         &tenant.role_separator,
     );
-    let facts = judge_all(&mut reader, &map, schema, &v)?;
-    tracing::debug!(rows = facts.flags.len(), "judged");
-    let keys = key_list(schema.key);
-    let (mut facts, dups) = plan::mark(facts, keys);
     let existing = Existing::load(db, &tenant.name, schema.key == KeyField::UserId)
         .map_err(unreadable_store)?;
     tracing::debug!(users = existing.count(), "store scanned");
+    let facts = judge_all(&mut reader, &map, schema, &v, existing.count() > 0)?;
+    tracing::debug!(rows = facts.flags.len(), "judged");
+    let keys = key_list(schema.key);
+    let (mut facts, dups) = plan::mark(facts, keys);
     // The managers are judged here, whole (the plan's own `reports_to`
     // list is left empty): unknown, deleted by the file, or on a loop.
     let mut managers = graph::judge(&mut facts, |h| existing.has_user_id(h), db, &tenant.name)

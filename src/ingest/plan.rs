@@ -112,14 +112,14 @@ impl Plan {
 
 const SHOWN_ROWS: usize = 5;
 
+/// Flags the rows that share a hash of `entries` (sorted).
 fn mark_duplicates(
-    entries: &mut [(Hash, u32)],
+    entries: &[(Hash, u32)],
     flag: u8,
     flags: &mut [u8],
     row_of: &[u32],
     dups: &mut HashMap<(u32, u8), Dup>,
 ) {
-    entries.sort_unstable();
     let mut start = 0;
     while start < entries.len() {
         let mut end = start + 1;
@@ -152,23 +152,25 @@ fn mark_duplicates(
 /// Step one: duplicates. Frees the lists no later step needs, so that the
 /// caller can load the stored users into the room they leave.
 pub fn mark(mut facts: Facts, key_list: KeyList) -> (Facts, HashMap<(u32, u8), Dup>) {
+    // Sorted side by side: a million hashes take a tenth of a second each,
+    // with the other core idle.
+    let (user_ids, emails) = (&mut facts.user_ids, &mut facts.emails);
+    std::thread::scope(|s| {
+        s.spawn(|| user_ids.sort_unstable());
+        emails.sort_unstable();
+    });
+    facts.keys.sort_unstable();
     let mut dups = HashMap::new();
     let flags = &mut facts.flags;
     mark_duplicates(
-        &mut facts.user_ids,
+        &facts.user_ids,
         DUP_USER_ID,
         flags,
         &facts.row_of,
         &mut dups,
     );
-    mark_duplicates(
-        &mut facts.emails,
-        DUP_EMAIL,
-        flags,
-        &facts.row_of,
-        &mut dups,
-    );
-    mark_duplicates(&mut facts.keys, DUP_KEY, flags, &facts.row_of, &mut dups);
+    mark_duplicates(&facts.emails, DUP_EMAIL, flags, &facts.row_of, &mut dups);
+    mark_duplicates(&facts.keys, DUP_KEY, flags, &facts.row_of, &mut dups);
     if key_list != KeyList::Emails {
         facts.emails = Vec::new();
     }
