@@ -72,14 +72,7 @@ pub fn rebuild(db: &impl Db, tenant: &str) -> Result<Caught, StoreError> {
     conn.prepare_cached("DELETE FROM user_names WHERE tenant = ?1")?
         .execute([tenant])?;
     let users = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO user_names (tenant, name, key)
-             SELECT tenant, lower(first_name), key FROM users
-               WHERE tenant = ?1 AND coalesce(first_name, '') <> ''
-             UNION ALL
-             SELECT tenant, lower(last_name), key FROM users
-               WHERE tenant = ?1 AND coalesce(last_name, '') <> ''",
-        )?
+        .prepare_cached(&index_names_of("tenant = ?1"))?
         .execute([tenant])?;
     let through = changes::last_seq(db, tenant)?;
     set_cursor(db, tenant, through)?;
@@ -125,16 +118,23 @@ fn follow(db: &impl Db, c: &Change) -> Result<(), StoreError> {
             remove.execute(params![c.tenant, name, c.key])?;
         }
     }
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO user_names (tenant, name, key)
-         SELECT tenant, lower(n), key FROM (
-             SELECT tenant, key, first_name AS n FROM users WHERE tenant = ?1 AND key = ?2
-             UNION ALL
-             SELECT tenant, key, last_name FROM users WHERE tenant = ?1 AND key = ?2)
-         WHERE coalesce(n, '') <> ''",
-    )?
-    .execute(params![c.tenant, c.key])?;
+    conn.prepare_cached(&index_names_of("tenant = ?1 AND key = ?2"))?
+        .execute(params![c.tenant, c.key])?;
     Ok(())
+}
+
+/// The statement that enters the names of the users `filter` picks (an
+/// SQL condition on `users`) into the index: each non-empty first and last
+/// name, lowercased as a search lowercases its prefix (SQLite's `lower`).
+fn index_names_of(filter: &str) -> String {
+    format!(
+        "INSERT OR IGNORE INTO user_names (tenant, name, key)
+         SELECT tenant, lower(first_name), key FROM users
+           WHERE {filter} AND coalesce(first_name, '') <> ''
+         UNION ALL
+         SELECT tenant, lower(last_name), key FROM users
+           WHERE {filter} AND coalesce(last_name, '') <> ''"
+    )
 }
 
 #[cfg(test)]
