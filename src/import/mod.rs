@@ -257,7 +257,15 @@ fn prepare(
     let existing = Existing::load(db, &tenant.name, schema.key == KeyField::UserId)
         .map_err(unreadable_store)?;
     tracing::debug!(users = existing.count(), "store scanned");
-    let facts = judge_all(&mut reader, &map, schema, &v, existing.count() > 0)?;
+    let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let facts = judge_all(
+        &mut reader,
+        &map,
+        schema,
+        &v,
+        existing.count() > 0,
+        file_len,
+    )?;
     tracing::debug!(rows = facts.flags.len(), "judged");
     let keys = key_list(schema.key);
     let (mut facts, dups) = plan::mark(facts, keys);
