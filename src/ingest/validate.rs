@@ -444,7 +444,9 @@ impl<'s> Validator<'s> {
                 _ => Cell::Empty,
             };
         }
-        if def.kind != FieldKind::Roles && v.chars().count() > def.max_len {
+        // A value has no more characters than bytes: most are not counted.
+        if def.kind != FieldKind::Roles && v.len() > def.max_len && v.chars().count() > def.max_len
+        {
             errors.push(err(
                 Some(name),
                 "field_too_long".into(),
@@ -548,7 +550,7 @@ impl<'s> Validator<'s> {
 
     fn roles<'a>(&self, column: &str, v: &'a str) -> Result<Cell<'a>, (String, String)> {
         let mut roles: Vec<Cow<'a, str>> = Vec::new();
-        for part in v.split(self.role_separator) {
+        for part in split_on(v, self.role_separator) {
             let r = part.trim();
             if r.is_empty() {
                 continue;
@@ -563,7 +565,7 @@ impl<'s> Validator<'s> {
                     ),
                 ));
             }
-            if r.chars().count() > 100 {
+            if r.len() > 100 && r.chars().count() > 100 {
                 return Err((
                     "field_too_long".to_string(),
                     format!(
@@ -584,6 +586,36 @@ impl<'s> Validator<'s> {
             .ok()
             .or_else(|| NaiveDate::parse_from_str(v, self.date_format).ok())
     }
+}
+
+/// `v` split on `sep` as `str::split` does, but a one-character separator
+/// (the usual `,`, `;` or `|`) is looked for as a character (memchr)
+/// rather than as a string; an empty separator does not split.
+fn split_on<'a, 'b>(v: &'a str, sep: &'b str) -> impl Iterator<Item = &'a str> + use<'a, 'b> {
+    let mut chars = sep.chars();
+    let one = match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    };
+    let mut rest = Some(v);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        let at = match one {
+            Some(c) => r.find(c).map(|i| (i, c.len_utf8())),
+            None if sep.is_empty() => None,
+            None => r.find(sep).map(|i| (i, sep.len())),
+        };
+        match at {
+            Some((i, n)) => {
+                rest = Some(&r[i + n..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 impl ValidRow<'_> {
@@ -621,6 +653,30 @@ mod tests {
         match r {
             Ok(_) => vec![],
             Err(e) => e.into_iter().map(|e| e.code).collect(),
+        }
+    }
+
+    #[test]
+    fn roles_split_like_str_split() {
+        for (v, sep) in [
+            ("a,b,,c", ","),
+            ("a", ","),
+            ("", ","),
+            ("a||b|", "||"),
+            ("x é y", "é"),
+            ("a;b", ""),
+            (",a,", ","),
+        ] {
+            let want: Vec<&str> = if sep.is_empty() {
+                vec![v]
+            } else {
+                v.split(sep).collect()
+            };
+            assert_eq!(
+                split_on(v, sep).collect::<Vec<_>>(),
+                want,
+                "{v:?} on {sep:?}"
+            );
         }
     }
 
