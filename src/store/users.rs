@@ -903,6 +903,14 @@ pub fn set_dns<'a>(
     Ok(())
 }
 
+/// Whether the tenant has any user (one read of its key index).
+pub fn any(db: &impl Db, tenant: &str) -> Result<bool, StoreError> {
+    let conn = db.sql();
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE tenant = ?1)")?
+        .query_row([tenant], |r| r.get(0))?)
+}
+
 pub fn count(db: &impl Db, tenant: &str) -> Result<i64, StoreError> {
     let conn = db.sql();
     Ok(conn.query_row(
