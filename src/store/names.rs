@@ -54,9 +54,18 @@ pub fn catch_up(db: &impl Db, tenant: &str, limit: i64) -> Result<Caught, StoreE
         return rebuild(db, tenant);
     }
     let list = changes::after(db, tenant, at, limit)?;
+    // Creations one after another (a fresh import's) are entered with one
+    // statement each batch; any other change goes after them, in order.
+    let mut created: Vec<&str> = Vec::new();
     for c in &list {
+        if c.op == "created" {
+            created.push(&c.key);
+            continue;
+        }
+        index_created(db, tenant, &mut created)?;
         follow(db, c)?;
     }
+    index_created(db, tenant, &mut created)?;
     let through = list.last().map_or(at, |c| c.seq);
     set_cursor(db, tenant, through)?;
     Ok(Caught {
@@ -120,6 +129,21 @@ fn follow(db: &impl Db, c: &Change) -> Result<(), StoreError> {
     }
     conn.prepare_cached(&index_names_of("tenant = ?1 AND key = ?2"))?
         .execute(params![c.tenant, c.key])?;
+    Ok(())
+}
+
+/// Enters the names of the users just created with these keys (a
+/// creation had no names before), and empties the list.
+fn index_created(db: &impl Db, tenant: &str, keys: &mut Vec<&str>) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let list = serde_json::Value::from(std::mem::take(keys)).to_string();
+    db.sql()
+        .prepare_cached(&index_names_of(
+            "tenant = ?1 AND key IN (SELECT value FROM json_each(?2))",
+        ))?
+        .execute(params![tenant, list])?;
     Ok(())
 }
 
