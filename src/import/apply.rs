@@ -66,7 +66,8 @@ fn slice(text: &str, (a, b): (u32, u32)) -> &str {
 }
 
 /// Pass 2's reader: reads the file again and judges each row with the
-/// plan, sending batches to the writer. Returns a problem with the file
+/// plan, sending batches to the writer (and filling again those it sends
+/// back through `spares`). Returns a problem with the file
 /// (it broke or changed since pass 1), if any.
 fn read_and_judge(
     path: &Path,
@@ -74,6 +75,7 @@ fn read_and_judge(
     tenant: &Tenant,
     v: &Validator<'_>,
     out: std::sync::mpsc::SyncSender<Batch>,
+    spares: std::sync::mpsc::Receiver<Batch>,
 ) -> Option<FileError> {
     let mut reader = match RecordReader::open(path, &p.sniffed) {
         Ok(r) => r,
@@ -103,7 +105,14 @@ fn read_and_judge(
         i += 1;
         let item = judge(&rec, idx, flags, p, tenant, v, &mut batch);
         batch.items.push(item);
-        if batch.items.len() == BATCH && out.send(std::mem::take(&mut batch)).is_err() {
+        if batch.items.len() == BATCH
+            && out
+                .send(std::mem::replace(
+                    &mut batch,
+                    spares.try_recv().unwrap_or_default(),
+                ))
+                .is_err()
+        {
             // The writer stopped; it reports why.
             return None;
         }
@@ -213,7 +222,7 @@ fn judge(
     if flags & plan::UNKNOWN_REPORTS_TO != 0 {
         let manager = quote(cell_of(FieldKind::ReportsTo));
         let column = col(FieldKind::ReportsTo, "reports_to");
-        let message = match p.managers.deleted_by.get(&users::hash128(&v.manager_key(rec))) {
+        let message = match p.managers.deleted_by.get(&users::hash96(&v.manager_key(rec))) {
             Some(n) => format!("{column} {manager} is deleted by row {n} of this file; name another manager or leave it empty"),
             None => format!("{column} {manager} is not the user_id of a user already imported or of a valid row in this file; add the manager, fix the id, or leave it empty"),
         };
@@ -523,9 +532,13 @@ impl Applier<'_, '_> {
     ) -> Result<Option<FileError>, ImportError> {
         let tenant = self.tenant;
         let (batches, received) = std::sync::mpsc::sync_channel::<Batch>(8);
+        // Batches go back to the reader to be filled again: memory touched
+        // for the first time costs more than the work done in it, and
+        // memory freed on another thread than it was allocated on contends.
+        let (spare, spares) = std::sync::mpsc::channel::<Batch>();
         std::thread::scope(|scope| {
-            let reader = scope.spawn(|| read_and_judge(path, p, tenant, v, batches));
-            let written = self.write_batches(&received);
+            let reader = scope.spawn(|| read_and_judge(path, p, tenant, v, batches, spares));
+            let written = self.write_batches(&received, &spare);
             // Stops the reader if writing failed.
             drop(received);
             let read = reader.join().expect("the reader thread does not panic");
@@ -533,14 +546,17 @@ impl Applier<'_, '_> {
         })
     }
 
+    /// Applies the batches the reader sends, and sends each back emptied
+    /// through `spare` for the reader to fill again.
     fn write_batches(
         &mut self,
         received: &std::sync::mpsc::Receiver<Batch>,
+        spare: &std::sync::mpsc::Sender<Batch>,
     ) -> Result<(), ImportError> {
         let key_field = self.tenant.schema.key.name();
-        for batch in received {
+        for mut batch in received {
             let (text, values) = (&batch.text, &batch.values);
-            for item in batch.items {
+            for item in batch.items.drain(..) {
                 self.counts.rows += 1;
                 let (row, flags, e, raw_key, cells) = match item {
                     Item::Unchanged => {
@@ -579,6 +595,10 @@ impl Applier<'_, '_> {
                     }),
                 }
             }
+            batch.text.clear();
+            batch.values.clear();
+            // The reader may have finished; the batch is then dropped here.
+            let _ = spare.send(batch);
         }
         Ok(())
     }

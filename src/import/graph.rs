@@ -3,7 +3,7 @@
 //! afterwards (a valid row of the file, or a stored user the file does not
 //! delete), and the chain of managers must not loop (`c1 → c2 → c1`, within
 //! the file or closing over stored users). Rows are known by index and
-//! 128-bit hashes, like the plan's other rules; each user is walked once, so
+//! 96-bit hashes, like the plan's other rules; each user is walked once, so
 //! a million-row file costs a few binary searches a row and no SQL (stored
 //! managers are read in one scan, only when a chain leaves the file).
 //! This module must never write to the store or read the file's text
@@ -292,7 +292,7 @@ pub(super) fn loop_names(
         headers::skip_header(&mut reader, map)?;
         while let Some(rec) = reader.next_record()? {
             if let Some(uid) = rec.get(col).map(validate::clean) {
-                let h = users::hash128(uid);
+                let h = users::hash96(uid);
                 if wanted.contains(&h) {
                     names.entry(h).or_insert_with(|| uid.to_string());
                 }
@@ -332,7 +332,7 @@ pub(super) fn describe(cycle: &[Hash], names: &HashMap<Hash, String>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::users::hash128 as h;
+    use crate::store::users::hash96 as h;
 
     fn facts(rows: &[(&str, &str)], flags: Vec<u8>) -> Facts {
         Facts {

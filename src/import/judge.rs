@@ -8,7 +8,7 @@ use crate::ingest::headers::HeaderMap;
 use crate::ingest::plan::{self, Facts};
 use crate::ingest::schema::{FieldKind, KeyField};
 use crate::ingest::validate::{self, Validator};
-use crate::store::users::hash128;
+use crate::store::users::hash96;
 
 use super::BATCH;
 
@@ -65,8 +65,8 @@ impl RawBatch {
 }
 
 /// Pass 1: every data row judged on its own, and the facts the cross-row
-/// rules need. The reader copies records into batches; two workers judge
-/// alternate batches (rows are independent here), so the pass takes about
+/// rules need. The reader copies records into batches; two workers take
+/// them from one queue (rows are independent here), so the pass takes about
 /// half the wall time of one thread.
 ///
 /// `fingerprints`: whether to fingerprint the valid rows, which only a
@@ -84,14 +84,20 @@ pub(super) fn judge_all<R: std::io::Read>(
     file_len: u64,
 ) -> Result<Facts, FileError> {
     let mut facts = Facts::default();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<(u32, Facts)>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(RawBatch, Facts)>();
     let mut pending: std::collections::BTreeMap<u32, Facts> = Default::default();
+    // Batches and parts come back empty to be filled again: memory touched
+    // for the first time costs more than the work done in it (bench/README.md,
+    // "Fresh memory").
+    let mut spare_batches: Vec<RawBatch> = Vec::new();
+    let mut spare_parts: Vec<Facts> = Vec::new();
     // Appends a worker's facts: the hash lists at once, the per-row lists in
     // row order.
     let merge = |first: u32,
                  mut part: Facts,
                  facts: &mut Facts,
-                 pending: &mut std::collections::BTreeMap<u32, Facts>| {
+                 pending: &mut std::collections::BTreeMap<u32, Facts>,
+                 spare_parts: &mut Vec<Facts>| {
         facts.user_ids.append(&mut part.user_ids);
         facts.emails.append(&mut part.emails);
         facts.keys.append(&mut part.keys);
@@ -101,22 +107,38 @@ pub(super) fn judge_all<R: std::io::Read>(
             facts.flags.append(&mut next.flags);
             facts.fingerprints.append(&mut next.fingerprints);
             facts.row_of.append(&mut next.row_of);
+            spare_parts.push(next);
         }
     };
+    let back = |(mut batch, part): (RawBatch, Facts),
+                facts: &mut Facts,
+                pending: &mut std::collections::BTreeMap<u32, Facts>,
+                spare_parts: &mut Vec<Facts>,
+                spare_batches: &mut Vec<RawBatch>| {
+        merge(batch.first, part, facts, pending, spare_parts);
+        batch.text.clear();
+        batch.ends.clear();
+        batch.records.clear();
+        spare_batches.push(batch);
+    };
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(RawBatch, Facts)>(2);
+    // Both workers take the next batch from one queue, so neither waits
+    // behind the other.
+    let work_rx = std::sync::Mutex::new(work_rx);
     std::thread::scope(|scope| -> Result<(), FileError> {
-        let mut workers = Vec::new();
         for _ in 0..2 {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<RawBatch>(2);
             let done = done_tx.clone();
-            scope.spawn(move || {
-                for batch in rx {
-                    let part = judge_batch(&batch, map, schema, v, fingerprints);
-                    if done.send((batch.first, part)).is_err() {
-                        return;
-                    }
+            let work_rx = &work_rx;
+            scope.spawn(move || loop {
+                let next = work_rx.lock().map(|rx| rx.recv());
+                let Ok(Ok((batch, mut part))) = next else {
+                    return;
+                };
+                judge_batch(&batch, map, schema, v, fingerprints, &mut part);
+                if done.send((batch, part)).is_err() {
+                    return;
                 }
             });
-            workers.push(tx);
         }
         drop(done_tx);
         let mut batch = RawBatch::default();
@@ -145,24 +167,40 @@ pub(super) fn judge_all<R: std::io::Read>(
                 if sent == 0 {
                     reserve(&mut facts, expected_rows(&batch, file_len), fingerprints);
                 }
-                let next = RawBatch {
-                    first: rows,
+                while let Ok(done) = done_rx.try_recv() {
+                    back(
+                        done,
+                        &mut facts,
+                        &mut pending,
+                        &mut spare_parts,
+                        &mut spare_batches,
+                    );
+                }
+                let mut next = spare_batches.pop().unwrap_or_else(|| RawBatch {
+                    first: 0,
                     text: String::with_capacity(batch.text.capacity()),
                     ends: Vec::with_capacity(batch.ends.capacity()),
                     records: Vec::with_capacity(BATCH),
-                };
-                // A worker only stops sending when this thread stopped listening.
-                let _ = workers[sent % 2].send(std::mem::replace(&mut batch, next));
+                });
+                next.first = rows;
+                let part = spare_parts.pop().unwrap_or_default();
+                // A worker only stops taking work when this thread stopped
+                // listening.
+                let _ = work_tx.send((std::mem::replace(&mut batch, next), part));
                 sent += 1;
-                while let Ok((first, part)) = done_rx.try_recv() {
-                    merge(first, part, &mut facts, &mut pending);
-                }
             }
         }
-        let _ = workers[sent % 2].send(batch);
-        drop(workers);
-        for (first, part) in done_rx.iter() {
-            merge(first, part, &mut facts, &mut pending);
+        let part = spare_parts.pop().unwrap_or_default();
+        let _ = work_tx.send((batch, part));
+        drop(work_tx);
+        for done in done_rx.iter() {
+            back(
+                done,
+                &mut facts,
+                &mut pending,
+                &mut spare_parts,
+                &mut spare_batches,
+            );
         }
         Ok(())
     })?;
@@ -197,17 +235,18 @@ fn reserve(facts: &mut Facts, rows: usize, fingerprints: bool) {
     }
 }
 
-/// Pass 1 for one batch: indexes in the facts are the file's row indexes.
+/// Pass 1 for one batch, into `facts` (empty): indexes in the facts are the
+/// file's row indexes.
 fn judge_batch(
     batch: &RawBatch,
     map: &HeaderMap,
     schema: &crate::ingest::schema::Schema,
     v: &Validator<'_>,
     fingerprints: bool,
-) -> Facts {
+    facts: &mut Facts,
+) {
     let col = |k: FieldKind| map.column(schema, k);
     let (uid_col, email_col) = (col(FieldKind::UserId), col(FieldKind::Email));
-    let mut facts = Facts::default();
     for n in 0..batch.records.len() {
         let rec = batch.record(n);
         let i = batch.first + n as u32;
@@ -234,15 +273,15 @@ fn judge_batch(
         };
         let uid = raw(uid_col);
         if !uid.is_empty() {
-            facts.user_ids.push((hash128(uid), i));
+            facts.user_ids.push((hash96(uid), i));
         }
         let email = raw(email_col);
         if !email.is_empty() {
-            facts.emails.push((hash128(&email.to_lowercase()), i));
+            facts.emails.push((hash96(&email.to_lowercase()), i));
         }
         if schema.key == KeyField::MobileNumber {
             if let Some(key) = v.key_of(&rec) {
-                facts.keys.push((hash128(&key), i));
+                facts.keys.push((hash96(&key), i));
             }
         }
         // A self-report is the validator's (`reports_to_cycle`): its manager
@@ -250,8 +289,7 @@ fn judge_batch(
         // unknown.
         let manager = v.manager_key(&rec);
         if !manager.is_empty() && manager != uid && flags & plan::DELETE == 0 && !ragged {
-            facts.reports_to.push((i, hash128(&manager)));
+            facts.reports_to.push((i, hash96(&manager)));
         }
     }
-    facts
 }

@@ -224,6 +224,7 @@ fn prepare(
     if rows == RowNumbers::Objects {
         sniffed.uncounted_rows = 1;
     }
+    tracing::debug!(encoding = %sniffed.label, "sniffed");
     report.encoding = Some(sniffed.label.clone());
     report.delimiter = Some(delimiter_name(sniffed.delimiter));
     // `report.columns` is filled before the header is judged: a refused
@@ -275,6 +276,7 @@ fn prepare(
     }
     let mut plan = plan::resolve(facts, dups, keys, |h| existing.has_user_id(h));
     plan.match_stored(&existing.keys);
+    tracing::debug!("planned");
     Ok(Prepared {
         sniffed,
         map,
