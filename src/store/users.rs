@@ -196,6 +196,17 @@ impl Ctx {
         }
     }
 
+    /// Binds what every row of the job shares (?1 tenant, ?4 job, ?5 now,
+    /// ?8 today), once: SQLite keeps a statement's bindings from one run to
+    /// the next, and each text bound is copied.
+    fn bind_job(&self, s: &mut Statement<'_>) -> rusqlite::Result<()> {
+        s.raw_bind_parameter(1, &self.tenant)?;
+        s.raw_bind_parameter(4, self.job)?;
+        s.raw_bind_parameter(5, &self.now)?;
+        s.raw_bind_parameter(8, &self.today)
+    }
+
+    /// Binds one row (the job's own parameters are bound by `bind_job`).
     fn bind(
         &self,
         s: &mut Statement<'_>,
@@ -204,11 +215,8 @@ impl Ctx {
         e: &Encoded,
     ) -> rusqlite::Result<()> {
         let t = |(a, b): (u32, u32)| &text[a as usize..b as usize];
-        s.raw_bind_parameter(1, &self.tenant)?;
         s.raw_bind_parameter(2, t(e.key))?;
         s.raw_bind_parameter(3, e.fingerprint)?;
-        s.raw_bind_parameter(4, self.job)?;
-        s.raw_bind_parameter(5, &self.now)?;
         match e.attributes {
             Some(range) => s.raw_bind_parameter(6, t(range))?,
             None => s.raw_bind_parameter(6, "{}")?,
@@ -218,7 +226,6 @@ impl Ctx {
             Some(v) => bind_value(s, 7, text, v)?,
             None => s.raw_bind_parameter(7, rusqlite::types::Null)?,
         }
-        s.raw_bind_parameter(8, &self.today)?;
         for (n, i) in self.columns.iter().enumerate() {
             bind_value(s, n + 9, text, row[*i])?;
         }
@@ -425,9 +432,21 @@ impl<'c> Writer<'c> {
             s.raw_bind_parameter(1, tenant)?;
             s.raw_bind_parameter(2, job)?;
         }
+        let ctx = Ctx {
+            columns,
+            lad,
+            tenant: tenant.to_string(),
+            job,
+            now: super::now_text(),
+            today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        };
+        let mut insert = conn.prepare(&insert)?;
+        let mut update = conn.prepare(&update)?;
+        ctx.bind_job(&mut insert)?;
+        ctx.bind_job(&mut update)?;
         Ok(Writer {
-            insert: conn.prepare(&insert)?,
-            update: conn.prepare(&update)?,
+            insert,
+            update,
             before: conn.prepare(&format!(
                 "SELECT {} FROM users WHERE tenant = ?1 AND key = ?2",
                 changes::TRACKED_COLUMNS
@@ -446,14 +465,7 @@ impl<'c> Writer<'c> {
             add_role: conn.prepare(
                 "INSERT OR IGNORE INTO roles (tenant, name, created_job) VALUES (?1, ?2, ?3)",
             )?,
-            ctx: Ctx {
-                columns,
-                lad,
-                tenant: tenant.to_string(),
-                job,
-                now: super::now_text(),
-                today: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-            },
+            ctx,
             record_created,
             record_created_run,
             created: String::new(),
