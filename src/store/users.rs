@@ -181,6 +181,9 @@ struct Ctx {
     /// Schema field index of each present built-in column, in parameter order.
     columns: Vec<usize>,
     lad: Option<usize>,
+    /// Whether the file has a column for a custom field (only then do rows
+    /// carry attributes).
+    custom: bool,
     tenant: String,
     job: i64,
     now: String,
@@ -197,9 +200,13 @@ impl Ctx {
     }
 
     /// Binds what every row of the job shares (?1 tenant, ?4 job, ?5 now,
-    /// ?8 today), once: SQLite keeps a statement's bindings from one run to
+    /// ?8 today, and ?6 when the file has no custom field), once: SQLite keeps a statement's bindings from one run to
     /// the next, and each text bound is copied.
     fn bind_job(&self, s: &mut Statement<'_>) -> rusqlite::Result<()> {
+        if !self.custom {
+            // No column of the file is a custom field: no row has attributes.
+            s.raw_bind_parameter(6, "{}")?;
+        }
         s.raw_bind_parameter(1, &self.tenant)?;
         s.raw_bind_parameter(4, self.job)?;
         s.raw_bind_parameter(5, &self.now)?;
@@ -219,7 +226,8 @@ impl Ctx {
         s.raw_bind_parameter(3, e.fingerprint)?;
         match e.attributes {
             Some(range) => s.raw_bind_parameter(6, t(range))?,
-            None => s.raw_bind_parameter(6, "{}")?,
+            None if self.custom => s.raw_bind_parameter(6, "{}")?,
+            None => {}
         }
         let row = &values[e.values as usize..];
         match self.lad.map(|i| row[i]) {
@@ -433,6 +441,7 @@ impl<'c> Writer<'c> {
             s.raw_bind_parameter(2, job)?;
         }
         let ctx = Ctx {
+            custom: !custom.is_empty(),
             columns,
             lad,
             tenant: tenant.to_string(),
