@@ -64,6 +64,42 @@ impl RawBatch {
     }
 }
 
+/// What the reading thread of pass 1 keeps: the facts, merged in row order,
+/// and the batches and parts the workers hand back to be filled again
+/// (memory touched for the first time costs more than the work done in it:
+/// bench/README.md, "The ratio met").
+#[derive(Default)]
+struct Gather {
+    facts: Facts,
+    /// Parts whose per-row lists wait for an earlier batch, by first row.
+    pending: std::collections::BTreeMap<u32, Facts>,
+    spare_parts: Vec<Facts>,
+    spare_batches: Vec<RawBatch>,
+}
+
+impl Gather {
+    /// Takes a judged batch back: its hash lists are appended at once,
+    /// its per-row lists in row order.
+    fn back(&mut self, (mut batch, mut part): (RawBatch, Facts)) {
+        let facts = &mut self.facts;
+        facts.user_ids.append(&mut part.user_ids);
+        facts.emails.append(&mut part.emails);
+        facts.keys.append(&mut part.keys);
+        facts.reports_to.append(&mut part.reports_to);
+        self.pending.insert(batch.first, part);
+        while let Some(mut next) = self.pending.remove(&(facts.flags.len() as u32)) {
+            facts.flags.append(&mut next.flags);
+            facts.fingerprints.append(&mut next.fingerprints);
+            facts.row_of.append(&mut next.row_of);
+            self.spare_parts.push(next);
+        }
+        batch.text.clear();
+        batch.ends.clear();
+        batch.records.clear();
+        self.spare_batches.push(batch);
+    }
+}
+
 /// Pass 1: every data row judged on its own, and the facts the cross-row
 /// rules need. The reader copies records into batches; two workers take
 /// them from one queue (rows are independent here), so the pass takes about
@@ -83,44 +119,8 @@ pub(super) fn judge_all<R: std::io::Read>(
     fingerprints: bool,
     file_len: u64,
 ) -> Result<Facts, FileError> {
-    let mut facts = Facts::default();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(RawBatch, Facts)>();
-    let mut pending: std::collections::BTreeMap<u32, Facts> = Default::default();
-    // Batches and parts come back empty to be filled again: memory touched
-    // for the first time costs more than the work done in it (bench/README.md,
-    // "Fresh memory").
-    let mut spare_batches: Vec<RawBatch> = Vec::new();
-    let mut spare_parts: Vec<Facts> = Vec::new();
-    // Appends a worker's facts: the hash lists at once, the per-row lists in
-    // row order.
-    let merge = |first: u32,
-                 mut part: Facts,
-                 facts: &mut Facts,
-                 pending: &mut std::collections::BTreeMap<u32, Facts>,
-                 spare_parts: &mut Vec<Facts>| {
-        facts.user_ids.append(&mut part.user_ids);
-        facts.emails.append(&mut part.emails);
-        facts.keys.append(&mut part.keys);
-        facts.reports_to.append(&mut part.reports_to);
-        pending.insert(first, part);
-        while let Some(mut next) = pending.remove(&(facts.flags.len() as u32)) {
-            facts.flags.append(&mut next.flags);
-            facts.fingerprints.append(&mut next.fingerprints);
-            facts.row_of.append(&mut next.row_of);
-            spare_parts.push(next);
-        }
-    };
-    let back = |(mut batch, part): (RawBatch, Facts),
-                facts: &mut Facts,
-                pending: &mut std::collections::BTreeMap<u32, Facts>,
-                spare_parts: &mut Vec<Facts>,
-                spare_batches: &mut Vec<RawBatch>| {
-        merge(batch.first, part, facts, pending, spare_parts);
-        batch.text.clear();
-        batch.ends.clear();
-        batch.records.clear();
-        spare_batches.push(batch);
-    };
+    let mut g = Gather::default();
     let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(RawBatch, Facts)>(2);
     // Both workers take the next batch from one queue, so neither waits
     // behind the other.
@@ -165,46 +165,34 @@ pub(super) fn judge_all<R: std::io::Read>(
             rows += 1;
             if batch.records.len() == BATCH {
                 if sent == 0 {
-                    reserve(&mut facts, expected_rows(&batch, file_len), fingerprints);
+                    reserve(&mut g.facts, expected_rows(&batch, file_len), fingerprints);
                 }
                 while let Ok(done) = done_rx.try_recv() {
-                    back(
-                        done,
-                        &mut facts,
-                        &mut pending,
-                        &mut spare_parts,
-                        &mut spare_batches,
-                    );
+                    g.back(done);
                 }
-                let mut next = spare_batches.pop().unwrap_or_else(|| RawBatch {
+                let mut next = g.spare_batches.pop().unwrap_or_else(|| RawBatch {
                     first: 0,
                     text: String::with_capacity(batch.text.capacity()),
                     ends: Vec::with_capacity(batch.ends.capacity()),
                     records: Vec::with_capacity(BATCH),
                 });
                 next.first = rows;
-                let part = spare_parts.pop().unwrap_or_default();
+                let part = g.spare_parts.pop().unwrap_or_default();
                 // A worker only stops taking work when this thread stopped
                 // listening.
                 let _ = work_tx.send((std::mem::replace(&mut batch, next), part));
                 sent += 1;
             }
         }
-        let part = spare_parts.pop().unwrap_or_default();
+        let part = g.spare_parts.pop().unwrap_or_default();
         let _ = work_tx.send((batch, part));
         drop(work_tx);
         for done in done_rx.iter() {
-            back(
-                done,
-                &mut facts,
-                &mut pending,
-                &mut spare_parts,
-                &mut spare_batches,
-            );
+            g.back(done);
         }
         Ok(())
     })?;
-    Ok(facts)
+    Ok(g.facts)
 }
 
 /// How many rows a file of `file_len` bytes holds, judged by its first
