@@ -16,8 +16,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// How long memory stays free before mimalloc returns it to the system.
 /// Its default, 1 s, returned what an import freed between its passes, and
-/// the next pass paid to touch fresh memory again (bench/README.md, "Fresh
-/// memory"): 10 s keeps it for the job and still returns it once idle.
+/// the next pass paid to touch fresh memory again (bench/README.md, "The
+/// ratio met"): 10 s keeps it for the job and still returns it once idle.
 const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 
 fn main() -> ExitCode {

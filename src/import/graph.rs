@@ -38,12 +38,21 @@ pub(super) struct Managers {
 type Node = (Hash, Option<u32>);
 
 const NONE: u32 = u32::MAX;
+const DONE: u8 = 2;
+const ON_PATH: u8 = 1;
 
 /// From how many managers on the file's rows they are looked up on two
 /// threads.
 const PARALLEL_LOOKUPS: usize = 1 << 16;
-const DONE: u8 = 2;
-const ON_PATH: u8 = 1;
+
+/// The rows whose user_id has hash `h`, in a list sorted by hash.
+fn rows_of(user_ids: &[(Hash, u32)], h: Hash) -> impl Iterator<Item = u32> + '_ {
+    let start = user_ids.partition_point(|(x, _)| *x < h);
+    user_ids[start..]
+        .iter()
+        .take_while(move |(x, _)| *x == h)
+        .map(|&(_, i)| i)
+}
 
 /// The facts the walk reads. `user_ids` is sorted by hash (as `plan::mark`
 /// leaves it); `reports_to` is sorted here by row index. Every manager is
@@ -69,12 +78,7 @@ impl<S: Fn(Hash) -> bool> Graph<'_, S> {
 
     /// The row that will hold user `h` after the job: valid, not a DELETE.
     fn valid_row(&self, h: Hash) -> Option<u32> {
-        let start = self.user_ids.partition_point(|(x, _)| *x < h);
-        self.user_ids[start..]
-            .iter()
-            .take_while(|(x, _)| *x == h)
-            .map(|&(_, i)| i)
-            .find(|&i| self.is_valid(i))
+        rows_of(self.user_ids, h).find(|&i| self.is_valid(i))
     }
 
     /// A stored user the file does not delete.
@@ -158,11 +162,7 @@ pub(super) fn judge(
     let lookup = |part: &[(u32, Hash)]| -> Vec<u32> {
         part.iter()
             .map(|&(_, m)| {
-                let start = user_ids.partition_point(|(x, _)| *x < m);
-                user_ids[start..]
-                    .iter()
-                    .take_while(|(x, _)| *x == m)
-                    .map(|&(_, j)| j)
+                rows_of(user_ids, m)
                     .find(|&j| flags[j as usize] & (plan::DELETE | plan::DUP_USER_ID) == 0)
                     .unwrap_or(NONE)
             })

@@ -195,11 +195,10 @@ pub fn resolve(
         fingerprints,
     } = facts;
     // A manager on a row that fails is not "on a valid row": failing one
-    // row can fail the rows that report to it, so repeat until stable.
-    // user_ids is sorted by hash after `mark`.
-    // The import judges managers in `graph` and leaves `reports_to` empty:
-    // then the list of valid user_ids (16 bytes a row, fresh memory) is not
-    // built at all.
+    // row can fail the rows that report to it, so repeat until stable
+    // (user_ids is sorted by hash after `mark`). The import judges managers
+    // in `graph` and leaves `reports_to` empty, and then the list of valid
+    // user_ids (16 bytes a row, fresh memory) is not built at all.
     while !reports_to.is_empty() {
         let valid: Vec<Hash> = user_ids
             .iter()

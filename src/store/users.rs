@@ -200,8 +200,9 @@ impl Ctx {
     }
 
     /// Binds what every row of the job shares (?1 tenant, ?4 job, ?5 now,
-    /// ?8 today, and ?6 when the file has no custom field), once: SQLite keeps a statement's bindings from one run to
-    /// the next, and each text bound is copied.
+    /// ?8 today, and ?6 when the file has no custom field), once: SQLite
+    /// keeps a statement's bindings from one run to the next, and copies
+    /// each text bound.
     fn bind_job(&self, s: &mut Statement<'_>) -> rusqlite::Result<()> {
         if !self.custom {
             // No column of the file is a custom field: no row has attributes.
