@@ -248,7 +248,9 @@ fn judge_batch(
             Err(_) => flags |= plan::LOCAL,
         }
         facts.flags.push(flags);
-        facts.fingerprints.push(fingerprint);
+        if fingerprints {
+            facts.fingerprints.push(fingerprint);
+        }
         // Duplicates and managers are judged on every row, valid or not, so
         // that both rows of a pair are reported. A row with the wrong number
         // of fields still makes another row a duplicate (its cells are as
@@ -265,7 +267,7 @@ fn judge_batch(
         }
         let email = raw(email_col);
         if !email.is_empty() {
-            facts.emails.push((hash96(&email.to_lowercase()), i));
+            facts.emails.push((hash96(&validate::lowercase(email)), i));
         }
         if schema.key == KeyField::MobileNumber {
             if let Some(key) = v.key_of(&rec) {

@@ -59,6 +59,8 @@ pub struct Facts {
     /// (row index, hash of the reports_to user_id) of every non-DELETE row naming a manager.
     pub reports_to: Vec<(u32, Hash)>,
     /// Per row: the fingerprint of the valid row (0 for failed rows).
+    /// Empty when no user was stored (a fingerprint is only compared with
+    /// a stored one): 8 MB of fresh memory on a million-row first file.
     pub fingerprints: Vec<i64>,
 }
 
@@ -96,7 +98,7 @@ impl Plan {
             if j < stored.len() && stored[j].0 == key {
                 let f = &mut self.flags[i as usize];
                 *f |= STORED;
-                let fp = self.fingerprints[i as usize];
+                let fp = self.fingerprints.get(i as usize).copied().unwrap_or(0);
                 if fp != 0 && fp == stored[j].1 && *f & (FAILED | DELETE) == 0 {
                     *f |= UNCHANGED;
                 }
@@ -149,6 +151,14 @@ fn mark_duplicates(
     }
 }
 
+/// Sorts by hash, then row: the order of the tuples, compared as one
+/// 128-bit number (a third faster than word by word).
+fn sort(entries: &mut [(Hash, u32)]) {
+    entries.sort_unstable_by_key(|&([a, b, c], i)| {
+        (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(i)
+    });
+}
+
 /// Step one: duplicates. Frees the lists no later step needs, so that the
 /// caller can load the stored users into the room they leave.
 pub fn mark(mut facts: Facts, key_list: KeyList) -> (Facts, HashMap<(u32, u8), Dup>) {
@@ -156,10 +166,10 @@ pub fn mark(mut facts: Facts, key_list: KeyList) -> (Facts, HashMap<(u32, u8), D
     // with the other core idle.
     let (user_ids, emails) = (&mut facts.user_ids, &mut facts.emails);
     std::thread::scope(|s| {
-        s.spawn(|| user_ids.sort_unstable());
-        emails.sort_unstable();
+        s.spawn(|| sort(user_ids));
+        sort(emails);
     });
-    facts.keys.sort_unstable();
+    sort(&mut facts.keys);
     let mut dups = HashMap::new();
     let flags = &mut facts.flags;
     mark_duplicates(
