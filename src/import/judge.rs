@@ -101,9 +101,12 @@ impl Gather {
 }
 
 /// Pass 1: every data row judged on its own, and the facts the cross-row
-/// rules need. The reader copies records into batches; two workers take
-/// them from one queue (rows are independent here), so the pass takes about
-/// half the wall time of one thread.
+/// rules need. A reading thread copies records into batches; two workers
+/// take them from one queue (rows are independent here), so the pass takes
+/// about half the wall time of one thread. The calling thread meanwhile
+/// runs `alongside` (the import reads the stored users there: the store's
+/// connection stays on its thread, and that scan no longer waits for the
+/// file) and returns its result with the facts.
 ///
 /// `fingerprints`: whether to fingerprint the valid rows, which only a
 /// tenant with stored users needs (to find the rows identical to them); a
@@ -111,21 +114,21 @@ impl Gather {
 /// file's size in bytes, from which the first batch tells how many rows to
 /// make room for: lists grown by doubling to a million entries spent a
 /// third of the pass copying into fresh memory.
-pub(super) fn judge_all<R: std::io::Read>(
+pub(super) fn judge_all<R: std::io::Read + Send, T>(
     reader: &mut RecordReader<R>,
     map: &HeaderMap,
     schema: &crate::ingest::schema::Schema,
     v: &Validator<'_>,
     fingerprints: bool,
     file_len: u64,
-) -> Result<Facts, FileError> {
+    alongside: impl FnOnce() -> T,
+) -> Result<(Facts, T), FileError> {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(RawBatch, Facts)>();
-    let mut g = Gather::default();
     let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(RawBatch, Facts)>(2);
     // Both workers take the next batch from one queue, so neither waits
     // behind the other.
     let work_rx = std::sync::Mutex::new(work_rx);
-    std::thread::scope(|scope| -> Result<(), FileError> {
+    std::thread::scope(|scope| {
         for _ in 0..2 {
             let done = done_tx.clone();
             let work_rx = &work_rx;
@@ -141,57 +144,71 @@ pub(super) fn judge_all<R: std::io::Read>(
             });
         }
         drop(done_tx);
-        let mut batch = RawBatch::default();
-        let mut rows = 0u32;
-        let mut sent = 0usize;
-        loop {
-            let rec = match reader.next_record() {
-                Ok(Some(rec)) => rec,
-                Ok(None) => break,
-                Err(e) => return Err(e),
-            };
-            if rec.is_blank() {
-                continue;
-            }
-            let start = batch.text.len() as u32;
-            let first_end = batch.ends.len() as u32;
-            for cell in rec.iter() {
-                batch.text.push_str(cell);
-                batch.ends.push(batch.text.len() as u32);
-            }
-            batch
-                .records
-                .push((rec.row(), start, first_end, rec.len() as u32));
-            rows += 1;
-            if batch.records.len() == BATCH {
-                if sent == 0 {
-                    reserve(&mut g.facts, expected_rows(&batch, file_len), fingerprints);
-                }
-                while let Ok(done) = done_rx.try_recv() {
-                    g.back(done);
-                }
-                let mut next = g.spare_batches.pop().unwrap_or_else(|| RawBatch {
-                    first: 0,
-                    text: String::with_capacity(batch.text.capacity()),
-                    ends: Vec::with_capacity(batch.ends.capacity()),
-                    records: Vec::with_capacity(BATCH),
-                });
-                next.first = rows;
-                let part = g.spare_parts.pop().unwrap_or_default();
-                // A worker only stops taking work when this thread stopped
-                // listening.
-                let _ = work_tx.send((std::mem::replace(&mut batch, next), part));
-                sent += 1;
-            }
+        let reading =
+            scope.spawn(move || read_all(reader, work_tx, done_rx, fingerprints, file_len));
+        let beside = alongside();
+        let facts = reading
+            .join()
+            .expect("pass 1's reading thread does not panic")?;
+        Ok((facts, beside))
+    })
+}
+
+/// The reading thread of pass 1: batches out to the workers, judged parts
+/// back in row order.
+fn read_all<R: std::io::Read>(
+    reader: &mut RecordReader<R>,
+    work_tx: std::sync::mpsc::SyncSender<(RawBatch, Facts)>,
+    done_rx: std::sync::mpsc::Receiver<(RawBatch, Facts)>,
+    fingerprints: bool,
+    file_len: u64,
+) -> Result<Facts, FileError> {
+    let mut g = Gather::default();
+    let mut batch = RawBatch::default();
+    let mut rows = 0u32;
+    let mut sent = 0usize;
+    // Dropping `work_tx` on an error stops the workers.
+    while let Some(rec) = reader.next_record()? {
+        if rec.is_blank() {
+            continue;
         }
-        let part = g.spare_parts.pop().unwrap_or_default();
-        let _ = work_tx.send((batch, part));
-        drop(work_tx);
-        for done in done_rx.iter() {
-            g.back(done);
+        let start = batch.text.len() as u32;
+        let first_end = batch.ends.len() as u32;
+        for cell in rec.iter() {
+            batch.text.push_str(cell);
+            batch.ends.push(batch.text.len() as u32);
         }
-        Ok(())
-    })?;
+        batch
+            .records
+            .push((rec.row(), start, first_end, rec.len() as u32));
+        rows += 1;
+        if batch.records.len() == BATCH {
+            if sent == 0 {
+                reserve(&mut g.facts, expected_rows(&batch, file_len), fingerprints);
+            }
+            while let Ok(done) = done_rx.try_recv() {
+                g.back(done);
+            }
+            let mut next = g.spare_batches.pop().unwrap_or_else(|| RawBatch {
+                first: 0,
+                text: String::with_capacity(batch.text.capacity()),
+                ends: Vec::with_capacity(batch.ends.capacity()),
+                records: Vec::with_capacity(BATCH),
+            });
+            next.first = rows;
+            let part = g.spare_parts.pop().unwrap_or_default();
+            // A worker only stops taking work when this thread stopped
+            // listening.
+            let _ = work_tx.send((std::mem::replace(&mut batch, next), part));
+            sent += 1;
+        }
+    }
+    let part = g.spare_parts.pop().unwrap_or_default();
+    let _ = work_tx.send((batch, part));
+    drop(work_tx);
+    for done in done_rx.iter() {
+        g.back(done);
+    }
     Ok(g.facts)
 }
 

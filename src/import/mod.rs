@@ -256,17 +256,17 @@ fn prepare(
         &tenant.role_separator,
     );
     // Only a tenant with stored users needs the rows' fingerprints. The
-    // stored users themselves are read after pass 1, whose memory is free
-    // by then.
+    // stored users are read on this thread while pass 1 reads the file.
     let stored = users::any(db, &tenant.name).map_err(unreadable_store)?;
     let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
-    let facts = judge_all(&mut reader, &map, schema, &v, stored, file_len)?;
-    tracing::debug!(rows = facts.flags.len(), "judged");
+    let (facts, existing) = judge_all(&mut reader, &map, schema, &v, stored, file_len, || {
+        Existing::load(db, &tenant.name, schema.key == KeyField::UserId)
+    })?;
+    let existing = existing.map_err(unreadable_store)?;
+    tracing::debug!(rows = facts.flags.len(), users = existing.count(), "judged");
     let keys = key_list(schema.key);
     let (mut facts, dups) = plan::mark(facts, keys);
-    let existing = Existing::load(db, &tenant.name, schema.key == KeyField::UserId)
-        .map_err(unreadable_store)?;
-    tracing::debug!(users = existing.count(), "store scanned");
+    tracing::debug!("marked");
     // The managers are judged here, whole (the plan's own `reports_to`
     // list is left empty): unknown, deleted by the file, or on a loop.
     let mut managers = graph::judge(&mut facts, |h| existing.has_user_id(h), db, &tenant.name)

@@ -151,8 +151,8 @@ fn mark_duplicates(
     }
 }
 
-/// Sorts by hash, then row: the order of the tuples, compared as one
-/// 128-bit number (a third faster than word by word).
+/// Sorts by hash, then row (the order of the tuples), compared as one
+/// 128-bit number: a third less time than comparing word by word.
 fn sort(entries: &mut [(Hash, u32)]) {
     entries.sort_unstable_by_key(|&([a, b, c], i)| {
         (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(i)
