@@ -56,7 +56,8 @@ pub struct Facts {
     /// (hash of key, row index): only used when the key is neither user_id
     /// nor email (those are checked above).
     pub keys: Vec<(Hash, u32)>,
-    /// (row index, hash of the reports_to user_id) of every non-DELETE row naming a manager.
+    /// (row index, hash of the reports_to user_id) of every non-DELETE row
+    /// naming a manager, in row order.
     pub reports_to: Vec<(u32, Hash)>,
     /// Per row: the fingerprint of the valid row (0 for failed rows).
     /// Empty when no user was stored (a fingerprint is only compared with
