@@ -958,6 +958,7 @@ mod tests {
             "ann@example..com",
             "ann@.example.com",
             "ann@example.com.",
+            "A@.",
             "a@b@example.com",
             "ann lee@example.com",
             "\"ann lee\"@example.com",
